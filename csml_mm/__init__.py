@@ -1,0 +1,17 @@
+"""csml_mm: cross-sample, multi-positive and asymmetric contrastive learning for mmpretrain.
+
+Importing the package registers its datasets, transforms, models and hooks into
+mmpretrain's registries, routes mmengine's local checkpoint loading through a
+``weights_only=True`` loader with an explicit allow-list, and makes checkpoint
+writes atomic, and fixes mmcv 2.1's hue jitter on numpy 2.
+"""
+from .utils.checkpoint import install_checkpoint_io
+from .utils.compat import patch_mmcv_for_numpy2
+from .version import __version__
+
+install_checkpoint_io()
+patch_mmcv_for_numpy2()  # mmcv 2.1's adjust_hue overflows on numpy 2 (see utils/compat.py)
+
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+
+__all__ = ['__version__']

@@ -1,0 +1,137 @@
+"""Mine each training image's nearest neighbours with the momentum encoder."""
+import time
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import broadcast, get_rank, is_distributed
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
+
+from csml_mm.datasets.neighbour_views import find_neighbour_dataset
+from csml_mm.evaluation.features import extract_features
+from csml_mm.models.utils.neighbour_search import knn_search
+
+
+@HOOKS.register_module()
+class NeighbourMiningHook(Hook):
+    """Fill ``NeighbourViewsDataset``'s neighbour table (CsMl's "seed" images).
+
+    Every ``interval`` epochs (at the start of epochs 0, interval, 2*interval, ...)
+    the hook extracts, over the whole training set and with a deterministic
+    pipeline (``dataloader``: resize + centre crop, no augmentation), the momentum
+    encoder's backbone features (last stage, global-average-pooled, before the
+    projection, L2-normalised), with the encoder in eval mode (BN running
+    statistics). It then finds each image's K nearest neighbours by cosine
+    similarity, excluding the image itself by index (duplicates elsewhere still
+    count), and hands the table to the dataset. The search is exact and chunked
+    (``knn_search``: memory O(chunk x N)), on the GPU when there is one;
+    ``backend='faiss'`` uses faiss where installed.
+
+    Under DDP every rank extracts its shard; features are gathered and de-duplicated
+    by index (``DistributedSampler`` padding), the table is computed on rank 0 and
+    broadcast. The table is stored in checkpoints (``neighbour_table``) and
+    restored on resume; a checkpoint without one triggers mining at resume.
+
+    Args:
+        dataloader: Loader config over the same images as the training set, in
+            the same order, with a deterministic pipeline.
+        interval: Mine every ``interval`` epochs (the code: 5).
+        chunk_size: Query rows per chunk of the exact search.
+        backend: ``'torch'`` or ``'faiss'``.
+    """
+    priority = 'NORMAL'
+
+    def __init__(self, dataloader: dict, interval: int = 5, chunk_size: int = 4096,
+                 backend: str = 'torch') -> None:
+        if interval < 1:
+            raise ValueError('NeighbourMiningHook: interval must be >= 1.')
+        self.dataloader_cfg = dataloader
+        self.interval = interval
+        self.chunk_size = chunk_size
+        self.backend = backend
+        self._loader = None
+        self._restored: Optional[torch.Tensor] = None
+        self.last_stats: dict = {}
+
+    def _dataset(self, runner):
+        ds = find_neighbour_dataset(runner.train_dataloader.dataset)
+        if ds is None:
+            raise TypeError('NeighbourMiningHook needs train_dataloader.dataset to be (or wrap) '
+                            'a NeighbourViewsDataset.')
+        return ds
+
+    def before_train(self, runner) -> None:
+        ds = self._dataset(runner)
+        self._loader = runner.build_dataloader(self.dataloader_cfg, seed=runner.seed)
+        if len(self._loader.dataset) != len(ds):
+            raise ValueError(
+                f'NeighbourMiningHook: its dataloader has {len(self._loader.dataset)} images, '
+                f'the training set {len(ds)}; both must cover the same images in the same order.')
+        if self._restored is not None:
+            ds.set_neighbours(self._restored)
+            self._restored = None
+        queue_len = getattr(get_ori_model(runner.model), 'queue_len', None)
+        if queue_len is not None and queue_len >= len(ds) // 2:
+            runner.logger.warning(
+                f'queue_len={queue_len} is at least half the training set ({len(ds)} images): '
+                'the queue then holds earlier keys of the anchors themselves (and of their '
+                'neighbours) as negatives, which works against learning. Use a queue well '
+                'below the dataset size (MoCo: 4096 of 50,000 on CIFAR-10); set '
+                'model.queue_len to a multiple of the global batch.')
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if 'neighbour_table' in checkpoint:
+            self._restored = checkpoint['neighbour_table']
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        ds = find_neighbour_dataset(runner.train_dataloader.dataset)
+        if ds is not None and ds.has_neighbours:
+            checkpoint['neighbour_table'] = ds.neighbours.clone()
+
+    def before_train_epoch(self, runner) -> None:
+        ds = self._dataset(runner)
+        if runner.epoch % self.interval == 0 or not ds.has_neighbours:
+            self.mine(runner)
+
+    @torch.no_grad()
+    def mine(self, runner) -> torch.Tensor:
+        ds = self._dataset(runner)
+        model = get_ori_model(runner.model)
+        backbone_k = model.encoder_k.module[0]
+        t0 = time.time()
+
+        def momentum_features(_model, inputs: torch.Tensor) -> torch.Tensor:
+            feat = backbone_k(inputs)[-1]
+            if feat.dim() == 4:
+                feat = feat.mean(dim=(2, 3))
+            return F.normalize(feat.float(), dim=1)
+
+        # extract_features puts the whole model (momentum encoder included) in eval
+        # mode and restores every module's mode afterwards.
+        feats, labels = extract_features(model, self._loader, feature_fn=momentum_features,
+                                         require_labels=False)
+        t_extract = time.time() - t0
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        if get_rank() == 0:
+            table = knn_search(feats, ds.num_neighbours, chunk_size=self.chunk_size,
+                               device=device, backend=self.backend)
+        else:
+            table = torch.empty(len(ds), ds.num_neighbours, dtype=torch.long)
+        if is_distributed():
+            table = table.to(device)
+            broadcast(table, src=0)
+            table = table.cpu()
+        ds.set_neighbours(table)
+        stats = dict(time_extract=t_extract, time_total=time.time() - t0)
+        if labels is not None and (labels >= 0).all():
+            stats['purity'] = float((labels[table] == labels.unsqueeze(1)).float().mean() * 100)
+        self.last_stats = stats
+        for key, val in stats.items():
+            runner.message_hub.update_scalar(f'mining/{key}', val)
+        runner.logger.info(
+            f'NeighbourMiningHook: mined {ds.num_neighbours} neighbours for {len(ds)} images in '
+            f'{stats["time_total"]:.1f}s (extraction {t_extract:.1f}s)'
+            + (f', label purity {stats["purity"]:.1f}%' if 'purity' in stats else ''))
+        return table

@@ -1,0 +1,4 @@
+"""Algorithms, necks and heads (registered into mmpretrain.registry.MODELS)."""
+from .algorithms import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+from .csml import CsMl
+
+__all__ = ['CsMl']

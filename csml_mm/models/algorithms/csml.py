@@ -1,0 +1,220 @@
+"""CsMl: MoCo with cross-sample (neighbour) and CutMix positives, at one or several levels."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dist import all_gather
+from mmengine.logging import MessageHub
+from mmengine.model import ExponentialMovingAverage
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ..utils.cutmix import cutmix_pair
+
+
+@MODELS.register_module()
+class CsMl(BaseSelfSupervisor):
+    r"""Cross-samples and Multi-level contrastive learning (CsMl; HSA as its v1).
+
+    MoCo v2 (query encoder, EMA key encoder, queue of keys, shuffle-BN) in which
+    every anchor also has a *neighbour* image (one of its K nearest neighbours in
+    the momentum encoder's feature space, mined by ``NeighbourMiningHook``) and a
+    *CutMix* image of anchor and neighbour. The dataset returns four views
+    ``[x_q, x_k, x'_q, x'_k]``: two of the anchor, two of the neighbour. With
+    ``q, q', q_mix`` the normalised query projections of ``x_q, x'_q`` and
+    ``mix(x_q, x'_q)``, and ``k, k'`` the key projections of ``x_k, x'_k``, at each
+    level (Xu et al., "Seed the Views", arXiv 2012.02733; the released code)::
+
+        L_anchor = w_s l(q,  k)  + w_c l(q,  k')
+        L_nb     = w_s l(q', k') + w_c l(q', k)
+        L_mix    = lam l(q_mix, k) + (1 - lam) l(q_mix, k')
+        L_level  = mean of the active terms      (the code: sum / 3)
+        L        = sum_levels alpha_level * L_level
+
+    where ``l(q, p)`` is InfoNCE of ``q`` with positive ``p`` against that
+    level's queue only (each positive has its own term: the other positive is not
+    in its denominator; ``MultiPositiveContrastiveHead`` in ``'per_positive'``
+    mode), ``(w_s, w_c) = cross_weights`` after ``cross_warmup_epochs`` and
+    ``(1, 0)`` before, and ``lam`` the anchor's share of the CutMix image,
+    recomputed from the clipped box with ``lam0 ~ Beta(cutmix_alpha, cutmix_alpha)``.
+    Only the anchor keys ``k`` are enqueued.
+
+    ``use_neighbour=False, use_cutmix=False`` leaves ``L = l(q, k)``: MoCo v2.
+
+    Args:
+        backbone, neck, head: Configs; the neck returns one projection per level
+            (``MultiLevelProjectionNeck``) and the head is a
+            ``MultiPositiveContrastiveHead``.
+        queue_len: Keys per queue (one queue per level).
+        feat_dim: Projection dimension.
+        momentum: Weight of the new parameters in the EMA (mmengine's convention;
+            the paper's m = 0.999 is 0.001 here).
+        use_neighbour: Cross-sample positives ``L_nb`` and the ``w_c`` terms.
+        use_cutmix: The ``L_mix`` term (needs the neighbour views).
+        cross_weights: ``(w_s, w_c)``; normalised to sum to 1 per term.
+        cross_warmup_epochs: Epochs (0-based, ``epoch < cross_warmup_epochs``) with
+            ``(1, 0)``: the code uses 11 for 200 epochs; scale it with the schedule.
+        cutmix_alpha: Beta parameter of ``lam0``.
+        level_weights: ``alpha`` per level (default 1 for every level).
+    """
+
+    def __init__(self, backbone: dict, neck: dict, head: dict, queue_len: int = 65536,
+                 feat_dim: int = 128, momentum: float = 0.001, use_neighbour: bool = True,
+                 use_cutmix: bool = True, cross_weights: Sequence[float] = (0.5, 0.5),
+                 cross_warmup_epochs: int = 11, cutmix_alpha: float = 2.0,
+                 level_weights: Optional[Sequence[float]] = None,
+                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        self._check_backbone_cfg(backbone)
+        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if use_cutmix and not use_neighbour:
+            raise ValueError('CsMl: use_cutmix=True needs use_neighbour=True (the CutMix image '
+                             'mixes the anchor with its neighbour).')
+        if len(cross_weights) != 2 or min(cross_weights) < 0 or sum(cross_weights) <= 0:
+            raise ValueError(f'cross_weights must be two non-negative numbers, got {cross_weights}.')
+        self.num_levels = self._check_levels()
+        self.level_weights = ([1.0] * self.num_levels if level_weights is None
+                              else [float(w) for w in level_weights])
+        if len(self.level_weights) != self.num_levels:
+            raise ValueError(f'level_weights has {len(self.level_weights)} entries for '
+                             f'{self.num_levels} levels (backbone.out_indices).')
+        self.queue_len = int(queue_len)
+        self.feat_dim = int(feat_dim)
+        self.use_neighbour = use_neighbour
+        self.use_cutmix = use_cutmix
+        self.cross_weights = tuple(float(w) for w in cross_weights)
+        self.cross_warmup_epochs = int(cross_warmup_epochs)
+        self.cutmix_alpha = float(cutmix_alpha)
+
+        self.encoder_k = ExponentialMovingAverage(nn.Sequential(self.backbone, self.neck),
+                                                  momentum)
+        queue = F.normalize(torch.randn(self.num_levels, self.feat_dim, self.queue_len), dim=1)
+        self.register_buffer('queue', queue)
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+
+    # ------------------------------------------------------------------ set-up
+    @staticmethod
+    def _check_backbone_cfg(backbone) -> None:
+        """Name a bad ``out_indices`` before the backbone's own assertion does."""
+        if not isinstance(backbone, dict) or 'out_indices' not in backbone:
+            return
+        num_stages = backbone.get('num_stages', 4)
+        out_indices = backbone['out_indices']
+        out_indices = (out_indices, ) if isinstance(out_indices, int) else tuple(out_indices)
+        bad = [i for i in out_indices if not -num_stages <= i < num_stages]
+        if bad:
+            raise ValueError(f'backbone.out_indices={out_indices}: the backbone has '
+                             f'{num_stages} stages (indices 0..{num_stages - 1}), so {bad} is '
+                             'not a stage it outputs.')
+
+    def _check_levels(self) -> int:
+        out_indices = tuple(getattr(self.backbone, 'out_indices', (0, )))
+        num_stages = getattr(self.backbone, 'num_stages', None)
+        if num_stages is not None:
+            bad = [i for i in out_indices if not -num_stages <= i < num_stages]
+            if bad:
+                raise ValueError(f'backbone.out_indices {out_indices}: the backbone has '
+                                 f'{num_stages} stages, so {bad} is not a stage it outputs.')
+        neck_levels = getattr(self.neck, 'num_levels', 1)
+        if neck_levels != len(out_indices):
+            raise ValueError(f'backbone.out_indices={out_indices} gives {len(out_indices)} '
+                             f'levels but the neck projects {neck_levels}: give the neck one '
+                             'in_channels entry per output stage.')
+        return len(out_indices)
+
+    # --------------------------------------------------------------- encoders
+    def _project(self, x: torch.Tensor) -> List[torch.Tensor]:
+        return [F.normalize(z, dim=1) for z in self.neck(self.backbone(x))]
+
+    @torch.no_grad()
+    def _keys(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Key projections with shuffle-BN across ranks."""
+        x, idx_unshuffle = batch_shuffle_ddp(x)
+        keys = [F.normalize(z, dim=1) for z in self.encoder_k(x)]
+        return [batch_unshuffle_ddp(k, idx_unshuffle) for k in keys]
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: List[torch.Tensor]) -> None:
+        keys = [torch.cat(all_gather(k), dim=0) for k in keys]
+        batch = keys[0].shape[0]
+        if self.queue_len % batch != 0:
+            raise ValueError(
+                f'CsMl: queue_len={self.queue_len} is not a multiple of the global batch '
+                f'{batch} (batch per process x processes). Set model.queue_len to a multiple '
+                f'of {batch} or change train_dataloader.batch_size.')
+        ptr = int(self.queue_ptr)
+        for level, k in enumerate(keys):
+            self.queue[level, :, ptr:ptr + batch] = k.T
+        self.queue_ptr[0] = (ptr + batch) % self.queue_len
+
+    # ------------------------------------------------------------------- loss
+    def current_cross_weights(self) -> Tuple[float, float]:
+        epoch = MessageHub.get_current_instance().get_info('epoch', 0)
+        if not self.use_neighbour or epoch < self.cross_warmup_epochs:
+            return 1.0, 0.0
+        return self.cross_weights
+
+    def _term(self, q: torch.Tensor, positives: Sequence[torch.Tensor],
+              weights: Sequence[float], queue: torch.Tensor) -> torch.Tensor:
+        """One query against weighted positives and the queue (per_positive)."""
+        pos = torch.stack([(q * p).sum(dim=1) for p in positives], dim=1)
+        sim = torch.cat([pos, q @ queue], dim=1)
+        w = torch.zeros_like(sim, dtype=torch.float32)
+        valid = torch.ones_like(sim, dtype=torch.bool)
+        for j, wj in enumerate(weights):
+            w[:, j] = wj
+            # A positive with weight 0 drops out (as a 0-weighted term would); it
+            # must not become a negative.
+            valid[:, j] = wj > 0
+        return self.head.loss(sim, w, valid)
+
+    def _check_views(self, inputs: List[torch.Tensor]) -> None:
+        need = 4 if self.use_neighbour else 2
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < need:
+            got = len(inputs) if isinstance(inputs, (list, tuple)) else 1
+            raise ValueError(
+                f'CsMl needs {need} views per sample ([anchor_q, anchor_k'
+                f'{", neighbour_q, neighbour_k" if need == 4 else ""}]) but the pipeline gave '
+                f'{got}. Use the NeighbourViewsDataset wrapper with MultiView(num_views=2) '
+                '(configs/_base_/datasets/*_csml.py), or set use_neighbour=False.')
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        self._check_views(inputs)
+        im_q, im_k = inputs[0], inputs[1]
+        q = self._project(im_q)
+        with torch.no_grad():
+            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
+            k = self._keys(im_k)
+            k_nb = self._keys(inputs[3]) if self.use_neighbour else None
+        w_s, w_c = self.current_cross_weights()
+        losses: Dict[str, torch.Tensor] = {}
+        if self.use_neighbour:
+            q_nb = self._project(inputs[2])
+        if self.use_cutmix:
+            mixed, lam = cutmix_pair(im_q, inputs[2], self.cutmix_alpha)
+            q_mix = self._project(mixed)
+        for level in range(self.num_levels):
+            queue = self.queue[level].clone().detach()
+            if self.use_neighbour:
+                terms = [self._term(q[level], [k[level], k_nb[level]], [w_s, w_c], queue),
+                         self._term(q_nb[level], [k_nb[level], k[level]], [w_s, w_c], queue)]
+            else:
+                terms = [self._term(q[level], [k[level]], [1.0], queue)]
+            if self.use_cutmix:
+                terms.append(self._term(q_mix[level], [k[level], k_nb[level]],
+                                        [lam, 1.0 - lam], queue))
+            name = 'loss' if self.num_levels == 1 else f'loss_level{level}'
+            losses[name] = self.level_weights[level] * torch.stack(terms).mean()
+        with torch.no_grad():
+            top = q[-1] @ self.queue[-1]
+            acc = ((q[-1] * k[-1]).sum(1, keepdim=True) > top).all(dim=1).float().mean() * 100
+        losses['acc_inst'] = acc
+        if self.use_cutmix:
+            losses['cutmix_lam'] = torch.tensor(lam)
+        self._dequeue_and_enqueue(k)
+        return losses

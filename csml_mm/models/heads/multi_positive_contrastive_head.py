@@ -1,0 +1,95 @@
+"""One contrastive-loss core for every multi-positive method in csml_mm."""
+from typing import Optional
+
+import torch
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS
+
+_MODES = ('per_positive', 'supcon')
+
+
+@MODELS.register_module()
+class MultiPositiveContrastiveHead(BaseModule):
+    r"""Contrastive loss with several weighted positives per anchor.
+
+    Inputs are a similarity matrix ``sim`` [N, M] (cosine similarities), the
+    non-negative weights ``pos_weight`` [N, M] of the positives (normalised per
+    row to sum to 1, :math:`\tilde w_{ip}`) and ``valid`` [N, M], the columns that
+    take part (default: all). With :math:`\ell_{ij} = s_{ij} / t`, :math:`P(i)`
+    the columns with positive weight and :math:`\mathcal{N}(i)` the valid
+    columns that are not positives:
+
+    ``'per_positive'`` (the CsMl code: a weighted sum of one-positive InfoNCE
+    terms, each positive competing only with the negatives):
+
+    .. math::
+        L_i = \sum_{p \in P(i)} \tilde w_{ip}\,\big[\log(e^{\ell_{ip}} +
+              \textstyle\sum_{n \in \mathcal{N}(i)} e^{\ell_{in}}) - \ell_{ip}\big]
+
+    ``'supcon'`` (supervised contrastive, Khosla et al. 2020; WCL's graph loss):
+
+    .. math::
+        L_i = -\sum_{p \in P(i)} \tilde w_{ip}\,\big[\ell_{ip} -
+              \log \textstyle\sum_{a\ \mathrm{valid}} e^{\ell_{ia}}\big]
+
+    The loss is the mean of :math:`L_i` over rows. With one positive per row both
+    modes equal InfoNCE (van den Oord et al. 2018). Everything is computed in fp32
+    with log-sum-exp, also under autocast.
+
+    Args:
+        temperature: :math:`t`.
+        mode: ``'per_positive'`` or ``'supcon'``.
+    """
+
+    def __init__(self, temperature: float = 0.2, mode: str = 'per_positive',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if mode not in _MODES:
+            raise ValueError(f'MultiPositiveContrastiveHead: mode must be one of {_MODES}, '
+                             f'got {mode!r}.')
+        if not temperature > 0:
+            raise ValueError(f'temperature must be positive, got {temperature}.')
+        self.temperature = float(temperature)
+        self.mode = mode
+
+    def loss(self, sim: torch.Tensor, pos_weight: torch.Tensor,
+             valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Mean multi-positive contrastive loss over the rows of ``sim``."""
+        return self.loss_per_row(sim, pos_weight, valid).mean()
+
+    def loss_per_row(self, sim: torch.Tensor, pos_weight: torch.Tensor,
+                     valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """:math:`L_i` for every row, shape [N]."""
+        if sim.dim() != 2 or sim.shape != pos_weight.shape:
+            raise ValueError(f'sim and pos_weight must both be [N, M]; got {tuple(sim.shape)} '
+                             f'and {tuple(pos_weight.shape)}.')
+        if valid is None:
+            valid = torch.ones_like(sim, dtype=torch.bool)
+        elif valid.shape != sim.shape or valid.dtype != torch.bool:
+            raise ValueError('valid must be a bool tensor shaped like sim.')
+        with torch.autocast(device_type=sim.device.type, enabled=False):
+            logits = sim.float() / self.temperature
+            weight = pos_weight.float()
+            if (weight < 0).any():
+                raise ValueError('pos_weight must be non-negative.')
+            is_pos = weight > 0
+            if (is_pos & ~valid).any():
+                raise ValueError('A positive (pos_weight > 0) lies in a column marked invalid.')
+            row_sum = weight.sum(dim=1, keepdim=True)
+            if (row_sum <= 0).any():
+                rows = torch.nonzero(row_sum.squeeze(1) <= 0).flatten()[:5].tolist()
+                raise ValueError(f'Rows {rows} have no positive: every row of pos_weight needs '
+                                 'at least one positive weight.')
+            weight = weight / row_sum
+            if self.mode == 'per_positive':
+                neg = logits.masked_fill(~(valid & ~is_pos), float('-inf'))
+                neg_lse = torch.logsumexp(neg, dim=1, keepdim=True)  # -inf if no negative
+                per_pos = torch.logaddexp(logits, neg_lse) - logits
+            else:
+                all_lse = torch.logsumexp(logits.masked_fill(~valid, float('-inf')), dim=1,
+                                          keepdim=True)
+                per_pos = all_lse - logits
+            # Zero weights must not pick up inf/nan from masked columns.
+            per_pos = torch.where(is_pos, per_pos, torch.zeros_like(per_pos))
+            return (weight * per_pos).sum(dim=1)
+

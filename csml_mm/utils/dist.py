@@ -1,0 +1,79 @@
+"""Process-group set-up that also works on machines without a GPU.
+
+mmengine's launchers call ``torch.cuda.set_device`` and default to NCCL, so
+``--launcher pytorch`` fails on a CPU-only machine. :func:`init_dist_for_launcher`
+initialises the process group itself with the backend that fits the machine
+(NCCL with CUDA, gloo without) before the Runner is built; the Runner then sees
+an initialised group and leaves it alone.
+"""
+import os
+import subprocess
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+
+def default_backend() -> str:
+    """NCCL when CUDA is usable, gloo otherwise."""
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
+def _slurm_env(port: Optional[int]) -> None:
+    """Translate SLURM variables into torch.distributed's ``env://`` variables."""
+    proc_id = int(os.environ['SLURM_PROCID'])
+    ntasks = int(os.environ['SLURM_NTASKS'])
+    node_list = os.environ['SLURM_NODELIST']
+    num_gpus = torch.cuda.device_count()
+    if 'MASTER_ADDR' not in os.environ:
+        addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+        os.environ['MASTER_ADDR'] = addr
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = str(ntasks)
+    os.environ['RANK'] = str(proc_id)
+    os.environ['LOCAL_RANK'] = str(proc_id % num_gpus if num_gpus else
+                                   int(os.environ.get('SLURM_LOCALID', 0)))
+
+
+def _mpi_env() -> None:
+    os.environ['RANK'] = os.environ['OMPI_COMM_WORLD_RANK']
+    os.environ['WORLD_SIZE'] = os.environ['OMPI_COMM_WORLD_SIZE']
+    os.environ['LOCAL_RANK'] = os.environ['OMPI_COMM_WORLD_LOCAL_RANK']
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def init_dist_for_launcher(launcher: str, backend: Optional[str] = None,
+                           port: Optional[int] = None) -> str:
+    """Initialise the default process group for ``launcher``.
+
+    Args:
+        launcher: ``'pytorch'`` (torchrun), ``'slurm'`` or ``'mpi'``.
+        backend: Backend name; by default NCCL with CUDA and gloo without.
+        port: Master port override (slurm only).
+
+    Returns:
+        The backend that was used.
+    """
+    if launcher == 'none':
+        raise ValueError('init_dist_for_launcher called with launcher="none"')
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_backend()
+    if launcher == 'slurm':
+        _slurm_env(port)
+    elif launcher == 'mpi':
+        _mpi_env()
+    elif launcher != 'pytorch':
+        raise ValueError(f'Unknown launcher {launcher!r}; use one of none, pytorch, slurm, mpi.')
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher {launcher} needs the environment variables {missing}. Start the job '
+            'with tools/dist_train.sh (torchrun) or tools/slurm_train.sh instead of plain python.')
+    backend = backend or default_backend()
+    if backend == 'nccl':
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend)
+    return backend

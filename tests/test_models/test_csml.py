@@ -1,0 +1,131 @@
+"""The CsMl algorithm: MoCo parity, the loss formula, multi-level queues, bad input."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import csml_mm  # noqa: F401
+
+init_default_scope('mmpretrain')
+
+
+def csml_cfg(levels=(3, ), in_channels=(512, ), **kw):
+    cfg = dict(
+        type='CsMl', queue_len=32, feat_dim=8, momentum=0.01,
+        backbone=dict(type='ResNet', depth=18, out_indices=levels, norm_cfg=dict(type='BN'),
+                      zero_init_residual=False),
+        neck=dict(type='MultiLevelProjectionNeck', in_channels=list(in_channels),
+                  hid_channels=16, out_channels=8),
+        head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'))
+    cfg.update(kw)
+    return cfg
+
+
+def views(n=4, num=4, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, 3, size, size, generator=g) for _ in range(num)]
+
+
+def set_epoch(epoch):
+    MessageHub.get_current_instance().update_info('epoch', epoch)
+
+
+def test_plain_moco_special_case_equals_mmpretrain_moco():
+    torch.manual_seed(0)
+    ours = MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=False))
+    moco = MODELS.build(dict(
+        type='MoCo', queue_len=32, feat_dim=8, momentum=0.01,
+        backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'),
+                      zero_init_residual=False),
+        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=16, out_channels=8),
+        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2)))
+    moco.backbone.load_state_dict(ours.backbone.state_dict())
+    moco.neck.mlp.load_state_dict(ours.neck.mlps[0].state_dict())
+    moco.encoder_k = type(moco.encoder_k)(torch.nn.Sequential(moco.backbone, moco.neck), 0.01)
+    moco.queue.copy_(ours.queue[0])
+    x = views(num=2)
+    samples = [DataSample() for _ in range(4)]
+    torch.manual_seed(1)
+    l_ours = ours.loss(x, samples)['loss']
+    torch.manual_seed(1)
+    l_moco = moco.loss(x, samples)['loss']
+    assert l_ours.item() == pytest.approx(l_moco.item(), rel=1e-5)
+    assert torch.allclose(ours.queue[0], moco.queue, atol=1e-6)
+    assert int(ours.queue_ptr) == int(moco.queue_ptr) == 4
+
+
+def _reference_loss(model, x, queue, w_s, w_c, with_mix_lam=None):
+    """The three-term formula written out with cross entropy, from the model's encoders."""
+    t = 0.2
+
+    def l(q, k):  # InfoNCE of q with one positive k against the queue
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue], 1) / t
+        return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+
+    q = model._project(x[0])[0]
+    qn = model._project(x[2])[0]
+    k = model._keys(x[1])[0]
+    kn = model._keys(x[3])[0]
+    la = w_s * l(q, k) + (w_c * l(q, kn) if w_c > 0 else 0)
+    ln = w_s * l(qn, kn) + (w_c * l(qn, k) if w_c > 0 else 0)
+    return (la + ln) / 2
+
+
+@pytest.mark.parametrize('epoch,weights', [(0, (1.0, 0.0)), (5, (0.6, 0.4))])
+def test_cross_sample_loss_matches_formula_and_warmup(epoch, weights):
+    torch.manual_seed(0)
+    model = MODELS.build(csml_cfg(use_cutmix=False, cross_weights=(0.6, 0.4),
+                                  cross_warmup_epochs=3))
+    set_epoch(epoch)
+    assert model.current_cross_weights() == weights
+    x = views()
+    queue = model.queue[0].clone()
+    with torch.no_grad():
+        loss = model.loss(x, [DataSample() for _ in range(4)])['loss']
+        ref = _reference_loss(model, x, queue, *weights)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    set_epoch(0)
+
+
+def test_full_csml_step_multi_level_queues_and_gradients():
+    torch.manual_seed(0)
+    model = MODELS.build(csml_cfg(levels=(2, 3), in_channels=(256, 512),
+                                  level_weights=(0.5, 1.0)))
+    assert model.queue.shape == (2, 8, 32)
+    q0 = model.queue.clone()
+    set_epoch(20)
+    out = model.loss(views(), [DataSample() for _ in range(4)])
+    assert set(out) >= {'loss_level0', 'loss_level1', 'acc_inst', 'cutmix_lam'}
+    total = out['loss_level0'] + out['loss_level1']
+    assert torch.isfinite(total) and total.item() > 0
+    total.backward()
+    assert model.backbone.layer3[0].conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.encoder_k.parameters())
+    # each level enqueued its own keys into its own slot range
+    assert int(model.queue_ptr) == 4
+    assert not torch.allclose(model.queue[:, :, :4], q0[:, :, :4])
+    assert torch.equal(model.queue[:, :, 4:], q0[:, :, 4:])
+    assert not torch.allclose(model.queue[0, :, :4], model.queue[1, :, :4])
+    feats = model(views(num=1)[0], mode='tensor')
+    assert [f.shape[1] for f in feats] == [256, 512]
+    set_epoch(0)
+
+
+def test_bad_input_messages():
+    model = MODELS.build(csml_cfg())
+    with pytest.raises(ValueError, match='needs 4 views per sample'):
+        model.loss(views(num=2), [DataSample() for _ in range(4)])
+    bad_queue = MODELS.build(csml_cfg(queue_len=30))
+    with pytest.raises(ValueError, match='queue_len=30 is not a multiple of the global batch 4'):
+        bad_queue.loss(views(), [DataSample() for _ in range(4)])
+    with pytest.raises(ValueError, match='gives 2 levels but the neck projects 1'):
+        MODELS.build(csml_cfg(levels=(2, 3), in_channels=(512, )))
+    with pytest.raises(ValueError, match='is not a stage it outputs|out_indices'):
+        MODELS.build(csml_cfg(levels=(5, ), in_channels=(512, )))
+    with pytest.raises(ValueError, match='use_cutmix=True needs use_neighbour=True'):
+        MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=True))

@@ -1,0 +1,278 @@
+# Copyright (c) csml_mm contributors. All rights reserved.
+"""Weighted kNN evaluation of a self-supervised checkpoint.
+
+Examples::
+
+    # one process
+    python tools/analysis_tools/knn_eval.py CONFIG CHECKPOINT
+    # the randomly initialised model (reproducible with --seed)
+    python tools/analysis_tools/knn_eval.py CONFIG --random-init
+    # N processes
+    python -m torch.distributed.run --nproc_per_node=N \\
+        tools/analysis_tools/knn_eval.py CONFIG CHECKPOINT --launcher pytorch
+
+The config needs a ``knn_cfg`` dict with the arguments of ``KNNEvalHook``
+(``train_dataloader``, ``val_dataloader`` and optionally ``topk``,
+``temperature``, ``chunk_size``, ``num_classes``); see ``docs/knn.md``.
+"""
+import argparse
+import logging
+import json
+import os
+import os.path as osp
+import time
+from typing import Optional
+
+import torch
+
+_KNN_CFG_HINT = """\
+add a `knn_cfg` dict to the config, for example:
+
+knn_cfg = dict(
+    train_dataloader=dict(
+        batch_size=256, num_workers=8,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='default_collate'),
+        dataset=dict(type='ImageNet', data_root='data/imagenet', split='train',
+                     pipeline=test_pipeline)),
+    val_dataloader=dict(... same with split='val' ...),
+    topk=(10, 20, 100, 200),
+    temperature=0.07)"""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(
+        description='Weighted kNN evaluation (Wu et al. 2018) of the last '
+        'backbone stage of a self-supervised model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        'checkpoint', nargs='?', default=None, help='checkpoint file')
+    parser.add_argument(
+        '--random-init',
+        action='store_true',
+        help='evaluate the randomly initialised model instead of a '
+        'checkpoint (seeded by --seed)')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        nargs='+',
+        default=None,
+        help='numbers of neighbours k (default: knn_cfg.topk or '
+        '10 20 100 200)')
+    parser.add_argument(
+        '--temperature',
+        type=float,
+        default=None,
+        help='vote temperature (default: knn_cfg.temperature or 0.07)')
+    parser.add_argument(
+        '--chunk-size',
+        type=int,
+        default=None,
+        help='query rows per similarity block (default: knn_cfg.chunk_size '
+        'or 1024)')
+    parser.add_argument(
+        '--work-dir',
+        help='directory for the log file and a JSON copy of the results')
+    parser.add_argument(
+        '--out', help='write the results as JSON to this file (rank 0)')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='random seed (default: 0)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs in xxx=yyy '
+        'format, e.g. knn_cfg.val_dataloader.batch_size=64')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local_rank, torchrun sets LOCAL_RANK.
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.random_init and args.checkpoint:
+        parser.error('give either CHECKPOINT or --random-init, not both')
+    if not args.random_init and not args.checkpoint:
+        parser.error('a CHECKPOINT is required (or pass --random-init to '
+                     'evaluate the randomly initialised model)')
+    return args
+
+
+def init_distributed(launcher: str) -> None:
+    """Initialise the default process group for ``launcher``."""
+    from mmengine.dist import init_dist
+
+    if torch.cuda.is_available():
+        init_dist(launcher, backend='nccl')
+        return
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {launcher} needs CUDA (mmengine binds a GPU per '
+            'process); on CPU use --launcher pytorch with '
+            'torch.distributed.run.')
+    # mmengine's pytorch launcher calls torch.cuda.set_device, which fails
+    # without a GPU; torchrun provides the env:// variables.
+    torch.distributed.init_process_group(backend='gloo')
+
+
+def main(argv=None) -> Optional[dict]:
+    args = parse_args(argv)
+
+    from mmengine.config import Config
+    from mmengine.dist import get_rank, get_world_size
+    from mmengine.logging import MMLogger, print_log
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint, set_random_seed
+
+    import csml_mm  # noqa: F401  (registers modules, safe checkpoint IO)
+    from csml_mm.evaluation import extract_features, knn_accuracy
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    knn_cfg = cfg.get('knn_cfg', None)
+    if knn_cfg is None:
+        raise SystemExit(f'error: {args.config} has no `knn_cfg`; '
+                         f'{_KNN_CFG_HINT}')
+    for key in ('train_dataloader', 'val_dataloader'):
+        if key not in knn_cfg:
+            raise SystemExit(f'error: knn_cfg has no `{key}`; '
+                             f'{_KNN_CFG_HINT}')
+    topk = tuple(args.topk or knn_cfg.get('topk', (10, 20, 100, 200)))
+    temperature = (
+        args.temperature
+        if args.temperature is not None else knn_cfg.get('temperature', 0.07))
+    chunk_size = (
+        args.chunk_size
+        if args.chunk_size is not None else knn_cfg.get('chunk_size', 1024))
+
+    if args.launcher != 'none':
+        init_distributed(args.launcher)
+    rank, world_size = get_rank(), get_world_size()
+
+    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    log_file = None
+    if args.work_dir:
+        os.makedirs(args.work_dir, exist_ok=True)
+        log_file = osp.join(args.work_dir, f'knn_eval_{timestamp}.log')
+    logger = MMLogger.get_instance(
+        f'knn_eval_{timestamp}', log_file=log_file, log_level='INFO')
+
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    seed = set_random_seed(args.seed)
+
+    # As mmengine's Runner does: the top-level data_preprocessor is the model's default.
+    if cfg.get('data_preprocessor') is not None:
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(cfg.model)
+    # mmengine prints one line per parameter from init_weights when the logger has
+    # no file handler; keep the console readable.
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint, map_location='cpu',
+                        logger=logger)
+    if torch.cuda.is_available():
+        model = model.cuda()
+    device = next(model.parameters()).device
+
+    train_loader = Runner.build_dataloader(
+        copy_cfg(knn_cfg['train_dataloader']), seed=seed)
+    val_loader = Runner.build_dataloader(
+        copy_cfg(knn_cfg['val_dataloader']), seed=seed)
+    num_classes = knn_cfg.get('num_classes', None)
+    if num_classes is None:
+        classes = getattr(train_loader.dataset, 'metainfo',
+                          {}).get('classes')
+        if not classes:
+            raise SystemExit('error: the kNN train dataset has no '
+                             "metainfo['classes']; set knn_cfg.num_classes")
+        num_classes = len(classes)
+
+    num_train = len(train_loader.dataset)
+    if max(topk) > num_train:
+        raise SystemExit(f'error: k={max(topk)} is larger than the number of '
+                         f'kNN train samples N={num_train}; lower --topk.')
+
+    start = time.time()
+    train_feats, train_labels = extract_features(model, train_loader)
+    val_feats, val_labels = extract_features(model, val_loader)
+    print_log(
+        f'extracted {len(train_labels)} train and {len(val_labels)} val '
+        f'features of dim {train_feats.shape[1]} on {world_size} '
+        f'process(es) in {time.time() - start:.1f}s',
+        logger=logger)
+    if rank != 0:
+        _finish_distributed(args.launcher)
+        return None
+
+    results = knn_accuracy(
+        train_feats.to(device),
+        train_labels,
+        val_feats,
+        val_labels,
+        num_classes=num_classes,
+        topk=topk,
+        temperature=temperature,
+        chunk_size=chunk_size)
+
+    lines = [f'{"k":>6} {"top1":>8} {"top5":>8}']
+    for k in dict.fromkeys(topk):
+        lines.append(f'{k:>6} {results[f"top1_k{k}"]:>8.2f} '
+                     f'{results[f"top5_k{k}"]:>8.2f}')
+    table = '\n'.join(lines)
+    print(f'kNN accuracy (%), T={temperature}, N={len(train_labels)}, '
+          f'M={len(val_labels)}, C={num_classes}:\n{table}', flush=True)
+    summary = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        random_init=bool(args.random_init),
+        seed=seed,
+        topk=list(dict.fromkeys(topk)),
+        temperature=temperature,
+        num_classes=num_classes,
+        num_train=int(len(train_labels)),
+        num_val=int(len(val_labels)),
+        feat_dim=int(train_feats.shape[1]),
+        world_size=world_size,
+        results=results)
+    out_files = [args.out] if args.out else []
+    if args.work_dir:
+        out_files.append(osp.join(args.work_dir, f'knn_eval_{timestamp}.json'))
+    for path in out_files:
+        if osp.dirname(path):
+            os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(summary, f, indent=2)
+    # The last line of stdout is one JSON object, for scripts.
+    print(json.dumps(summary), flush=True)
+    _finish_distributed(args.launcher)
+    return summary
+
+
+def _finish_distributed(launcher: str) -> None:
+    """Tear down the process group this script created."""
+    if (launcher != 'none' and torch.distributed.is_available()
+            and torch.distributed.is_initialized()):
+        torch.distributed.destroy_process_group()
+
+
+def copy_cfg(cfg) -> dict:
+    """A plain deep copy of a (Config)Dict, safe to hand to the builders."""
+    import copy
+
+    return copy.deepcopy(cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+"""Evaluate a checkpoint with a config's test loop (linear probes, fine-tuned models).
+
+Same flags as mmpretrain's ``tools/test.py``; for kNN of a pretrained encoder use
+``tools/analysis_tools/knn_eval.py``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import csml_mm  # noqa: E402,F401
+from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model with csml_mm')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation results')
+    parser.add_argument('--out', help='dump the metrics to this file (json/yaml/pkl)')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist.')
+    cfg.load_from = args.checkpoint
+    if args.amp:
+        cfg.test_cfg = cfg.get('test_cfg') or dict()
+        cfg.test_cfg.fp16 = True
+    if cfg.get('test_dataloader') is None:
+        raise KeyError(f'{args.config} has no test_dataloader/test_evaluator: tools/test.py '
+                       'evaluates classification configs (configs/benchmarks/...). For a '
+                       'pretraining config use tools/analysis_tools/knn_eval.py.')
+    cfg.test_dataloader.setdefault('collate_fn', dict(type='default_collate'))
+    check_config(cfg)
+    if args.launcher != 'none':
+        backend = init_dist_for_launcher(args.launcher)
+        cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out and runner.rank == 0:
+        import mmengine
+        mmengine.dump(metrics, args.out)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

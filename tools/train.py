@@ -1,0 +1,118 @@
+"""Train a csml_mm (or any mmpretrain) config.
+
+Same flags as mmpretrain's ``tools/train.py``. Differences: ``csml_mm`` is imported
+first (registration, safe checkpoint loading, atomic checkpoint writes) and
+``--launcher pytorch|slurm|mpi`` also works on machines without a GPU (gloo).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
+from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model with csml_mm')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or from the latest checkpoint in the '
+        'work dir when no path is given')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='do not evaluate checkpoints during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr linearly with the global batch size '
+                        '(auto_scale_lr.base_batch_size in the config)')
+    parser.add_argument('--no-pin-memory', action='store_true')
+    parser.add_argument('--no-persistent-workers', action='store_true')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings, e.g. model.queue_len=4096 train_dataloader.batch_size=64')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    """Fold the command-line flags into the config."""
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, '
+                             f'got {wrapper!r}.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume {args.resume}: no such checkpoint file.')
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise KeyError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
+                           'in the config.')
+        cfg.auto_scale_lr.enable = True
+
+    def set_loader_defaults(cfg, key):
+        loader = cfg.get(key, None)
+        if loader is None:
+            return
+        loader.setdefault('collate_fn', dict(type='default_collate'))
+        if args.no_pin_memory:
+            loader['pin_memory'] = False
+        if args.no_persistent_workers:
+            loader['persistent_workers'] = False
+
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        set_loader_defaults(cfg, key)
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    check_config(cfg)
+    if args.launcher != 'none':
+        backend = init_dist_for_launcher(args.launcher)
+        cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
+    if runner is None:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
