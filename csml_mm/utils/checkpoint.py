@@ -96,9 +96,9 @@ def safe_torch_load(f: Union[str, Path, Any], map_location: Any = None) -> Any:
         raise UnsafeCheckpointError(
             f'Refused to load checkpoint {name}: it references code or classes outside the '
             'allow-list of what mmengine/csml_mm checkpoints hold, so loading it could run '
-            'arbitrary code. If you trust the file, convert it once to a plain state dict '
-            '(tools/model_converters/extract_backbone.py or torch.save(state_dict)) in a '
-            f'separate, trusted session. Details: {detail}') from e
+            'arbitrary code. If you trust the file, convert it once, in a separate trusted '
+            "session, to a plain state dict: torch.save(torch.load(path, weights_only=False)"
+            "['state_dict'], new_path). Details: " + detail) from e
 
 
 def _load_from_local_safe(filename: str, map_location: Any = None) -> Any:
