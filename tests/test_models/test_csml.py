@@ -1,6 +1,4 @@
 """The CsMl algorithm: MoCo parity, the loss formula, multi-level queues, bad input."""
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -59,7 +57,7 @@ def test_plain_moco_special_case_equals_mmpretrain_moco():
     assert int(ours.queue_ptr) == int(moco.queue_ptr) == 4
 
 
-def _reference_loss(model, x, queue, w_s, w_c, with_mix_lam=None):
+def _reference_loss(model, x, queue, w_s, w_c):
     """The three-term formula written out with cross entropy, from the model's encoders."""
     t = 0.2
 
