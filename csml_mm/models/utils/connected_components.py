@@ -1,0 +1,159 @@
+"""Connected components of a k-nearest-neighbour graph, on the features' device.
+
+WCL (Zheng et al., "Weakly Supervised Contrastive Learning", ICCV 2021) labels
+every image of the global batch with the connected component of the 1-NN graph
+that contains it. The released code copies the similarity matrix to the host and
+calls ``scipy.sparse.csgraph.connected_components``; here the same partition is
+computed with tensor operations on the device of the features, without a copy of
+the data to the host and without a Python loop over nodes.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) -> torch.Tensor:
+    r"""The ``k`` most similar other rows of every row of ``z`` (cosine similarity).
+
+    :math:`\mathrm{nn}_k(i) = \mathrm{top}\text{-}k_{j \neq i}\ \hat z_i \cdot \hat z_j`
+    with :math:`\hat z = z / \lVert z \rVert_2`. The row itself is excluded by index,
+    so an exact duplicate of row ``i`` elsewhere is still a neighbour.
+
+    Ties: for ``k = 1`` the neighbour is ``torch.argmax``'s pick, the lowest index
+    among equally similar rows (the rule scipy-based code gets from ``numpy.argmax``).
+    For ``k > 1`` the order among ties is ``torch.topk``'s. The choice is a
+    deterministic function of ``z``; the components do not depend on it when the
+    maximum is unique.
+
+    Args:
+        z: [B, D] features (any scale; rows are L2-normalised here).
+        k: Neighbours per row, ``1 <= k < B``.
+        chunk_size: Query rows per similarity block (memory O(chunk_size x B)).
+
+    Returns:
+        LongTensor [B, k] on ``z``'s device.
+    """
+    if z.dim() != 2:
+        raise ValueError(f'z must be [B, D], got shape {tuple(z.shape)}.')
+    n = z.shape[0]
+    if not 1 <= k < n:
+        raise ValueError(f'A {k}-NN graph needs at least {k + 1} rows, got {n}.')
+    with torch.no_grad(), torch.autocast(device_type=z.device.type, enabled=False):
+        zn = F.normalize(z.detach().float(), dim=1)
+        out = torch.empty(n, k, dtype=torch.long, device=z.device)
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            sim = zn[start:stop] @ zn.T
+            rows = torch.arange(stop - start, device=z.device)
+            sim[rows, rows + start] = float('-inf')
+            if k == 1:
+                out[start:stop, 0] = sim.argmax(dim=1)
+            else:
+                out[start:stop] = sim.topk(k, dim=1).indices
+    return out
+
+
+def _compress(parent: torch.Tensor) -> torch.Tensor:
+    """Pointer jumping ``p <- p[p]`` until every node points at its root."""
+    while True:
+        grand = parent[parent]
+        if torch.equal(grand, parent):
+            return parent
+        parent = grand
+
+
+def connected_components_from_edges(src: torch.Tensor, dst: torch.Tensor, num_nodes: int,
+                                    return_rounds: bool = False):
+    """Connected-component labels of the undirected graph with edges ``src[e] -- dst[e]``.
+
+    A Shiloach-Vishkin-style scheme on tensors: every node keeps a parent pointer
+    (initially itself; pointers only ever decrease and stay inside the node's
+    component). One round
+
+    1. *hooks*: for every edge (both directions) the root of one end is pointed at
+       the root of the other end if that is smaller (``scatter_reduce('amin')``);
+    2. *shortcuts*: pointer jumping ``p <- p[p]`` until the forest is a set of stars.
+
+    The rounds stop when both ends of every edge have the same root; the stars are
+    then exactly the components. Each round with an unresolved edge merges at least
+    two stars, so there are at most ``num_nodes`` rounds; in practice a few (each
+    shortcut phase takes O(log depth) jumps). The loop runs over rounds, never over
+    nodes, and everything stays on the edges' device.
+
+    Args:
+        src, dst: LongTensors [E] of node indices in ``[0, num_nodes)``.
+        num_nodes: Number of nodes (isolated nodes get their own label).
+        return_rounds: Also return the number of hooking rounds (diagnostics).
+
+    Returns:
+        LongTensor [num_nodes]: the smallest node index of each node's component
+        (and the number of rounds if ``return_rounds``).
+    """
+    if src.shape != dst.shape or src.dim() != 1:
+        raise ValueError('src and dst must be 1-D tensors of the same length.')
+    device = src.device
+    parent = torch.arange(num_nodes, device=device)
+    if src.numel() == 0:
+        return (parent, 0) if return_rounds else parent
+    u = torch.cat([src, dst]).long()
+    v = torch.cat([dst, src]).long()
+    if int(u.min()) < 0 or int(u.max()) >= num_nodes:  # u holds both ends of every edge
+        raise ValueError(f'Edge endpoints must lie in [0, {num_nodes}).')
+    rounds = 0
+    for rounds in range(1, num_nodes + 1):  # bound never reached: see docstring
+        root_u, root_v = parent[u], parent[v]
+        if torch.equal(root_u, root_v):
+            rounds -= 1
+            break
+        # parent[root_u] = min(parent[root_u], root_v) over all edges.
+        parent = parent.scatter_reduce(0, root_u, root_v, reduce='amin', include_self=True)
+        parent = _compress(parent)
+    return (parent, rounds) if return_rounds else parent
+
+
+def connected_component_labels(z: torch.Tensor, k: int = 1, chunk_size: int = 4096,
+                               return_neighbours: bool = False
+                               ) -> torch.Tensor | Tuple[torch.Tensor, torch.Tensor]:
+    """Labels of the connected components of the undirected k-NN graph over the rows of ``z``.
+
+    The graph has an edge ``{i, j}`` for every ``j`` among the ``k`` nearest
+    neighbours of ``i`` (cosine similarity, ``i`` itself excluded; see
+    :func:`knn_graph_neighbours`). Labels are the smallest row index of each
+    component, so two rows share a label iff they are in the same component: the
+    same partition as ``scipy.sparse.csgraph.connected_components(directed=False)``
+    on that graph. Computed on ``z``'s device; for B = 8192 the similarity blocks
+    take O(chunk_size x B) memory.
+
+    A single row (B = 1) has no neighbour and gets label 0.
+
+    Args:
+        z: [B, D] features; must be finite.
+        k: Neighbours per node (WCL: 1).
+        chunk_size: Query rows per similarity block.
+        return_neighbours: Also return the [B, k] neighbour indices.
+
+    Returns:
+        LongTensor [B] on ``z``'s device (and the neighbour indices).
+    """
+    if z.dim() != 2:
+        raise ValueError(f'z must be [B, D], got shape {tuple(z.shape)}.')
+    if k < 1:
+        raise ValueError(f'k must be >= 1, got {k}.')
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError('connected_component_labels: z contains NaN or Inf.')
+    n = z.shape[0]
+    if n == 1:
+        labels = torch.zeros(1, dtype=torch.long, device=z.device)
+        nbrs = torch.empty(1, 0, dtype=torch.long, device=z.device)
+        return (labels, nbrs) if return_neighbours else labels
+    nbrs = knn_graph_neighbours(z, min(k, n - 1), chunk_size)
+    src = torch.arange(n, device=z.device).repeat_interleave(nbrs.shape[1])
+    labels = connected_components_from_edges(src, nbrs.reshape(-1), n)
+    return (labels, nbrs) if return_neighbours else labels
+
+
+def same_label_mask(labels: torch.Tensor, other: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``mask[i, j] = labels[i] == other[j]`` (``other`` defaults to ``labels``)."""
+    other = labels if other is None else other
+    return labels.unsqueeze(1) == other.unsqueeze(0)

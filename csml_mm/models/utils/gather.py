@@ -1,0 +1,38 @@
+"""Gather a tensor over all ranks, keeping the gradient of the local slice only."""
+from typing import Tuple
+
+import torch
+from mmengine.dist import all_gather, get_rank, get_world_size
+
+
+def gather_keep_local_grad(x: torch.Tensor, name: str = 'tensor') -> Tuple[torch.Tensor, int]:
+    """Concatenate ``x`` from every rank (rank order) along dim 0.
+
+    The other ranks' rows enter without gradient (``all_gather`` is not
+    differentiable); this rank's rows are the autograd-tracked ``x`` itself, put
+    back at their position. That is how WCL's released code gathers features:
+    gradients flow through the local anchors and local candidates only. With no
+    process group (or one process) ``x`` is returned unchanged.
+
+    All ranks must pass the same number of rows (``drop_last=True`` in the
+    dataloader); a mismatch raises a clear error instead of a collective failure.
+
+    Args:
+        x: [b, ...] local rows.
+        name: What ``x`` is, for error messages.
+
+    Returns:
+        ``(X, offset)``: [world_size * b, ...] and the row offset of this rank.
+    """
+    world = get_world_size()
+    if world == 1:
+        return x, 0
+    sizes = all_gather(torch.tensor([x.shape[0]], device=x.device))
+    sizes = [int(s) for s in sizes]
+    if len(set(sizes)) != 1:
+        raise ValueError(f'{name}: every process must hold the same number of samples, got '
+                         f'{sizes}. Use drop_last=True in train_dataloader.')
+    parts = all_gather(x.detach().contiguous())
+    rank = get_rank()
+    parts[rank] = x
+    return torch.cat(parts, dim=0), rank * x.shape[0]
