@@ -2,5 +2,7 @@
 """Datasets of csml_mm, registered in ``mmpretrain.registry.DATASETS``."""
 from .digits import Digits, DigitsComposite
 from .neighbour_views import NeighbourViewsDataset
+from .pipeline_switch import PipelineSwitch  # noqa: F401
+from .transforms import *  # noqa: F401,F403
 
 __all__ = ['Digits', 'DigitsComposite', 'NeighbourViewsDataset']

@@ -1,3 +1,5 @@
+from .aps import APS, MultiStepDistributedDataParallel  # noqa: F401
 from .csml import CsMl
+from .wcl import WCL  # noqa: F401
 
 __all__ = ['CsMl']
