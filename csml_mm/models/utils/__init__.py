@@ -1,4 +1,6 @@
 from .cutmix import cutmix_pair, sample_cutmix_box
 from .neighbour_search import knn_search
+from .connected_components import connected_component_labels  # noqa: F401
+from .pretrained_init import PretrainedBackboneInit  # noqa: F401  (registers 'PretrainedBackbone')
 
 __all__ = ['cutmix_pair', 'sample_cutmix_box', 'knn_search']

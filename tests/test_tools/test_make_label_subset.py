@@ -1,0 +1,81 @@
+"""tools/dataset_converters/make_label_subset.py on a generated class-folder tree."""
+import importlib.util
+import os.path as osp
+from collections import Counter
+
+import pytest
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+_spec = importlib.util.spec_from_file_location(
+    '_make_label_subset', osp.join(ROOT, 'tools', 'dataset_converters', 'make_label_subset.py'))
+tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tool)
+
+# Unequal class sizes, so a proportional draw would not be balanced.
+SIZES = {'n001': 120, 'n002': 95, 'n003': 200, 'n004': 150}
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / 'train'
+    for cls, n in SIZES.items():
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            (root / cls / f'{cls}_{i}.JPEG').write_bytes(b'')
+        (root / cls / 'notes.txt').write_text('not an image')
+    return root
+
+
+def _read(path):
+    lines = [ln.split() for ln in open(path).read().splitlines()]
+    return [(p, int(label)) for p, label in lines]
+
+
+def test_balanced_and_reproducible(tree, tmp_path):
+    a, b, c = tmp_path / 'a.txt', tmp_path / 'b.txt', tmp_path / 'c.txt'
+    tool.main([str(tree), str(a), '--percent', '10', '--seed', '3'])
+    tool.main([str(tree), str(b), '--percent', '10', '--seed', '3'])
+    tool.main([str(tree), str(c), '--percent', '10', '--seed', '4'])
+    sub = _read(a)
+    assert open(a).read() == open(b).read()  # same seed, same file
+    assert open(a).read() != open(c).read()  # another seed, another draw
+    # 10% of 565 images over 4 classes -> round(14.125) = 14 per class.
+    counts = Counter(label for _, label in sub)
+    assert counts == {0: 14, 1: 14, 2: 14, 3: 14}
+    classes = sorted(SIZES)
+    for path, label in sub:
+        cls, name = path.split('/')
+        assert cls == classes[label] and name.startswith(cls) and name.endswith('.JPEG')
+        assert osp.isfile(tree / path)
+    assert len({p for p, _ in sub}) == len(sub)
+
+
+def test_per_class_from_annotation_file(tree, tmp_path):
+    ann = tmp_path / 'train.txt'
+    entries = tool.read_annotations(str(tree))
+    ann.write_text(''.join(f'{p} {label}\n' for p, label in entries))
+    out = tmp_path / 'sub.txt'
+    tool.main([str(ann), str(out), '--per-class', '100', '--seed', '0'])
+    counts = Counter(label for _, label in _read(out))
+    # Class n002 has only 95 images: all of them; the others exactly 100.
+    assert counts == {0: 100, 1: 95, 2: 100, 3: 100}
+
+
+def test_simclr_list(tree, tmp_path):
+    listed = ['n003_7.JPEG', 'n001_0.JPEG', 'n003_150.JPEG']
+    lst = tmp_path / '1percent.txt'
+    lst.write_text('\n'.join(listed) + '\n')
+    out = tmp_path / 'sub.txt'
+    tool.main([str(tree), str(out), '--simclr-list', str(lst)])
+    assert _read(out) == [('n001/n001_0.JPEG', 0), ('n003/n003_150.JPEG', 2),
+                          ('n003/n003_7.JPEG', 2)]
+    lst.write_text('n009_1.JPEG\n')
+    with pytest.raises(KeyError, match='not in the source annotations'):
+        tool.main([str(tree), str(out), '--simclr-list', str(lst)])
+
+
+def test_bad_annotation_line(tmp_path):
+    ann = tmp_path / 'bad.txt'
+    ann.write_text('a/b.JPEG 0\nno_label_here\n')
+    with pytest.raises(ValueError, match='bad.txt:2'):
+        tool.main([str(ann), str(tmp_path / 'o.txt'), '--percent', '1'])
