@@ -13,5 +13,6 @@ install_checkpoint_io()
 patch_mmcv_for_numpy2()  # mmcv 2.1's adjust_hue overflows on numpy 2 (see utils/compat.py)
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import mmdet_plugins  # noqa: E402,F401  (registers into mmdet; no-op without it)
 
 __all__ = ['__version__']
