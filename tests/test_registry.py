@@ -18,8 +18,10 @@ def test_registered_modules():
         assert DATASETS.get(name) is not None, name
     for name in ('KNNEvalHook', 'NonFiniteLossHook', 'RNGStateHook'):
         assert HOOKS.get(name) is not None, name
+    assert HOOKS.get('PipelineSwitchHook') and __import__('mmpretrain.registry').registry.MODELS.get('WCL') and __import__('mmpretrain.registry').registry.MODELS.get('KNNWeakLabelHead') and __import__('mmpretrain.registry').registry.TRANSFORMS.get('PipelineSwitch')  # noqa: E501  (WCL)
     # The DDP wrapper sits in mmengine's root registry: the Runner looks it up there.
     assert ROOT_WRAPPERS.get('CsmlDistributedDataParallel') is not None
+    assert ROOT_WRAPPERS.get('MultiStepDistributedDataParallel') and all(__import__('mmpretrain.registry').registry.MODELS.get(n) for n in ('APS', 'TokenSubsetViT')) and all(__import__('mmpretrain.registry').registry.TRANSFORMS.get(n) for n in ('RandomResizedCropWithBox', 'MultiViewWithKeys', 'SparsePatchSampling', 'SelectivePatchSampling'))  # noqa: E501  (APS)
 
 
 def test_custom_imports_in_a_config_registers(tmp_path):

@@ -25,9 +25,9 @@ import torch.nn.functional as F  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
-from mmpretrain.structures import DataSample  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
+from _timing import sync, time_steps  # noqa: E402
 from csml_mm.models.utils import knn_search  # noqa: E402
 
 
@@ -49,34 +49,6 @@ def build(kind, depth, feat, queue, device):
                              hid_channels=chans, out_channels=feat),
                    head=dict(type='MultiPositiveContrastiveHead', temperature=0.2))
     return MODELS.build(cfg).to(device).train()
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-
-
-def time_steps(model, views, steps, warmup, device, amp):
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    samples = [DataSample() for _ in range(views[0].shape[0])]
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i in range(warmup + steps):
-        sync(device)
-        t0 = time.perf_counter()
-        with torch.autocast(device.type, enabled=amp, dtype=torch.bfloat16):
-            losses = model.loss(views, samples)
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda' else None
-    times.sort()
-    return times[len(times) // 2], peak
 
 
 def main():

@@ -1,0 +1,40 @@
+"""Timing helpers shared by the benchmark scripts (median step time, CUDA peak memory)."""
+import time
+from typing import List, Optional, Tuple
+
+import torch
+from mmpretrain.structures import DataSample
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work so that wall-clock times are real."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def time_steps(model: torch.nn.Module, views: List[torch.Tensor], steps: int, warmup: int,
+               device: torch.device, amp: bool) -> Tuple[float, Optional[float]]:
+    """Median seconds of one SGD step of ``model.loss(views)`` and the CUDA peak in MiB.
+
+    The peak is ``None`` off CUDA (CPU peak memory is not measured in-process).
+    """
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    samples = [DataSample() for _ in range(views[0].shape[0])]
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(warmup + steps):
+        sync(device)
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, enabled=amp, dtype=torch.bfloat16):
+            losses = model.loss(views, samples)
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda' else None
+    times.sort()
+    return times[len(times) // 2], peak
