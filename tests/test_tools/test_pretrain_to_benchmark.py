@@ -36,6 +36,12 @@ PAIRS = [
      'configs/benchmarks/classification/imagenet/vit-small-p16_finetune-8xb128-coslr-100e_in1k.py'),
     ('configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_in1k.py',
      'configs/benchmarks/classification/imagenet/vit-small-p16_linear-8xb128-coslr-90e_in1k.py'),
+    ('configs/aps/aps_vit-small-p2_1xb512-amp-coslr-1600e_cifar100.py',
+     'configs/benchmarks/classification/cifar/vit-small-p2_finetune-1xb128-coslr-100e_cifar100.py'),
+    ('configs/aps/aps_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
+     'configs/benchmarks/classification/imagenet/vit-base-p16_finetune-8xb128-coslr-100e_in1k.py'),
+    ('configs/aps/aps_vit-d4w64-p4_1xb64-coslr-12e_digits.py',
+     'configs/benchmarks/classification/digits/vit-d4w64-p4_linear-1xb64-steplr-20e_digits.py'),
 ]
 
 
