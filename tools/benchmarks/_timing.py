@@ -38,3 +38,33 @@ def time_steps(model: torch.nn.Module, views: List[torch.Tensor], steps: int, wa
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda' else None
     times.sort()
     return times[len(times) // 2], peak
+
+
+def _hwm_kib() -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM'):
+                return int(line.split()[1])
+    raise RuntimeError('no VmHWM in /proc/self/status')
+
+
+def peak_rss_increase_mib(step) -> Tuple[float, str]:
+    """Rise of this process's peak resident memory during ``step()`` (MiB), and the method.
+
+    Meant for a fresh child process (``subprocess.run`` of the benchmark itself, never a
+    fork after torch has started its thread pool): the peak counter is reset to the
+    current RSS through ``/proc/self/clear_refs`` just before the step; where that file
+    is not writable, the (monotone) ``ru_maxrss`` is used instead.
+    """
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        before = _hwm_kib()
+        step()
+        return (_hwm_kib() - before) / 1024, 'VmHWM after clear_refs'
+    except OSError:
+        import resource
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        step()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return (after - before) / 1024, 'ru_maxrss'

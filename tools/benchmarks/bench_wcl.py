@@ -3,7 +3,9 @@
 1. Training step time (forward + backward + SGD step) of WCL and of mmpretrain's SimCLR with
    the same backbone, the same projection head architecture (3-layer MLP with bias), batch and
    image size; WCL adds the second head, the 1-NN graph and the SupCon term. Prints the ratio
-   WCL / SimCLR (target <= 1.15) and peak memory (CUDA max allocated; not measured on CPU).
+   WCL / SimCLR (target <= 1.15) and peak memory: on CUDA the max allocated memory; on the
+   CPU the rise of peak resident memory during one first training step, each model in a
+   fresh Python process (``subprocess.run``; the in-process RSS peak is monotone).
 2. ``connected_component_labels`` (neighbour search + components, all on the device) against
    the released code's route (the same similarity/argmax on the device, copy of the neighbour
    indices to the host, ``scipy.sparse.csgraph.connected_components``) for B = 1024, 4096, 8192
@@ -18,6 +20,7 @@ Examples:
 import argparse
 import json
 import os.path as osp
+import subprocess
 import sys
 import time
 
@@ -28,11 +31,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
+from mmpretrain.structures import DataSample  # noqa: E402
 from scipy.sparse import coo_matrix  # noqa: E402
 from scipy.sparse.csgraph import connected_components  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
-from _timing import sync, time_steps  # noqa: E402
+from _timing import peak_rss_increase_mib, sync, time_steps  # noqa: E402
 from csml_mm.models.utils.connected_components import (  # noqa: E402
     connected_component_labels, connected_components_from_edges, knn_graph_neighbours)
 
@@ -98,6 +102,32 @@ def bench_components(n, dim, reps, device):
                 num_components=int(labels.unique().numel()))
 
 
+def memory_case_child(args) -> None:
+    """In a fresh process: peak-RSS rise of one SGD step of one model, as a JSON line."""
+    model = build(args.memory_case, args.depth, args.hid, args.out, torch.device('cpu'))
+    views = [torch.randn(args.batch, 3, args.img, args.img) for _ in range(2)]
+    samples = [DataSample() for _ in range(args.batch)]
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        losses = model.loss(views, samples)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        opt.step()
+
+    peak, method = peak_rss_increase_mib(step)
+    print(json.dumps(dict(peak_mib=peak, method=method)))
+
+
+def cpu_memory(args, case: str) -> dict:
+    cmd = [sys.executable, osp.abspath(__file__), '--memory-case', case, '--device', 'cpu',
+           '--depth', str(args.depth), '--img', str(args.img), '--batch', str(args.batch),
+           '--hid', str(args.hid), '--out', str(args.out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f'memory probe {case} failed:\n{proc.stderr[-2000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--depth', type=int, default=18)
@@ -113,10 +143,13 @@ def main():
     p.add_argument('--cc-reps', type=int, default=5)
     p.add_argument('--amp', action='store_true')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--memory-case', choices=['simclr', 'wcl'], help=argparse.SUPPRESS)
     args = p.parse_args()
     device = torch.device(args.device)
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
+    if args.memory_case:
+        return memory_case_child(args)
 
     x = [torch.randn(args.batch, 3, args.img, args.img, device=device) for _ in range(2)]
     simclr = build('simclr', args.depth, args.hid, args.out, device)
@@ -131,6 +164,8 @@ def main():
         t, peak_wcl = time_steps(wcl, x, args.steps, args.warmup, device, args.amp)
         t_wcl.append(t)
     step_simclr, step_wcl = min(t_simclr), min(t_wcl)
+    if device.type == 'cpu':
+        peak_simclr, peak_wcl = (cpu_memory(args, case)['peak_mib'] for case in ('simclr', 'wcl'))
 
     cc = [bench_components(n, args.cc_dim, args.cc_reps, device) for n in args.cc_sizes]
     res = dict(
@@ -139,7 +174,8 @@ def main():
         step_ratio=step_wcl / step_simclr, step_ratio_target=1.15,
         peak_mem_simclr_mib=peak_simclr, peak_mem_wcl_mib=peak_wcl,
         peak_mem_ratio=(peak_wcl / peak_simclr) if peak_simclr else None,
-        peak_mem_kind='CUDA max allocated' if device.type == 'cuda' else 'not measured on CPU',
+        peak_mem_kind=('CUDA max allocated' if device.type == 'cuda' else
+                       'CPU peak-RSS rise of a first step in a fresh process'),
         components=cc)
     print(f'device {device}, ResNet-{args.depth}, {args.img}px, batch {args.batch}, '
           f'heads {args.hid}/{args.out}, amp {args.amp}')
@@ -147,9 +183,7 @@ def main():
           f'ratio {res["step_ratio"]:.3f} (target <= 1.15)')
     if peak_simclr:
         print(f'peak memory SimCLR {peak_simclr:8.1f} MiB  WCL {peak_wcl:8.1f} MiB   '
-              f'ratio {res["peak_mem_ratio"]:.3f}')
-    else:
-        print('peak memory not measured on CPU (CUDA max allocated on GPU)')
+              f'ratio {res["peak_mem_ratio"]:.3f} ({res["peak_mem_kind"]})')
     for r in cc:
         print(f'components B={r["B"]:5d}: ours {r["ours_s"] * 1e3:8.2f} ms, released route '
               f'(device argmax + host scipy) {r["released_route_s"] * 1e3:8.2f} ms, ratio '
