@@ -174,26 +174,91 @@ def _detectron2_r50_names():
     return names
 
 
-def test_to_detectron2_naming(tmp_path):
+def _detectron2_to_torchvision(name):
+    """Inverse of the MoCo detectron2 renaming, written from detectron2's module layout
+    (not from the converter): ``stem.conv1`` is the stem conv and ``stem.conv1.norm`` its
+    BN; ``res{k}.{i}`` (k = 2..5) is torchvision's ``layer{k-1}.{i}``; inside a block a
+    ``convK`` owns its BN as ``convK.norm`` (torchvision ``bnK``), and the projection is
+    ``shortcut`` with ``shortcut.norm`` (torchvision ``downsample.0`` / ``downsample.1``)."""
+    bn_params = ('weight', 'bias', 'running_mean', 'running_var')
+    parts = name.split('.')
+    if parts[0] == 'stem':
+        if parts[1:] == ['conv1', 'weight']:
+            return 'conv1.weight'
+        if parts[1:3] == ['conv1', 'norm'] and len(parts) == 4 and parts[3] in bn_params:
+            return 'bn1.' + parts[3]
+        raise AssertionError(f'not a detectron2 stem name: {name}')
+    stage = parts[0]
+    assert stage in ('res2', 'res3', 'res4', 'res5') and parts[1].isdigit(), name
+    prefix = f'layer{int(stage[3:]) - 1}.{parts[1]}.'
+    module, rest = parts[2], parts[3:]
+    if rest == ['weight']:
+        conv = {'conv1': 'conv1', 'conv2': 'conv2', 'conv3': 'conv3',
+                'shortcut': 'downsample.0'}[module]
+        return f'{prefix}{conv}.weight'
+    assert len(rest) == 2 and rest[0] == 'norm' and rest[1] in bn_params, name
+    norm = {'conv1': 'bn1', 'conv2': 'bn2', 'conv3': 'bn3', 'shortcut': 'downsample.1'}[module]
+    return f'{prefix}{norm}.{rest[1]}'
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that refuses every global except what plain numpy arrays need, so the
+    file is proven to hold builtins and numpy arrays only (no torch objects)."""
+    ALLOWED = {('numpy.core.multiarray', '_reconstruct'),
+               ('numpy._core.multiarray', '_reconstruct'), ('numpy', 'ndarray'),
+               ('numpy', 'dtype')}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f'unexpected global {module}.{name}')
+        return super().find_class(module, name)
+
+
+def test_to_detectron2_round_trip(tmp_path, capsys):
+    import numpy as np
     from mmpretrain.models import ResNet
     src = _randomise(ResNet(depth=50), 5)
+    ref = src.state_dict()
+    # Premise of the value check: no two source tensors are equal, so a mapping that
+    # swaps two same-shaped tensors cannot pass.
+    by_shape = {}
+    for k, v in ref.items():
+        if v.is_floating_point():
+            by_shape.setdefault(tuple(v.shape), []).append((k, v))
+    for group in by_shape.values():
+        for i, (ka, a) in enumerate(group):
+            assert not any(torch.equal(a, b) for _, b in group[i + 1:]), ka
     ckpt = _training_ckpt(tmp_path, src)
     out = tmp_path / 'd2.pkl'
     _tool('to_detectron2').main([str(ckpt), str(out)])
+    n_nbt = sum(k.endswith('num_batches_tracked') for k in ref)
+    assert n_nbt == 53  # 1 stem + 16 blocks x 3 + 4 shortcuts
+    assert f'mapped {len(ref) - n_nbt}/{len(ref)} backbone keys' in capsys.readouterr().out
+
+    # File structure promised in docs/model_conversion.md, read the way detectron2's
+    # DetectionCheckpointer reads a .pkl (pickle, latin1) with only numpy allowed.
     with open(out, 'rb') as f:
-        obj = pickle.load(f)
-    assert obj['matching_heuristics'] is True
+        obj = _NumpyOnlyUnpickler(f, encoding='latin1').load()
+    assert isinstance(obj, dict)
+    assert set(obj) == {'model', '__author__', 'matching_heuristics'}
+    assert obj['__author__'] == 'csml_mm' and obj['matching_heuristics'] is True
     model = obj['model']
+    assert type(model) is dict and all(type(k) is str for k in model)
+    assert all(type(v) is np.ndarray and v.dtype == np.float32 for v in model.values())
+
+    # Names and shapes of detectron2's ResNet-50.
     expected = _detectron2_r50_names()
     assert set(model) == set(expected)
     for name, shape in expected.items():
         assert tuple(model[name].shape) == shape, name
-    ref = src.state_dict()
-    # Spot checks of values through the renaming rules.
-    pairs = {'stem.conv1.weight': 'conv1.weight', 'stem.conv1.norm.running_var': 'bn1.running_var',
-             'res2.0.shortcut.weight': 'layer1.0.downsample.0.weight',
-             'res3.0.shortcut.norm.bias': 'layer2.0.downsample.1.bias',
-             'res5.2.conv3.norm.weight': 'layer4.2.bn3.weight',
-             'res4.5.conv2.weight': 'layer3.5.conv2.weight'}
-    for d2, ours in pairs.items():
-        assert (model[d2] == ref[ours].numpy()).all(), d2
+
+    # Round trip: the inverse mapping is a bijection between the converted keys and the
+    # source keys minus num_batches_tracked, and every value comes back unchanged.
+    back = {d2: _detectron2_to_torchvision(d2) for d2 in model}
+    assert len(set(back.values())) == len(back), 'two detectron2 keys map to one source key'
+    assert set(back.values()) == {k for k in ref if not k.endswith('num_batches_tracked')}
+    for d2, ours in back.items():
+        assert torch.equal(torch.from_numpy(model[d2]), ref[ours]), (d2, ours)
+    # And the converter's forward names agree key by key with the inverse.
+    rename = _tool('to_detectron2').rename
+    assert all(back[rename(k)] == k for k in ref if not k.endswith('num_batches_tracked'))
