@@ -55,10 +55,18 @@ def _worker(rank, port, state_file, out_dir):
     x, z = _data()
     local = slice(rank * B_LOCAL, (rank + 1) * B_LOCAL)
     res = {}
+    models = {}
     for s in (0, 2):
-        model = MODELS.build(_cfg(s))
+        model = models[s] = MODELS.build(_cfg(s))
         model.load_state_dict(states[s])
         res[f'model{s}'] = _run_model(model, [v[local] for v in x], s)
+    # the instance term on fixed projections: loss and gradient w.r.t. the local rows
+    y1 = z[0][local].clone().float().requires_grad_()
+    y2 = z[1][local].clone().float().requires_grad_()
+    u = torch.nn.functional.normalize(torch.cat([y1, y2]), dim=1)
+    loss = models[0].instance_loss(u, torch.arange(B_LOCAL).repeat(2), B_LOCAL)
+    g1, g2 = torch.autograd.grad(loss, (y1, y2))
+    res['ins'] = dict(loss=loss.item(), g1=g1, g2=g2)
     # the graph head on fixed projections: loss and gradient w.r.t. the local rows
     z1 = z[0][local].clone().float().requires_grad_()
     z2 = z[1][local].clone().float().requires_grad_()
@@ -121,3 +129,25 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         full, _ = ref.graph_loss(z1, z2)
         gf = torch.autograd.grad(N * full, z1)[0]
         assert not torch.allclose(gf[local], g1[local], atol=1e-4)
+
+    # Instance term (NT-Xent over the 2 * N * B_LOCAL views) on the same projections.
+    nb = N * B_LOCAL
+    one = ref.nt_xent(z[0], z[1]).item()
+    assert sum(r['ins']['loss'] for r in ranks) / N == pytest.approx(one, rel=1e-5)
+    for rank, r in enumerate(ranks):
+        local = slice(rank * B_LOCAL, (rank + 1) * B_LOCAL)
+        # this process's anchors in the reference's [view 1 | view 2] row order
+        mine = list(range(nb))[local] + list(range(nb, 2 * nb))[local]
+        z1 = z[0].clone().requires_grad_()
+        z2 = z[1].clone().requires_grad_()
+        expect = ref.nt_xent(z1, z2, anchors=mine, grad_rows=set(mine))
+        g1, g2 = torch.autograd.grad(expect, (z1, z2))
+        assert r['ins']['loss'] == pytest.approx(expect.item(), rel=1e-5)
+        assert float(g1[local].abs().max()) > 1e-3  # not a vacuous comparison
+        assert torch.allclose(r['ins']['g1'].double(), g1[local], atol=1e-5)
+        assert torch.allclose(r['ins']['g2'].double(), g2[local], atol=1e-5)
+        # A gradient-carrying gather: the gradient of the global loss, N x the mean
+        # over all anchors, w.r.t. this process's rows.
+        gf1, gf2 = torch.autograd.grad(N * ref.nt_xent(z1, z2), (z1, z2))
+        assert not torch.allclose(gf1[local], g1[local], atol=1e-4)
+        assert not torch.allclose(gf2[local], g2[local], atol=1e-4)
