@@ -22,7 +22,7 @@ randomness comes from :func:`numpy.random.default_rng`, so the generated
 arrays are bit-identical across runs and machines.
 """
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmpretrain.datasets import BaseDataset
@@ -332,8 +332,24 @@ def _compose(tables: List[np.ndarray], ink: np.ndarray, bg_idx: np.ndarray,
     return out.astype(np.uint8)[..., ::-1]  # RGB -> BGR
 
 
-def render_composite_digits(samples_per_digit: int = 4,
-                            seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def _check_background_pool(background_pool: Optional[int]) -> Optional[int]:
+    """Validate ``background_pool`` (``None`` or a positive int)."""
+    if background_pool is None:
+        return None
+    if isinstance(background_pool, bool) or not isinstance(
+            background_pool, (int, np.integer)) or background_pool < 1:
+        raise ValueError(
+            'background_pool must be None (a fresh background patch per '
+            'rendering) or a positive int (the number of shared patches), '
+            f'got {background_pool!r}.')
+    return int(background_pool)
+
+
+def render_composite_digits(
+        samples_per_digit: int = 4,
+        seed: int = 0,
+        background_pool: Optional[int] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Render every source digit ``samples_per_digit`` times over photos.
 
     Rendering ``j`` of source ``i`` is at row ``i * samples_per_digit + j``.
@@ -356,9 +372,25 @@ def render_composite_digits(samples_per_digit: int = 4,
     All random parameters are drawn up front, in a fixed order, from
     ``numpy.random.default_rng(seed)``.
 
+    With ``background_pool=N`` (opt-in), step 1 changes: ``N`` background
+    patches (photograph, scale, place and mirroring each) are drawn once
+    from ``numpy.random.default_rng([seed, N])``, and every rendering takes
+    one of them, chosen uniformly from the same generator, independently of
+    its digit and class. A background then no longer identifies a rendering
+    (each patch is shared by about ``1797 * samples_per_digit / N`` of
+    them), which removes the per-instance shortcut that instance
+    discrimination can otherwise learn. The main generator draws exactly
+    the same numbers as without a pool, so digit shape, side, position,
+    colour candidates and opacity are those of the default rendering with
+    the same ``seed`` (the chosen colour can differ, since it depends on the
+    background).
+
     Args:
         samples_per_digit (int): Renderings per source digit.
         seed (int): Seed of the rendering.
+        background_pool (int, optional): Number of background patches shared
+            by all renderings; ``None`` (default) cuts a fresh patch for
+            every rendering.
 
     Returns:
         Tuple[np.ndarray, np.ndarray]: ``imgs`` of shape
@@ -369,7 +401,10 @@ def render_composite_digits(samples_per_digit: int = 4,
         raise ValueError(
             f'samples_per_digit must be >= 1, got {samples_per_digit}.')
     samples_per_digit = int(samples_per_digit)
+    background_pool = _check_background_pool(background_pool)
     key = ('composite', samples_per_digit, int(seed))
+    if background_pool is not None:
+        key += (('background_pool', background_pool), )
     if key in _CACHE:
         return _CACHE[key]
 
@@ -395,6 +430,19 @@ def render_composite_digits(samples_per_digit: int = 4,
     pos_x = rng.integers(0, IMG_SIZE - side + 1)
     candidates = rng.integers(0, 256, size=(n, 16, 3)).astype(np.float64)
     opacity = 0.75 + 0.25 * rng.random(n)
+
+    if background_pool is not None:
+        # A separate generator, so that everything above is unchanged.
+        pool_rng = np.random.default_rng([int(seed), background_pool])
+        pool_bg = pool_rng.integers(0, len(backgrounds), size=background_pool)
+        pool_k = pool_rng.integers(1, max_k[pool_bg] + 1)
+        pool_y = pool_rng.integers(0, heights[pool_bg] - IMG_SIZE * pool_k + 1)
+        pool_x = pool_rng.integers(0, widths[pool_bg] - IMG_SIZE * pool_k + 1)
+        pool_flip = pool_rng.random(background_pool) < 0.5
+        pick = pool_rng.integers(0, background_pool, size=n)
+        bg_idx, k, crop_y, crop_x, flip = (pool_bg[pick], pool_k[pick],
+                                           pool_y[pick], pool_x[pick],
+                                           pool_flip[pick])
 
     # ---- images, in chunks to bound the memory of the float64 buffers ----
     tables = [_summed_area_table(bg) for bg in backgrounds]
@@ -535,8 +583,9 @@ class DigitsComposite(_DigitsBase):
     background, so raw-pixel kNN does badly.
 
     Generation is fully determined by ``seed`` (bit-identical across runs and
-    machines) and is cached per ``(samples_per_digit, seed)`` in the process,
-    so building train and val does not generate twice.
+    machines) and is cached per ``(samples_per_digit, seed,
+    background_pool)`` in the process, so building train and val does not
+    generate twice.
 
     The train/val split is drawn over source digits (see :class:`Digits`):
     all renderings of one source digit are on the same side.
@@ -551,6 +600,12 @@ class DigitsComposite(_DigitsBase):
         val_fraction (float): Fraction of each class in val. Defaults to 0.2.
         test_mode (bool): ``test_mode=True`` means in test phase.
             Defaults to False.
+        background_pool (int, optional): Opt-in. Draw the backgrounds from a
+            pool of this many patches shared by all renderings (and classes)
+            instead of cutting a fresh patch per rendering, so that a
+            background does not identify an instance (see
+            :func:`render_composite_digits`). Defaults to None (fresh
+            patches, the default dataset).
         **kwargs: Other keyword arguments of
             :class:`mmpretrain.datasets.BaseDataset`.
 
@@ -568,12 +623,14 @@ class DigitsComposite(_DigitsBase):
                  split_seed: int = 0,
                  val_fraction: float = 0.2,
                  test_mode: bool = False,
+                 background_pool: Optional[int] = None,
                  **kwargs) -> None:
         if int(samples_per_digit) < 1:
             raise ValueError(
                 f'samples_per_digit must be >= 1, got {samples_per_digit}.')
         self.samples_per_digit = int(samples_per_digit)
         self.seed = int(seed)
+        self.background_pool = _check_background_pool(background_pool)
         super().__init__(
             split=split,
             pipeline=pipeline,
@@ -583,11 +640,16 @@ class DigitsComposite(_DigitsBase):
             **kwargs)
 
     def _render(self) -> Tuple[np.ndarray, np.ndarray]:
-        return render_composite_digits(self.samples_per_digit, self.seed)
+        return render_composite_digits(self.samples_per_digit, self.seed,
+                                       self.background_pool)
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""
         return super().extra_repr() + [
             f'Renderings: \t{self.samples_per_digit} per source digit '
-            f'(seed={self.seed})'
+            f'(seed={self.seed})',
+            'Backgrounds: \t' + ('a fresh patch per rendering'
+                                 if self.background_pool is None else
+                                 f'pool of {self.background_pool} shared '
+                                 'patches'),
         ]
