@@ -18,8 +18,10 @@ from csml_mm.models.utils.neighbour_search import knn_search
 class NeighbourMiningHook(Hook):
     """Fill ``NeighbourViewsDataset``'s neighbour table (CsMl's "seed" images).
 
-    Every ``interval`` epochs (at the start of epochs 0, interval, 2*interval, ...)
-    the hook extracts, over the whole training set and with a deterministic
+    Every ``interval`` epochs (at the start of epochs 0, interval, 2*interval, ...),
+    and at the start of the model's ``cross_warmup_epochs`` (the first epoch whose
+    loss uses the neighbours, so its table comes from the network trained so far;
+    ``remine_at_cross_warmup``), the hook extracts, over the whole training set and with a deterministic
     pipeline (``dataloader``: resize + centre crop, no augmentation), the momentum
     encoder's backbone features (last stage, global-average-pooled, before the
     projection, L2-normalised), with the encoder in eval mode (BN running
@@ -40,17 +42,24 @@ class NeighbourMiningHook(Hook):
         interval: Mine every ``interval`` epochs (the code: 5).
         chunk_size: Query rows per chunk of the exact search.
         backend: ``'torch'`` or ``'faiss'``.
+        remine_at_cross_warmup: Also mine at the start of epoch
+            ``model.cross_warmup_epochs`` when that is not a multiple of ``interval``.
+
+    Before the first mining of a run that has not trained yet (the key encoder's
+    EMA step count is 0), the key encoder is copied from the online encoder, so
+    even the epoch-0 table comes from the network being trained.
     """
     priority = 'NORMAL'
 
     def __init__(self, dataloader: dict, interval: int = 5, chunk_size: int = 4096,
-                 backend: str = 'torch') -> None:
+                 backend: str = 'torch', remine_at_cross_warmup: bool = True) -> None:
         if interval < 1:
             raise ValueError('NeighbourMiningHook: interval must be >= 1.')
         self.dataloader_cfg = dataloader
         self.interval = interval
         self.chunk_size = chunk_size
         self.backend = backend
+        self.remine_at_cross_warmup = remine_at_cross_warmup
         self._loader = None
         self._restored: Optional[torch.Tensor] = None
         self.last_stats: dict = {}
@@ -90,15 +99,26 @@ class NeighbourMiningHook(Hook):
         if ds is not None and ds.has_neighbours:
             checkpoint['neighbour_table'] = ds.neighbours.clone()
 
+    def mining_due(self, runner) -> bool:
+        """Whether the table must be (re-)mined at the start of ``runner.epoch``."""
+        if runner.epoch % self.interval == 0:
+            return True
+        model = get_ori_model(runner.model)
+        warmup = getattr(model, 'cross_warmup_epochs', None)
+        return (self.remine_at_cross_warmup and getattr(model, 'use_neighbour', False)
+                and warmup is not None and runner.epoch == warmup)
+
     def before_train_epoch(self, runner) -> None:
         ds = self._dataset(runner)
-        if runner.epoch % self.interval == 0 or not ds.has_neighbours:
+        if self.mining_due(runner) or not ds.has_neighbours:
             self.mine(runner)
 
     @torch.no_grad()
     def mine(self, runner) -> torch.Tensor:
         ds = self._dataset(runner)
         model = get_ori_model(runner.model)
+        if int(model.encoder_k.steps) == 0 and hasattr(model, 'sync_momentum_encoder'):
+            model.sync_momentum_encoder()  # not trained yet: mine with the online weights
         backbone_k = model.encoder_k.module[0]
         t0 = time.time()
 

@@ -126,6 +126,26 @@ class CsMl(BaseSelfSupervisor):
                              'in_channels entry per output stage.')
         return len(out_indices)
 
+    def init_weights(self) -> None:
+        """Initialise (or load ``Pretrained``) the online encoder, then copy it into the key encoder.
+
+        The key encoder is a deep copy made in ``__init__``, before the runner calls
+        ``init_weights``; without this copy it would keep the construction-time
+        weights until the first training step, and the neighbours mined before that
+        step would come from a network that is never trained.
+        """
+        super().init_weights()
+        self.sync_momentum_encoder()
+
+    @torch.no_grad()
+    def sync_momentum_encoder(self) -> None:
+        """Copy the online backbone+neck (parameters and buffers) into the key encoder."""
+        online = nn.Sequential(self.backbone, self.neck)
+        for dst, src in zip(self.encoder_k.module.parameters(), online.parameters()):
+            dst.data.copy_(src.data)
+        for dst, src in zip(self.encoder_k.module.buffers(), online.buffers()):
+            dst.data.copy_(src.data)
+
     # --------------------------------------------------------------- encoders
     def _project(self, x: torch.Tensor) -> List[torch.Tensor]:
         return [F.normalize(z, dim=1) for z in self.neck(self.backbone(x))]

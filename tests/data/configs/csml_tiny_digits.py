@@ -1,6 +1,6 @@
 # A seconds-long CsMl run on 64 embedded digits, mining every 2 epochs.
 _base_ = ['../../../configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py']
-model = dict(queue_len=64, feat_dim=16, cross_warmup_epochs=1,
+model = dict(queue_len=64, feat_dim=16, cross_warmup_epochs=2,
              neck=dict(hid_channels=32, out_channels=16))
 train_dataloader = dict(
     batch_size=16, num_workers=0, persistent_workers=False,

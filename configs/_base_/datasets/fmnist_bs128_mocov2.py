@@ -1,0 +1,52 @@
+# Fashion-MNIST (Xiao et al. 2017) from Debian's dataset-fashion-mnist package (docs/data.md):
+# 60,000 train / 10,000 test grey 28 px images, zero-padded to 32 px, held in memory as BGR
+# arrays (no LoadImageFromFile). Pretraining reads the train split without labels; the kNN
+# protocol uses the train split as the bank and the test split as the queries.
+dataset_type = 'FashionMNISTGz'
+data_root = None  # None: $FASHION_MNIST_ROOT or /usr/share/datasets/fashion-mnist
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[55.8, 55.8, 55.8],  # of the padded train split
+    std=[84.6, 84.6, 84.6],
+    to_rgb=True)
+
+# The SimCLR-probe views (../shared/probes/simclr_probe.py) on grey images: crop scale
+# 0.2-1, horizontal flip (a mirrored garment is the same class), brightness/contrast jitter.
+# Saturation, hue and grayscale do nothing on grey images and are left out.
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.), backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)],
+         prob=0.8),
+]
+train_pipeline = [
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, split='train', data_root=data_root,
+                 pipeline=train_pipeline))
+
+knn_pipeline = [dict(type='PackInputs')]
+knn_cfg = dict(
+    train_dataloader=dict(
+        batch_size=512, num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='default_collate'),
+        dataset=dict(type=dataset_type, split='train', data_root=data_root,
+                     pipeline=knn_pipeline)),
+    val_dataloader=dict(
+        batch_size=512, num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='default_collate'),
+        dataset=dict(type=dataset_type, split='test', data_root=data_root,
+                     pipeline=knn_pipeline)),
+    topk=(20, 200),
+    temperature=0.07)

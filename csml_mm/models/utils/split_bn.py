@@ -1,0 +1,99 @@
+# Copyright (c) csml_mm contributors. All rights reserved.
+"""Split batch norm: the single-process stand-in for MoCo's shuffle-BN."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dist import get_world_size
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module('SplitBN')
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    r"""BatchNorm2d whose training statistics come from ``num_splits`` sub-batches.
+
+    In training mode the batch of ``N`` is cut into ``S = num_splits`` consecutive
+    groups of ``N / S`` samples and every group ``g`` is normalised with its own
+    statistics::
+
+        y_i = gamma * (x_i - mu_g) / sqrt(var_g + eps) + beta,   i in group g
+
+    and the running statistics move towards the mean over groups of the per-group
+    updates (``running <- (1 - m) running + m mean_g(stat_g)``, ``var_g`` unbiased).
+    In eval mode it is plain ``BatchNorm2d``. Parameters and buffers are those of
+    ``BatchNorm2d`` (same names and shapes), so checkpoints move freely between the two.
+
+    Why: MoCo's shuffle-BN stops the key encoder from reading the batch statistics
+    that its positive pair shares with the query. With one process the shuffle stays
+    inside one BN batch and does nothing; normalising sub-batches of the shuffled keys
+    restores the effect (He et al. 2020, the CIFAR demo of the MoCo authors).
+
+    Args:
+        num_features: Channels.
+        num_splits: Sub-batches per batch (1 is plain BN).
+        single_process_only: Split only when the world size is 1 (under DDP the
+            cross-rank shuffle-BN already does the job).
+    """
+    _abbr_ = 'bn'
+
+    def __init__(self, num_features: int, num_splits: int = 8,
+                 single_process_only: bool = True, **kwargs) -> None:
+        super().__init__(num_features, **kwargs)
+        if num_splits < 1:
+            raise ValueError(f'SplitBN: num_splits must be >= 1, got {num_splits}.')
+        self.num_splits = int(num_splits)
+        self.single_process_only = single_process_only
+
+    def splits_now(self) -> int:
+        if not self.training or (self.single_process_only and get_world_size() > 1):
+            return 1
+        return self.num_splits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.splits_now()
+        if s == 1:
+            return super().forward(x)
+        n, c, h, w = x.shape
+        if n % s != 0:
+            raise ValueError(
+                f'SplitBN: the batch of {n} does not divide into num_splits={s} sub-batches. '
+                f'Use a batch size that is a multiple of {s}, or set num_splits (split_bn in '
+                'the model config) to a divisor of it.')
+        # (N, C, H, W) -> (N/S, S*C, H, W): sample j of group g lands in channels
+        # [g*C, (g+1)*C), so one batch_norm call gives every group its own statistics.
+        xs = x.view(s, n // s, c, h, w).transpose(0, 1).reshape(n // s, s * c, h, w)
+        running_mean = self.running_mean.repeat(s) if self.track_running_stats else None
+        running_var = self.running_var.repeat(s) if self.track_running_stats else None
+        weight = self.weight.repeat(s) if self.affine else None
+        bias = self.bias.repeat(s) if self.affine else None
+        momentum = self.momentum if self.momentum is not None else 0.0
+        if self.track_running_stats and self.momentum is None:
+            self.num_batches_tracked.add_(1)
+            momentum = 1.0 / float(self.num_batches_tracked)
+        elif self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+        y = F.batch_norm(xs, running_mean, running_var, weight, bias, True, momentum, self.eps)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.running_mean.copy_(running_mean.view(s, c).mean(0))
+                self.running_var.copy_(running_var.view(s, c).mean(0))
+        return y.view(n // s, s, c, h, w).transpose(0, 1).reshape(n, c, h, w)
+
+
+def convert_split_bn(module: nn.Module, num_splits: int,
+                     single_process_only: bool = True) -> int:
+    """Turn every ``nn.BatchNorm2d`` below ``module`` into :class:`SplitBatchNorm2d` in place.
+
+    Parameters, buffers and their names are kept (only the class changes), so
+    optimiser state and checkpoints are unaffected. Returns the number converted.
+    """
+    count = 0
+    for m in module.modules():
+        if type(m) is nn.BatchNorm2d:
+            m.__class__ = SplitBatchNorm2d
+            m.num_splits = int(num_splits)
+            m.single_process_only = single_process_only
+            count += 1
+        elif isinstance(m, SplitBatchNorm2d):
+            m.num_splits = int(num_splits)
+            m.single_process_only = single_process_only
+    return count

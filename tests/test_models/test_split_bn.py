@@ -1,0 +1,87 @@
+"""SplitBN: per-split statistics against a per-group loop, plain BN with one split, eval, names."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+
+import csml_mm  # noqa: F401
+from csml_mm.models.utils import SplitBatchNorm2d, convert_split_bn
+
+init_default_scope('mmpretrain')
+
+
+def _randomised(bn):
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    return bn
+
+
+def test_each_split_uses_its_own_statistics():
+    torch.manual_seed(0)
+    x = torch.randn(12, 3, 5, 5) * 3 + torch.arange(12.).view(12, 1, 1, 1)
+    bn = _randomised(SplitBatchNorm2d(3, num_splits=4, momentum=0.1))
+    rm0, rv0 = bn.running_mean.clone(), bn.running_var.clone()
+    y = bn(x)
+    # reference: a plain loop over the 4 consecutive groups of 3
+    expected, means, vars_ = [], [], []
+    for g in range(4):
+        xg = x[3 * g:3 * g + 3]
+        mu = xg.mean(dim=(0, 2, 3))
+        var = xg.var(dim=(0, 2, 3), unbiased=False)
+        expected.append((xg - mu.view(1, 3, 1, 1)) / torch.sqrt(var.view(1, 3, 1, 1) + bn.eps)
+                        * bn.weight.view(1, 3, 1, 1) + bn.bias.view(1, 3, 1, 1))
+        means.append(mu)
+        vars_.append(xg.var(dim=(0, 2, 3), unbiased=True))
+    torch.testing.assert_close(y, torch.cat(expected), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(bn.running_mean, 0.9 * rm0 + 0.1 * torch.stack(means).mean(0))
+    torch.testing.assert_close(bn.running_var, 0.9 * rv0 + 0.1 * torch.stack(vars_).mean(0))
+    # gradients reach the shared affine parameters
+    y.pow(2).sum().backward()
+    assert bn.weight.grad is not None and bn.weight.grad.abs().sum() > 0
+
+
+def test_one_split_and_eval_mode_equal_plain_batch_norm():
+    torch.manual_seed(1)
+    x = torch.randn(8, 4, 3, 3)
+    plain = _randomised(nn.BatchNorm2d(4))
+    one = SplitBatchNorm2d(4, num_splits=1)
+    one.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(one(x), plain(x))
+    torch.testing.assert_close(one.running_var, plain.running_var)
+    split = SplitBatchNorm2d(4, num_splits=4)
+    split.load_state_dict(plain.state_dict())
+    split.eval(), plain.eval()
+    torch.testing.assert_close(split(x), plain(x))
+    assert not torch.allclose(split.train()(x), plain.train()(x))
+
+
+def test_batch_not_divisible_names_the_fix():
+    bn = SplitBatchNorm2d(2, num_splits=4)
+    with pytest.raises(ValueError, match='multiple of 4'):
+        bn(torch.randn(6, 2, 2, 2))
+
+
+def test_registered_norm_keeps_resnet_weight_names_and_convert():
+    plain = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8))
+    split = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8,
+                              norm_cfg=dict(type='SplitBN', num_splits=2)))
+    assert list(plain.state_dict()) == list(split.state_dict())
+    assert isinstance(split.bn1, SplitBatchNorm2d) and split.bn1.num_splits == 2
+    n = convert_split_bn(plain, 4)
+    assert n == sum(isinstance(m, SplitBatchNorm2d) for m in plain.modules()) > 10
+    assert list(plain.state_dict()) == list(split.state_dict())
+
+
+def test_splits_switch_off_under_more_than_one_process(monkeypatch):
+    from csml_mm.models.utils import split_bn
+    bn = SplitBatchNorm2d(2, num_splits=4).train()
+    assert bn.splits_now() == 4
+    monkeypatch.setattr(split_bn, 'get_world_size', lambda: 2)
+    assert bn.splits_now() == 1
+    bn.single_process_only = False
+    assert bn.splits_now() == 4
