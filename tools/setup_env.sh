@@ -18,6 +18,21 @@ CACHE="${CSML_MM_CACHE:-$HOME/.cache/csml_mm}"
 say() { printf '[setup] %s\n' "$*"; }
 pin() { grep -E "^$1([=<>!~ ]|$)" "$PINS" | head -1; }
 
+# Fashion-MNIST (the demo's and the quality table's data) ships as a Debian package; install it
+# where we can, otherwise say how. Never fatal: the demo falls back to the embedded digits.
+FMNIST_DIR="${FASHION_MNIST_ROOT:-/usr/share/datasets/fashion-mnist}"
+if [[ ! -f "$FMNIST_DIR/t10k-labels-idx1-ubyte.gz" ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+    { apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; } \
+      || say "could not install dataset-fashion-mnist; the demo will use the embedded digits"
+  else
+    say "Fashion-MNIST not found in $FMNIST_DIR: run 'sudo apt-get install dataset-fashion-mnist'" \
+        "or set FASHION_MNIST_ROOT to a folder of the four IDX .gz files (the demo falls back to digits)"
+  fi
+fi
+
 STAMP="$VENV/.csml_mm_setup_stamp"
 WANT="$(sha256sum "$PINS" setup.py | sha256sum | cut -c1-16)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && "$VENV/bin/python" -c "import csml_mm, mmcv.ops, mmdet.models" 2>/dev/null; then

@@ -78,6 +78,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--out', help='write the results as JSON to this file (rank 0)')
     parser.add_argument(
+        '--raw-pixels',
+        action='store_true',
+        help='evaluate the normalised input pixels (flattened) instead of '
+        'an encoder: the floor any representation should clear')
+    parser.add_argument(
+        '--linear-probe',
+        action='store_true',
+        help='also fit the quick linear probe (csml_mm.evaluation.'
+        'linear_probe_accuracy: L2-regularised logistic regression by '
+        'L-BFGS) on the train features and report its top-1 on the val '
+        'split as results["linear_top1"]')
+    parser.add_argument(
         '--seed', type=int, default=0, help='random seed (default: 0)')
     parser.add_argument(
         '--cfg-options',
@@ -95,11 +107,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    if args.random_init and args.checkpoint:
-        parser.error('give either CHECKPOINT or --random-init, not both')
-    if not args.random_init and not args.checkpoint:
+    modes = sum([bool(args.checkpoint), args.random_init, args.raw_pixels])
+    if modes > 1:
+        parser.error('give one of CHECKPOINT, --random-init or --raw-pixels')
+    if modes == 0:
         parser.error('a CHECKPOINT is required (or pass --random-init to '
-                     'evaluate the randomly initialised model)')
+                     'evaluate the randomly initialised model, or --raw-pixels)')
     return args
 
 
@@ -130,7 +143,8 @@ def main(argv=None) -> Optional[dict]:
     from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
     import csml_mm  # noqa: F401  (registers modules, safe checkpoint IO)
-    from csml_mm.evaluation import extract_features, knn_accuracy
+    from csml_mm.evaluation import (extract_features, knn_accuracy,
+                                    linear_probe_accuracy)
     from mmpretrain.registry import MODELS
 
     cfg = Config.fromfile(args.config)
@@ -205,8 +219,9 @@ def main(argv=None) -> Optional[dict]:
                          f'kNN train samples N={num_train}; lower --topk.')
 
     start = time.time()
-    train_feats, train_labels = extract_features(model, train_loader)
-    val_feats, val_labels = extract_features(model, val_loader)
+    feature_fn = _pixels if args.raw_pixels else None
+    train_feats, train_labels = extract_features(model, train_loader, feature_fn=feature_fn)
+    val_feats, val_labels = extract_features(model, val_loader, feature_fn=feature_fn)
     print_log(
         f'extracted {len(train_labels)} train and {len(val_labels)} val '
         f'features of dim {train_feats.shape[1]} on {world_size} '
@@ -225,6 +240,11 @@ def main(argv=None) -> Optional[dict]:
         topk=topk,
         temperature=temperature,
         chunk_size=chunk_size)
+    if args.linear_probe:
+        results['linear_top1'] = linear_probe_accuracy(
+            train_feats.cpu(), train_labels, val_feats.cpu(), val_labels,
+            num_classes)
+        print(f'linear probe top-1 (%): {results["linear_top1"]:.2f}', flush=True)
 
     lines = [f'{"k":>6} {"top1":>8} {"top5":>8}']
     for k in dict.fromkeys(topk):
@@ -237,6 +257,7 @@ def main(argv=None) -> Optional[dict]:
         config=args.config,
         checkpoint=args.checkpoint,
         random_init=bool(args.random_init),
+        raw_pixels=bool(args.raw_pixels),
         seed=seed,
         topk=list(dict.fromkeys(topk)),
         temperature=temperature,
@@ -258,6 +279,11 @@ def main(argv=None) -> Optional[dict]:
     print(json.dumps(summary), flush=True)
     _finish_distributed(args.launcher)
     return summary
+
+
+def _pixels(model, inputs: torch.Tensor) -> torch.Tensor:
+    """The normalised input itself, flattened: the raw-pixel baseline."""
+    return inputs.flatten(1).float()
 
 
 def _finish_distributed(launcher: str) -> None:

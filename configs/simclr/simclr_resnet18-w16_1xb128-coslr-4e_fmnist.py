@@ -1,0 +1,22 @@
+# SimCLR on Fashion-MNIST at the CPU budget (docs/results/quality.md): ResNet-18 at quarter
+# width (16 base channels) with the standard stem on 32 px, batch 128, SGD lr 0.5 with cosine
+# decay, temperature 0.2: the recipe of the SimCLR probe (../shared/probes/simclr_probe.py),
+# through mmpretrain's SimCLR. The WCL baseline.
+_base_ = [
+    '../_base_/datasets/fmnist_bs128_mocov2.py',
+    '../_base_/schedules/sgd_coslr_fmnist-cpu.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    type='SimCLR',
+    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
+                  norm_cfg=dict(type='BN'), zero_init_residual=False),
+    neck=dict(type='NonLinearNeck', in_channels=128, hid_channels=256, out_channels=64,
+              num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+custom_hooks = [
+    dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
+         train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
+         val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}}),
+]
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))

@@ -1,0 +1,371 @@
+# Copyright (c) csml_mm contributors. All rights reserved.
+"""The quality table: every method beside its baseline on Fashion-MNIST, at equal budget.
+
+Each run pretrains one ``_fmnist`` config with ``tools/train.py`` (one seed), then evaluates
+the final checkpoint with ``tools/analysis_tools/knn_eval.py`` under one protocol fixed for
+every row: kNN top-1 (k = 20, T = 0.07, weighted vote) with the 60,000 train images as the bank
+and the 10,000 test images as the queries, and the quick linear probe on the same frozen
+features (``csml_mm.evaluation.linear_probe_accuracy``). Raw pixels and each backbone at random
+initialisation are the floors, a supervised encoder with the same backbone and budget the
+ceiling. Results land in ``WORK_DIR/<method>/seed<k>/result.json`` (written atomically; a run
+with a result is skipped, so a partial table resumes where it stopped); the report
+(``docs/results/quality.md``) and one plot per comparison (kNN top-1 against iteration, from
+the ``KNNEvalHook`` logs) are rebuilt from every result found.
+
+Examples::
+
+    python tools/benchmarks/bench_quality.py                       # everything, 3 seeds
+    python tools/benchmarks/bench_quality.py --pairs csml --seeds 0
+    python tools/benchmarks/bench_quality.py --report-only         # rebuild the report
+    python tools/benchmarks/bench_quality.py --quick --work-dir /tmp/q --out-dir /tmp/q/report
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-4e_fmnist.py'
+VIT_CFG = 'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-4e_fmnist.py'
+
+#: method key -> (label, config, extra --cfg-options)
+METHODS: Dict[str, tuple] = {
+    'mocov2': ('MoCo v2 (SplitBN)', 'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-4e_fmnist.py',
+               []),
+    'mocov2-bn': ('MoCo v2, plain BN (no shuffle-BN remedy)',
+                  'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-4e_fmnist.py',
+                  ['model.backbone.norm_cfg.num_splits=1']),
+    'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-coslr-4e_fmnist.py', []),
+    'csml-ml': ('CsMl multi-level (HSA-style)',
+                'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-4e_fmnist.py', []),
+    'simclr': ('SimCLR', RESNET_CFG, []),
+    'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-4e_fmnist.py', []),
+    'aps': ('APS (selective view 2)', VIT_CFG, []),
+    'aps-uniform': ('APS with uniform view 2', VIT_CFG,
+                    ['train_dataloader.dataset.pipeline.2.power=0.0']),
+    'aps-full': ('ViT with full views', VIT_CFG,
+                 ['train_dataloader.dataset.pipeline.1.ratio=1.0',
+                  'train_dataloader.dataset.pipeline.1.rounds=1']),
+    'supervised': ('Supervised (ceiling)',
+                   'configs/supervised/resnet18-w16_1xb128-coslr-4e_fmnist.py', []),
+}
+#: comparison -> (baseline, methods...), the first entry is the baseline
+PAIRS: Dict[str, List[str]] = {
+    'csml': ['mocov2', 'mocov2-bn', 'csml', 'csml-ml'],
+    'wcl': ['simclr', 'wcl'],
+    'aps': ['aps-full', 'aps-uniform', 'aps'],
+    'supervised': ['supervised'],
+}
+#: floors: key -> (label, config, knn_eval mode)
+FLOORS = {
+    'raw': ('Raw pixels', RESNET_CFG, '--raw-pixels'),
+    'random-resnet': ('ResNet-18 w16, random init', RESNET_CFG, '--random-init'),
+    'random-vit': ('ViT d4 w64 p4, random init', VIT_CFG, '--random-init'),
+}
+FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'aps': 'random-vit',
+            'supervised': 'random-resnet'}
+KNN_ARGS = ['--topk', '20', '--temperature', '0.07', '--linear-probe']
+#: --quick: one epoch over a small data root; for tests of the harness itself
+QUICK_OPTIONS = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1']
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--pairs', nargs='+', default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument('--methods', nargs='+', default=None, choices=list(METHODS),
+                   help='only these methods of the chosen pairs')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'quality'))
+    p.add_argument('--out-dir', default=osp.join(ROOT, 'docs', 'results'),
+                   help='where quality.md and the plots are written')
+    p.add_argument('--epochs', type=int, default=None,
+                   help='override every config\'s max_epochs (e.g. 200 on a GPU); results '
+                   'go to WORK_DIR/e<epochs>/ and the report says so')
+    p.add_argument('--cfg-options', nargs='+', default=[],
+                   help='extra overrides for every pretraining run')
+    p.add_argument('--quick', action='store_true',
+                   help='smoke run: 1 epoch per config (point FASHION_MNIST_ROOT at a small '
+                   'copy to make it seconds long)')
+    p.add_argument('--report-only', action='store_true', help='only rebuild the report')
+    p.add_argument('--no-floors', action='store_true', help='skip raw pixels / random init')
+    return p.parse_args(argv)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def _write_json(path: str, obj: dict) -> None:
+    tmp = path + '.part'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _run(cmd: List[str], log: str) -> None:
+    with open(log, 'a') as f:
+        f.write('$ ' + ' '.join(cmd) + '\n')
+        f.flush()
+        proc = subprocess.run(cmd, cwd=ROOT, env=_env(), stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f'command failed ({proc.returncode}): {" ".join(cmd)}\n'
+                           f'last lines of {log}:\n{tail}')
+
+
+def _knn_eval(config: str, mode: List[str], out: str, log: str, seed: int,
+              options: List[str]) -> dict:
+    cmd = [sys.executable, 'tools/analysis_tools/knn_eval.py', config, *mode, *KNN_ARGS,
+           '--seed', str(seed), '--out', out]
+    if options:
+        cmd += ['--cfg-options', *options]
+    _run(cmd, log)
+    with open(out) as f:
+        return json.load(f)['results']
+
+
+def knn_curve(run_dir: str) -> List[List[float]]:
+    """``[[iteration, kNN top-1], ...]`` from the KNNEvalHook scalars of a training run."""
+    found = []
+    for dirpath, _, files in os.walk(run_dir):
+        if 'scalars.json' in files:
+            found.append(osp.join(dirpath, 'scalars.json'))
+    if not found:
+        return []
+    points, iters_per_epoch = [], None
+    with open(sorted(found)[-1]) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for row in rows:
+        if 'iter' in row and 'epoch' in row and row.get('epoch'):
+            # training rows: the largest iter / epoch ratio seen gives iterations per epoch
+            iters_per_epoch = max(iters_per_epoch or 0, row['iter'] / max(row['epoch'], 1))
+    for row in rows:
+        if 'knn/top1_k20' in row:
+            points.append([row['step'], row['knn/top1_k20']])
+    return [[round(step * (iters_per_epoch or 0)), acc] for step, acc in points]
+
+
+def run_method(key: str, seed: int, work_dir: str, extra: List[str]) -> dict:
+    label, config, options = METHODS[key]
+    run_dir = osp.join(work_dir, key, f'seed{seed}')
+    result_file = osp.join(run_dir, 'result.json')
+    if osp.isfile(result_file):
+        with open(result_file) as f:
+            return json.load(f)
+    os.makedirs(run_dir, exist_ok=True)
+    log = osp.join(run_dir, 'bench.log')
+    opts = [f'randomness.seed={seed}', *options, *extra]
+    print(f'[quality] {key} seed {seed}: training {config}', flush=True)
+    t0 = time.time()
+    _run([sys.executable, 'tools/train.py', config, '--work-dir', run_dir, '--cfg-options',
+          *opts], log)
+    train_s = time.time() - t0
+    with open(osp.join(run_dir, 'last_checkpoint')) as f:
+        ckpt = f.read().strip()
+    res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
+    result = dict(method=key, label=label, config=config, options=opts, seed=seed,
+                  knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
+                  train_seconds=round(train_s, 1), curve=knn_curve(run_dir),
+                  checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt)
+    _write_json(result_file, result)
+    print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
+          f'{result["linear_top1"]:.2f} ({train_s:.0f} s)', flush=True)
+    return result
+
+
+def run_floor(key: str, seed: int, work_dir: str) -> dict:
+    label, config, mode = FLOORS[key]
+    run_dir = osp.join(work_dir, key, f'seed{seed}')
+    result_file = osp.join(run_dir, 'result.json')
+    if osp.isfile(result_file):
+        with open(result_file) as f:
+            return json.load(f)
+    os.makedirs(run_dir, exist_ok=True)
+    res = _knn_eval(config, [mode], osp.join(run_dir, 'knn.json'),
+                    osp.join(run_dir, 'bench.log'), seed, [])
+    result = dict(method=key, label=label, config=config, seed=seed, knn_top1=res['top1_k20'],
+                  linear_top1=res['linear_top1'])
+    _write_json(result_file, result)
+    print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
+          f'{result["linear_top1"]:.2f}', flush=True)
+    return result
+
+
+# ----------------------------------------------------------------------------- report
+def load_results(work_dir: str) -> Dict[str, List[dict]]:
+    out: Dict[str, List[dict]] = {}
+    if not osp.isdir(work_dir):
+        return out
+    for key in sorted(os.listdir(work_dir)):
+        for seed_dir in sorted(os.listdir(osp.join(work_dir, key))) if osp.isdir(
+                osp.join(work_dir, key)) else []:
+            path = osp.join(work_dir, key, seed_dir, 'result.json')
+            if osp.isfile(path):
+                with open(path) as f:
+                    out.setdefault(key, []).append(json.load(f))
+    return out
+
+
+def _stat(rows: List[dict], field: str) -> str:
+    vals = [r[field] for r in rows]
+    if not vals:
+        return '–'
+    if len(vals) == 1:
+        return f'{vals[0]:.2f} (1 seed)'
+    return f'{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f} ({len(vals)} seeds)'
+
+
+def _mean(rows: List[dict], field: str) -> Optional[float]:
+    return statistics.mean(r[field] for r in rows) if rows else None
+
+
+def _delta(rows: List[dict], ref: List[dict], field: str = 'knn_top1') -> str:
+    """Mean difference over the seeds both have (paired by seed)."""
+    by_seed = {r['seed']: r[field] for r in ref}
+    diffs = [r[field] - by_seed[r['seed']] for r in rows if r['seed'] in by_seed]
+    if not diffs:
+        return '–'
+    if len(diffs) == 1:
+        return f'{diffs[0]:+.2f}'
+    return f'{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs):.2f}'
+
+
+def plot_pair(pair: str, results: Dict[str, List[dict]], out_dir: str) -> Optional[str]:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for key in PAIRS[pair]:
+        for i, r in enumerate(sorted(results.get(key, []), key=lambda r: r['seed'])):
+            if not r.get('curve'):
+                continue
+            xs, ys = zip(*r['curve'])
+            ax.plot(xs, ys, marker='o', ms=3, color=f'C{PAIRS[pair].index(key)}', alpha=0.8,
+                    label=METHODS[key][0] if i == 0 else None)
+            drawn = True
+    floor = results.get(FLOOR_OF[pair], [])
+    if floor:
+        ax.axhline(_mean(floor, 'knn_top1'), color='grey', ls='--', label='random init')
+    if results.get('raw'):
+        ax.axhline(_mean(results['raw'], 'knn_top1'), color='k', ls=':', label='raw pixels')
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('kNN top-1 (%), k=20, test split')
+    ax.set_title(f'Fashion-MNIST: {pair}')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = osp.join(out_dir, f'quality_{pair}.png')
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_report(work_dir: str, out_dir: str, args) -> str:
+    results = load_results(work_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    lines = [
+        '# Quality table: Fashion-MNIST at a CPU budget',
+        '',
+        'Generated by `tools/benchmarks/bench_quality.py` (`make bench-quality`) from the '
+        f'results in `{osp.relpath(work_dir, ROOT) if work_dir.startswith(ROOT) else work_dir}`; '
+        'do not edit by hand.',
+        '',
+        '**Protocol, fixed before the runs.** Pretraining on the 60,000 Fashion-MNIST train '
+        'images (labels unused, 32 px); evaluation of the final backbone (last stage, '
+        'globally pooled; the class token for the ViT) by kNN top-1 (k = 20, T = 0.07, '
+        'weighted vote; train split as the bank, the 10,000 test images as queries) and a '
+        'quick linear probe (L2-regularised logistic regression by L-BFGS on the frozen, '
+        'standardised features, λ = 1e-4). Mean ± standard deviation over seeds; Δ columns are '
+        'paired by seed.',
+        '',
+    ]
+    if args.quick:
+        lines += ['**This is a `--quick` smoke run (1 epoch), not a measurement.**', '']
+    if args.epochs:
+        lines += [f'Budget override: every config at {args.epochs} epochs.', '']
+    lines += ['## Floors', '', '| representation | kNN top-1 | linear probe |', '|---|---|---|']
+    for key, (label, _, _) in FLOORS.items():
+        rows = results.get(key, [])
+        lines.append(f'| {label} | {_stat(rows, "knn_top1")} | {_stat(rows, "linear_top1")} |')
+    for pair, keys in PAIRS.items():
+        if not any(results.get(k) for k in keys):
+            continue
+        floor = results.get(FLOOR_OF[pair], [])
+        base = results.get(keys[0], [])
+        lines += ['', f'## {pair}', '',
+                  '| method | kNN top-1 | Δ vs random init | Δ vs ' + METHODS[keys[0]][0] +
+                  ' | linear probe | train time (s) | config |',
+                  '|---|---|---|---|---|---|---|']
+        for key in keys:
+            rows = results.get(key, [])
+            if not rows:
+                lines.append(f'| {METHODS[key][0]} | not run yet | | | | | |')
+                continue
+            t = statistics.mean(r['train_seconds'] for r in rows)
+            opts = [o for o in rows[0]['options'] if not o.startswith('randomness.seed')]
+            cfg = f'`{rows[0]["config"]}`' + (f' with `{" ".join(opts)}`' if opts else '')
+            lines.append(
+                f'| {METHODS[key][0]} | {_stat(rows, "knn_top1")} | {_delta(rows, floor)} | '
+                f'{_delta(rows, base) if key != keys[0] else "–"} | '
+                f'{_stat(rows, "linear_top1")} | {t:.0f} | {cfg} |')
+        png = plot_pair(pair, results, out_dir)
+        if png:
+            lines += ['', f'![kNN top-1 against iteration, {pair}]({osp.basename(png)})']
+    lines += ['', '## Reproduce', '', '```', 'make bench-quality            # all pairs, seeds 0 1 2',
+              'python tools/benchmarks/bench_quality.py --pairs csml --seeds 0   # one pair, '
+              'one seed', '```', '']
+    path = osp.join(out_dir, 'quality.md')
+    with open(path + '.part', 'w') as f:
+        f.write('\n'.join(lines))
+    os.replace(path + '.part', path)
+    return path
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    work_dir = osp.abspath(args.work_dir)
+    if args.epochs:
+        work_dir = osp.join(work_dir, f'e{args.epochs}')
+    extra = list(args.cfg_options)
+    if args.quick:
+        extra += QUICK_OPTIONS
+    if args.epochs:
+        extra += [f'train_cfg.max_epochs={args.epochs}']
+    if not args.report_only:
+        from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
+        if not fashion_mnist_available():
+            sys.exit('bench_quality: ' + missing_message(
+                '(the four IDX .gz files under $FASHION_MNIST_ROOT or '
+                '/usr/share/datasets/fashion-mnist)'))
+        for seed in args.seeds:
+            if not args.no_floors:
+                if seed == args.seeds[0]:
+                    run_floor('raw', 0, work_dir)
+                for floor in dict.fromkeys(FLOOR_OF[p] for p in args.pairs):
+                    run_floor(floor, seed, work_dir)
+            for pair in args.pairs:
+                for key in PAIRS[pair]:
+                    if args.methods is None or key in args.methods:
+                        run_method(key, seed, work_dir, extra)
+                write_report(work_dir, osp.abspath(args.out_dir), args)
+    path = write_report(work_dir, osp.abspath(args.out_dir), args)
+    print(f'[quality] report: {path}')
+
+
+if __name__ == '__main__':
+    main()
