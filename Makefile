@@ -3,22 +3,30 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_CONFIG ?= configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py
+DEMO_CONFIG ?= configs/csml/csml_resnet18-w16_1xb128-coslr-4e_fmnist.py
+# used when Fashion-MNIST is not installed (no root / no apt-get)
+DEMO_FALLBACK_CONFIG ?= configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py
 DEMO_WORK_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast clean-venv help
+.PHONY: setup demo test test-fast bench-quality clean-venv help
 
 help:
 	@echo "make setup  - create .venv and install the pinned stack (builds mmcv once, cached)"
-	@echo "make demo   - pretrain on the embedded digits data and print kNN top-1 vs random init"
+	@echo "make demo   - pretrain on Fashion-MNIST and print kNN top-1 vs random init (~10 min)"
 	@echo "make test   - run the whole test suite"
+	@echo "make bench-quality - the quality table (docs/results/quality.md); hours on a CPU, resumable"
 
 setup:
 	@bash tools/setup_env.sh
 
 demo: setup
-	@$(PY) tools/demo.py --config $(DEMO_CONFIG) --work-dir $(DEMO_WORK_DIR)
+	@$(PY) tools/demo.py --config $(DEMO_CONFIG) --fallback-config $(DEMO_FALLBACK_CONFIG) \
+		--work-dir $(DEMO_WORK_DIR)
+
+BENCH_ARGS ?=
+bench-quality: setup
+	@$(PY) tools/benchmarks/bench_quality.py $(BENCH_ARGS)
 
 test: setup
 	@$(PY) -m pytest tests $(PYTEST_ARGS)

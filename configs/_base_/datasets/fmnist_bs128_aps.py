@@ -17,4 +17,6 @@ train_pipeline = [
     dict(type='PackInputs', algorithm_keys=['patch_ids'],
          meta_keys=['sample_idx', 'crop_box', 'flip']),
 ]
+data_preprocessor = dict(_delete_=True, type='SelfSupDataPreprocessor', mean=[55.8, 55.8, 55.8],
+                         std=[84.6, 84.6, 84.6], to_rgb=True)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
