@@ -14,8 +14,11 @@ def test_registered_modules():
     import csml_mm  # noqa: F401
     from mmpretrain.registry import DATASETS, HOOKS
     init_default_scope('mmpretrain')
-    for name in ('Digits', 'DigitsComposite'):
+    from mmpretrain.registry import MODELS
+    for name in ('Digits', 'DigitsComposite', 'FashionMNISTGz'):
         assert DATASETS.get(name) is not None, name
+    for name in ('SplitBN', 'BatchAugDataPreprocessor'):
+        assert MODELS.get(name) is not None, name
     for name in ('KNNEvalHook', 'NonFiniteLossHook', 'RNGStateHook'):
         assert HOOKS.get(name) is not None, name
     assert HOOKS.get('PipelineSwitchHook') and __import__('mmpretrain.registry').registry.MODELS.get('WCL') and __import__('mmpretrain.registry').registry.MODELS.get('KNNWeakLabelHead') and __import__('mmpretrain.registry').registry.TRANSFORMS.get('PipelineSwitch')  # noqa: E501  (WCL)

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import statistics
 import subprocess
 import sys
@@ -31,21 +32,21 @@ from typing import Dict, List, Optional
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
-RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-4e_fmnist.py'
-VIT_CFG = 'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-4e_fmnist.py'
+RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-6e_fmnist.py'
+VIT_CFG = 'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py'
 
 #: method key -> (label, config, extra --cfg-options)
 METHODS: Dict[str, tuple] = {
-    'mocov2': ('MoCo v2 (SplitBN)', 'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-4e_fmnist.py',
+    'mocov2': ('MoCo v2 (SplitBN)', 'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-2e_fmnist.py',
                []),
     'mocov2-bn': ('MoCo v2, plain BN (no shuffle-BN remedy)',
-                  'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-4e_fmnist.py',
+                  'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-2e_fmnist.py',
                   ['model.backbone.norm_cfg.num_splits=1']),
-    'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-coslr-4e_fmnist.py', []),
+    'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py', []),
     'csml-ml': ('CsMl multi-level (HSA-style)',
-                'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-4e_fmnist.py', []),
+                'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-2e_fmnist.py', []),
     'simclr': ('SimCLR', RESNET_CFG, []),
-    'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-4e_fmnist.py', []),
+    'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-6e_fmnist.py', []),
     'aps': ('APS (selective view 2)', VIT_CFG, []),
     'aps-uniform': ('APS with uniform view 2', VIT_CFG,
                     ['train_dataloader.dataset.pipeline.2.power=0.0']),
@@ -53,7 +54,7 @@ METHODS: Dict[str, tuple] = {
                  ['train_dataloader.dataset.pipeline.1.ratio=1.0',
                   'train_dataloader.dataset.pipeline.1.rounds=1']),
     'supervised': ('Supervised (ceiling)',
-                   'configs/supervised/resnet18-w16_1xb128-coslr-4e_fmnist.py', []),
+                   'configs/supervised/resnet18-w16_1xb128-coslr-6e_fmnist.py', []),
 }
 #: comparison -> (baseline, methods...), the first entry is the baseline
 PAIRS: Dict[str, List[str]] = {
@@ -70,7 +71,7 @@ FLOORS = {
 }
 FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'aps': 'random-vit',
             'supervised': 'random-resnet'}
-KNN_ARGS = ['--topk', '20', '--temperature', '0.07', '--linear-probe']
+KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
 #: --quick: one epoch over a small data root; for tests of the harness itself
 QUICK_OPTIONS = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1']
 
@@ -124,9 +125,9 @@ def _run(cmd: List[str], log: str) -> None:
 
 
 def _knn_eval(config: str, mode: List[str], out: str, log: str, seed: int,
-              options: List[str]) -> dict:
+              options: List[str], linear: bool = True) -> dict:
     cmd = [sys.executable, 'tools/analysis_tools/knn_eval.py', config, *mode, *KNN_ARGS,
-           '--seed', str(seed), '--out', out]
+           '--seed', str(seed), '--out', out] + (['--linear-probe'] if linear else [])
     if options:
         cmd += ['--cfg-options', *options]
     _run(cmd, log)
@@ -135,24 +136,25 @@ def _knn_eval(config: str, mode: List[str], out: str, log: str, seed: int,
 
 
 def knn_curve(run_dir: str) -> List[List[float]]:
-    """``[[iteration, kNN top-1], ...]`` from the KNNEvalHook scalars of a training run."""
-    found = []
+    """``[[iteration, kNN top-1], ...]`` from the KNNEvalHook scalars of a training run.
+
+    The hook logs at epoch boundaries (``step`` = finished epochs); iterations per epoch
+    come from the training log's ``Epoch(train) [e][i/N]`` lines.
+    """
+    scalars, logs = [], []
     for dirpath, _, files in os.walk(run_dir):
-        if 'scalars.json' in files:
-            found.append(osp.join(dirpath, 'scalars.json'))
+        scalars += [osp.join(dirpath, f) for f in files if f == 'scalars.json']
+        logs += [osp.join(dirpath, f) for f in files if f.endswith('.log') and f[0].isdigit()]
+    if not scalars or not logs:
+        return []
+    with open(sorted(logs)[-1]) as f:
+        found = re.findall(r'Epoch\(train\)\s*\[\d+\]\[\s*\d+/(\d+)\]', f.read())
     if not found:
         return []
-    points, iters_per_epoch = [], None
-    with open(sorted(found)[-1]) as f:
+    per_epoch = int(found[-1])
+    with open(sorted(scalars)[-1]) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    for row in rows:
-        if 'iter' in row and 'epoch' in row and row.get('epoch'):
-            # training rows: the largest iter / epoch ratio seen gives iterations per epoch
-            iters_per_epoch = max(iters_per_epoch or 0, row['iter'] / max(row['epoch'], 1))
-    for row in rows:
-        if 'knn/top1_k20' in row:
-            points.append([row['step'], row['knn/top1_k20']])
-    return [[round(step * (iters_per_epoch or 0)), acc] for step, acc in points]
+    return [[int(r['step']) * per_epoch, r['knn/top1_k20']] for r in rows if 'knn/top1_k20' in r]
 
 
 def run_method(key: str, seed: int, work_dir: str, extra: List[str]) -> dict:
@@ -191,13 +193,14 @@ def run_floor(key: str, seed: int, work_dir: str) -> dict:
         with open(result_file) as f:
             return json.load(f)
     os.makedirs(run_dir, exist_ok=True)
+    # no linear probe on raw pixels: 3,072-d L-BFGS on 60,000 images takes many minutes
     res = _knn_eval(config, [mode], osp.join(run_dir, 'knn.json'),
-                    osp.join(run_dir, 'bench.log'), seed, [])
+                    osp.join(run_dir, 'bench.log'), seed, [], linear=key != 'raw')
     result = dict(method=key, label=label, config=config, seed=seed, knn_top1=res['top1_k20'],
-                  linear_top1=res['linear_top1'])
+                  linear_top1=res.get('linear_top1'))
     _write_json(result_file, result)
     print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
-          f'{result["linear_top1"]:.2f}', flush=True)
+          f'{result["linear_top1"]}', flush=True)
     return result
 
 
@@ -217,7 +220,7 @@ def load_results(work_dir: str) -> Dict[str, List[dict]]:
 
 
 def _stat(rows: List[dict], field: str) -> str:
-    vals = [r[field] for r in rows]
+    vals = [r[field] for r in rows if r.get(field) is not None]
     if not vals:
         return '–'
     if len(vals) == 1:

@@ -16,7 +16,7 @@ model = dict(
     neck=dict(in_channels=64, hid_channels=256, out_channels=64, norm_cfg=dict(type='BN1d')),
     predictor=dict(in_channels=64, hid_channels=256, out_channels=64,
                    norm_cfg=dict(type='BN1d')))
-max_epochs = 4
+max_epochs = 2
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))

@@ -17,7 +17,11 @@ model = dict(
     neck=dict(type='MoCoV2Neck', in_channels=128, hid_channels=512, out_channels=128,
               with_avg_pool=True),
     head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
-optim_wrapper = dict(optimizer=dict(lr=0.06))
+optim_wrapper = dict(optimizer=dict(lr=0.3))
+max_epochs = 2
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
+                        end=max_epochs, convert_to_iter_based=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 custom_hooks = [
     dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
          train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},

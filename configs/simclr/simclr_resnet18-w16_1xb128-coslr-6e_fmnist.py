@@ -19,4 +19,8 @@ custom_hooks = [
          train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
          val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}}),
 ]
+max_epochs = 6
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
+                        end=max_epochs, convert_to_iter_based=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))

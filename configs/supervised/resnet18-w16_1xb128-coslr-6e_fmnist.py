@@ -16,6 +16,10 @@ model = dict(
               loss=dict(type='CrossEntropyLoss')))
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 val_cfg = dict()
+max_epochs = 6
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
+                        end=max_epochs, convert_to_iter_based=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
     dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
