@@ -1,4 +1,4 @@
 from .hooks import *  # noqa: F401,F403
-from .model_wrappers import CsmlDistributedDataParallel
+from .model_wrappers import CsmlDistributedDataParallel, MultiStepDistributedDataParallel
 
-__all__ = ['CsmlDistributedDataParallel']
+__all__ = ['CsmlDistributedDataParallel', 'MultiStepDistributedDataParallel']

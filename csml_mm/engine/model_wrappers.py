@@ -1,8 +1,10 @@
-"""A DDP wrapper that works for CPU modules as well as GPU ones."""
-from typing import Any
+"""DDP wrappers that work for CPU modules as well as GPU ones."""
+from typing import Any, Dict, Union
 
+import torch
 import torch.nn as nn
 from mmengine.model import MMDistributedDataParallel
+from mmengine.optim import OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS
 
 
@@ -25,3 +27,20 @@ class CsmlDistributedDataParallel(MMDistributedDataParallel):
             kwargs.pop('output_device', None)
         kwargs.setdefault('broadcast_buffers', False)
         super().__init__(module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+
+@MODEL_WRAPPERS.register_module()
+class MultiStepDistributedDataParallel(CsmlDistributedDataParallel):
+    """DDP wrapper that lets the module run its own (multi-step) ``train_step``.
+
+    mmengine's ``MMDistributedDataParallel.train_step`` does one forward and one
+    optimiser step and never calls the module's ``train_step``. This wrapper
+    calls ``module.train_step(data, optim_wrapper, runner_model=self)``, so a
+    module like :class:`APS` can take several optimiser steps per batch while
+    its losses still run through DDP's forward (gradient all-reduce). Works on
+    CPU (gloo) and GPU like :class:`CsmlDistributedDataParallel`.
+    """
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        return self.module.train_step(data, optim_wrapper, runner_model=self)

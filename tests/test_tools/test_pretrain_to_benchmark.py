@@ -42,6 +42,10 @@ PAIRS = [
      'configs/benchmarks/classification/imagenet/vit-base-p16_finetune-8xb128-coslr-100e_in1k.py'),
     ('configs/aps/aps_vit-d4w64-p4_1xb64-coslr-12e_digits.py',
      'configs/benchmarks/classification/digits/vit-d4w64-p4_linear-1xb64-steplr-20e_digits.py'),
+    ('configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/resnet18-w16_linear-1xb128-steplr-10e_fmnist.py'),
+    ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/vit-d4w64-p4_linear-1xb128-steplr-10e_fmnist.py'),
 ]
 
 

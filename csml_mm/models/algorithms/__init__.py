@@ -1,4 +1,4 @@
-from .aps import APS, MultiStepDistributedDataParallel  # noqa: F401
+from .aps import APS  # noqa: F401
 from .csml import CsMl
 from .wcl import WCL  # noqa: F401
 

@@ -9,12 +9,10 @@ import torch.nn.functional as F
 from mmengine.dist import all_gather, get_rank
 from mmengine.model import ExponentialMovingAverage
 from mmengine.optim import OptimWrapper
-from mmengine.registry import MODEL_WRAPPERS
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ...engine.model_wrappers import CsmlDistributedDataParallel
 
 _FIX_IDS = ("Build the views with MultiViewWithKeys + SparsePatchSampling + "
             "SelectivePatchSampling and pack them with PackInputs(algorithm_keys=['patch_ids']) "
@@ -200,20 +198,3 @@ class APS(BaseSelfSupervisor):
                 val = val.detach()
                 totals[key] = totals[key] + val if key in totals else val
         return OrderedDict((k, v / rounds) for k, v in totals.items())
-
-
-@MODEL_WRAPPERS.register_module()
-class MultiStepDistributedDataParallel(CsmlDistributedDataParallel):
-    """DDP wrapper that lets the module run its own (multi-step) ``train_step``.
-
-    mmengine's ``MMDistributedDataParallel.train_step`` does one forward and one
-    optimiser step and never calls the module's ``train_step``. This wrapper
-    calls ``module.train_step(data, optim_wrapper, runner_model=self)``, so a
-    module like :class:`APS` can take several optimiser steps per batch while
-    its losses still run through DDP's forward (gradient all-reduce). Works on
-    CPU (gloo) and GPU like :class:`CsmlDistributedDataParallel`.
-    """
-
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
-        return self.module.train_step(data, optim_wrapper, runner_model=self)
