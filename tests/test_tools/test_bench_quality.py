@@ -42,26 +42,27 @@ def test_quick_run_writes_results_report_and_plot_then_resumes(repo_root, subpro
     proc = _bench(repo_root, env, *args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for key in ('random-resnet', 'simclr', 'wcl'):
-        with open(work / key / 'seed0' / 'result.json') as f:
+        with open(out / 'runs' / key / 'seed0.json') as f:
             res = json.load(f)
         assert 0 <= res['knn_top1'] <= 100 and 0 <= res['linear_top1'] <= 100
-    wcl = json.load(open(work / 'wcl' / 'seed0' / 'result.json'))
+    wcl = json.load(open(out / 'runs' / 'wcl' / 'seed0.json'))
     assert wcl['config'].endswith('_fmnist.py') and 'train_cfg.max_epochs=1' in wcl['options']
     # the curve: before training (iteration 0) and after the single epoch (2 iterations)
     assert [p[0] for p in wcl['curve']] == [0, 2]
     # the raw-pixel floor separates the synthetic classes well
-    raw = json.load(open(work / 'raw' / 'seed0' / 'result.json'))
+    raw = json.load(open(out / 'runs' / 'raw' / 'seed0.json'))
     assert raw['knn_top1'] > 80 and raw['linear_top1'] is None
     report = (out / 'quality.md').read_text()
     assert '`--quick` smoke run' in report
     assert f'| WCL | {wcl["knn_top1"]:.2f} (1 seed) |' in report
     assert 'quality_wcl.png' in report and (out / 'quality_wcl.png').stat().st_size > 1000
     # resume: nothing is trained again, the report is rebuilt from the stored results
-    stamp = os.path.getmtime(work / 'wcl' / 'seed0' / 'result.json')
+    stamp = os.path.getmtime(out / 'runs' / 'wcl' / 'seed0.json')
     proc = _bench(repo_root, env, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'training' not in proc.stdout
-    assert os.path.getmtime(work / 'wcl' / 'seed0' / 'result.json') == stamp
+    assert os.path.getmtime(out / 'runs' / 'wcl' / 'seed0.json') == stamp
+    assert (work / 'wcl' / 'seed0' / 'last_checkpoint').is_file()  # checkpoints stay in work
 
 
 def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, tmp_path):

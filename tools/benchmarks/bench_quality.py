@@ -7,8 +7,9 @@ every row: kNN top-1 (k = 20, T = 0.07, weighted vote) with the 60,000 train ima
 and the 10,000 test images as the queries, and the quick linear probe on the same frozen
 features (``csml_mm.evaluation.linear_probe_accuracy``). Raw pixels and each backbone at random
 initialisation are the floors, a supervised encoder with the same backbone and budget the
-ceiling. Results land in ``WORK_DIR/<method>/seed<k>/result.json`` (written atomically; a run
-with a result is skipped, so a partial table resumes where it stopped); the report
+ceiling. Each run's result lands in ``OUT_DIR/runs/<method>/seed<k>.json`` (written atomically
+and kept in the repository; a run with a result is skipped, so a partial table resumes where it
+stopped, in a later sitting too), its checkpoints and logs in ``WORK_DIR``; the report
 (``docs/results/quality.md``) and one plot per comparison (kNN top-1 against iteration, from
 the ``KNNEvalHook`` logs) are rebuilt from every result found.
 
@@ -84,7 +85,7 @@ def parse_args(argv=None):
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'quality'))
     p.add_argument('--out-dir', default=osp.join(ROOT, 'docs', 'results'),
-                   help='where quality.md and the plots are written')
+                   help='where quality.md, the plots and the per-run results (runs/) go')
     p.add_argument('--epochs', type=int, default=None,
                    help='override every config\'s max_epochs (e.g. 200 on a GPU); results '
                    'go to WORK_DIR/e<epochs>/ and the report says so')
@@ -157,10 +158,14 @@ def knn_curve(run_dir: str) -> List[List[float]]:
     return [[int(r['step']) * per_epoch, r['knn/top1_k20']] for r in rows if 'knn/top1_k20' in r]
 
 
-def run_method(key: str, seed: int, work_dir: str, extra: List[str]) -> dict:
+def _result_file(results_dir: str, key: str, seed: int) -> str:
+    return osp.join(results_dir, key, f'seed{seed}.json')
+
+
+def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str]) -> dict:
     label, config, options = METHODS[key]
     run_dir = osp.join(work_dir, key, f'seed{seed}')
-    result_file = osp.join(run_dir, 'result.json')
+    result_file = _result_file(results_dir, key, seed)
     if osp.isfile(result_file):
         with open(result_file) as f:
             return json.load(f)
@@ -175,6 +180,7 @@ def run_method(key: str, seed: int, work_dir: str, extra: List[str]) -> dict:
     with open(osp.join(run_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
+    os.makedirs(osp.dirname(result_file), exist_ok=True)
     result = dict(method=key, label=label, config=config, options=opts, seed=seed,
                   knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
                   train_seconds=round(train_s, 1), curve=knn_curve(run_dir),
@@ -185,10 +191,10 @@ def run_method(key: str, seed: int, work_dir: str, extra: List[str]) -> dict:
     return result
 
 
-def run_floor(key: str, seed: int, work_dir: str) -> dict:
+def run_floor(key: str, seed: int, work_dir: str, results_dir: str) -> dict:
     label, config, mode = FLOORS[key]
     run_dir = osp.join(work_dir, key, f'seed{seed}')
-    result_file = osp.join(run_dir, 'result.json')
+    result_file = _result_file(results_dir, key, seed)
     if osp.isfile(result_file):
         with open(result_file) as f:
             return json.load(f)
@@ -196,6 +202,7 @@ def run_floor(key: str, seed: int, work_dir: str) -> dict:
     # no linear probe on raw pixels: 3,072-d L-BFGS on 60,000 images takes many minutes
     res = _knn_eval(config, [mode], osp.join(run_dir, 'knn.json'),
                     osp.join(run_dir, 'bench.log'), seed, [], linear=key != 'raw')
+    os.makedirs(osp.dirname(result_file), exist_ok=True)
     result = dict(method=key, label=label, config=config, seed=seed, knn_top1=res['top1_k20'],
                   linear_top1=res.get('linear_top1'))
     _write_json(result_file, result)
@@ -205,16 +212,15 @@ def run_floor(key: str, seed: int, work_dir: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
-def load_results(work_dir: str) -> Dict[str, List[dict]]:
+def load_results(results_dir: str) -> Dict[str, List[dict]]:
     out: Dict[str, List[dict]] = {}
-    if not osp.isdir(work_dir):
+    if not osp.isdir(results_dir):
         return out
-    for key in sorted(os.listdir(work_dir)):
-        for seed_dir in sorted(os.listdir(osp.join(work_dir, key))) if osp.isdir(
-                osp.join(work_dir, key)) else []:
-            path = osp.join(work_dir, key, seed_dir, 'result.json')
-            if osp.isfile(path):
-                with open(path) as f:
+    for key in sorted(os.listdir(results_dir)):
+        folder = osp.join(results_dir, key)
+        for name in sorted(os.listdir(folder)) if osp.isdir(folder) else []:
+            if name.startswith('seed') and name.endswith('.json'):
+                with open(osp.join(folder, name)) as f:
                     out.setdefault(key, []).append(json.load(f))
     return out
 
@@ -273,15 +279,16 @@ def plot_pair(pair: str, results: Dict[str, List[dict]], out_dir: str) -> Option
     return path
 
 
-def write_report(work_dir: str, out_dir: str, args) -> str:
-    results = load_results(work_dir)
+def write_report(results_dir: str, out_dir: str, args) -> str:
+    results = load_results(results_dir)
     os.makedirs(out_dir, exist_ok=True)
+    shown = osp.relpath(results_dir, ROOT) if results_dir.startswith(ROOT) else results_dir
     lines = [
         '# Quality table: Fashion-MNIST at a CPU budget',
         '',
         'Generated by `tools/benchmarks/bench_quality.py` (`make bench-quality`) from the '
-        f'results in `{osp.relpath(work_dir, ROOT) if work_dir.startswith(ROOT) else work_dir}`; '
-        'do not edit by hand.',
+        f'per-run results in `{shown}/` (one JSON per method and seed, kept in the repository '
+        'so a partial table resumes in a later sitting); do not edit by hand.',
         '',
         '**Protocol, fixed before the runs.** Pretraining on the 60,000 Fashion-MNIST train '
         'images (labels unused, 32 px); evaluation of the final backbone (last stage, '
@@ -349,6 +356,8 @@ def main(argv=None) -> None:
     work_dir = osp.abspath(args.work_dir)
     if args.epochs:
         work_dir = osp.join(work_dir, f'e{args.epochs}')
+    out_dir = osp.abspath(args.out_dir)
+    results_dir = osp.join(out_dir, f'runs_e{args.epochs}' if args.epochs else 'runs')
     extra = list(args.cfg_options)
     if args.quick:
         extra += QUICK_OPTIONS
@@ -363,15 +372,15 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             if not args.no_floors:
                 if seed == args.seeds[0]:
-                    run_floor('raw', 0, work_dir)
+                    run_floor('raw', 0, work_dir, results_dir)
                 for floor in dict.fromkeys(FLOOR_OF[p] for p in args.pairs):
-                    run_floor(floor, seed, work_dir)
+                    run_floor(floor, seed, work_dir, results_dir)
             for pair in args.pairs:
                 for key in PAIRS[pair]:
                     if args.methods is None or key in args.methods:
-                        run_method(key, seed, work_dir, extra)
-                write_report(work_dir, osp.abspath(args.out_dir), args)
-    path = write_report(work_dir, osp.abspath(args.out_dir), args)
+                        run_method(key, seed, work_dir, results_dir, extra)
+                write_report(results_dir, out_dir, args)
+    path = write_report(results_dir, out_dir, args)
     print(f'[quality] report: {path}')
 
 
