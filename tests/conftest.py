@@ -22,3 +22,19 @@ def subprocess_env() -> dict:
     env.setdefault('OMP_NUM_THREADS', '1')
     env['PYTHONUNBUFFERED'] = '1'
     return env
+
+
+def _write_idx(path, arr, magic):
+    """Plain IDX writer, independent of the reader: magic, big-endian sizes, then the bytes."""
+    import gzip
+
+    import numpy as np
+    header = magic.to_bytes(4, 'big') + b''.join(int(s).to_bytes(4, 'big') for s in arr.shape)
+    with gzip.open(path, 'wb') as f:
+        f.write(header + np.asarray(arr).astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def write_idx():
+    """The IDX (MNIST / Fashion-MNIST) file writer used to build small test copies."""
+    return _write_idx

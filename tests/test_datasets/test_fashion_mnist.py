@@ -14,14 +14,7 @@ from csml_mm.datasets import fashion_mnist as fm
 init_default_scope('mmpretrain')
 
 
-def write_idx(path, arr, magic):
-    """Plain IDX writer, independent of the reader: magic, big-endian sizes, bytes."""
-    header = magic.to_bytes(4, 'big') + b''.join(int(s).to_bytes(4, 'big') for s in arr.shape)
-    with gzip.open(path, 'wb') as f:
-        f.write(header + arr.astype(np.uint8).tobytes())
-
-
-def make_root(tmp_path, n_train=12, n_test=5):
+def make_root(tmp_path, write_idx, n_train=12, n_test=5):
     rng = np.random.default_rng(0)
     data = {}
     for split, n, prefix in (('train', n_train, 'train'), ('test', n_test, 't10k')):
@@ -34,8 +27,8 @@ def make_root(tmp_path, n_train=12, n_test=5):
     return data
 
 
-def test_reads_padded_bgr_images_and_labels(tmp_path):
-    data = make_root(tmp_path)
+def test_reads_padded_bgr_images_and_labels(tmp_path, write_idx):
+    data = make_root(tmp_path, write_idx)
     ds = DATASETS.build(dict(type='FashionMNISTGz', split='train', data_root=str(tmp_path)))
     assert len(ds) == 12
     assert ds.metainfo['classes'][0] == 'T-shirt/top'
@@ -53,8 +46,8 @@ def test_reads_padded_bgr_images_and_labels(tmp_path):
     np.testing.assert_array_equal(test[2]['img'][..., 1], data['test'][0][2])
 
 
-def test_environment_variable_sets_the_default_root(tmp_path, monkeypatch):
-    make_root(tmp_path)
+def test_environment_variable_sets_the_default_root(tmp_path, monkeypatch, write_idx):
+    make_root(tmp_path, write_idx)
     monkeypatch.setenv('FASHION_MNIST_ROOT', str(tmp_path))
     assert fm.fashion_mnist_available()
     assert len(DATASETS.build(dict(type='FashionMNISTGz', split='test'))) == 5
@@ -69,8 +62,8 @@ def test_missing_file_names_the_package_and_the_config_key(tmp_path):
     assert not fm.fashion_mnist_available(str(tmp_path))
 
 
-def test_truncated_and_wrong_files_are_reported(tmp_path):
-    make_root(tmp_path)
+def test_truncated_and_wrong_files_are_reported(tmp_path, write_idx):
+    make_root(tmp_path, write_idx)
     path = tmp_path / 'train-images-idx3-ubyte.gz'
     raw = gzip.open(path).read()
     with gzip.open(path, 'wb') as f:

@@ -7,12 +7,10 @@ import sys
 
 import numpy as np
 
-from tests.test_datasets.test_fashion_mnist import write_idx
-
 BENCH = 'tools/benchmarks/bench_quality.py'
 
 
-def _small_fmnist(root, n_train=256, n_test=64):
+def _small_fmnist(root, write_idx, n_train=256, n_test=64):
     rng = np.random.default_rng(0)
     for prefix, n in (('train', n_train), ('t10k', n_test)):
         labels = np.arange(n) % 10
@@ -31,10 +29,10 @@ def _bench(repo_root, env, *args):
 
 
 def test_quick_run_writes_results_report_and_plot_then_resumes(repo_root, subprocess_env,
-                                                               tmp_path):
+                                                               tmp_path, write_idx):
     data = tmp_path / 'fmnist'
     data.mkdir()
-    _small_fmnist(data)
+    _small_fmnist(data, write_idx)
     env = dict(subprocess_env, FASHION_MNIST_ROOT=str(data))
     work, out = tmp_path / 'work', tmp_path / 'report'
     args = ('--quick', '--pairs', 'wcl', '--seeds', '0', '--work-dir', str(work),
