@@ -15,7 +15,7 @@ model = dict(
     head=dict(type='LinearClsHead', num_classes=10, in_channels=128,
               loss=dict(type='CrossEntropyLoss')))
 optim_wrapper = dict(optimizer=dict(lr=0.1))
-val_cfg = dict()
+val_cfg = dict()  # top-1 on the test split after every epoch
 max_epochs = 6
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
                         end=max_epochs, convert_to_iter_based=True)]
@@ -26,3 +26,4 @@ custom_hooks = [
          train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
          val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}}),
 ]
+test_cfg = dict()
