@@ -158,18 +158,23 @@ def knn_curve(run_dir: str) -> List[List[float]]:
     return [[int(r['step']) * per_epoch, r['knn/top1_k20']] for r in rows if 'knn/top1_k20' in r]
 
 
-def _result_file(results_dir: str, key: str, seed: int) -> str:
-    return osp.join(results_dir, key, f'seed{seed}.json')
+def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
+    """``(result_file, run_dir, stored result or None)`` of one run; makes the folders."""
+    result_file = osp.join(results_dir, key, f'seed{seed}.json')
+    if osp.isfile(result_file):
+        with open(result_file) as f:
+            return result_file, None, json.load(f)
+    run_dir = osp.join(work_dir, key, f'seed{seed}')
+    os.makedirs(run_dir, exist_ok=True)
+    os.makedirs(osp.dirname(result_file), exist_ok=True)
+    return result_file, run_dir, None
 
 
 def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str]) -> dict:
     label, config, options = METHODS[key]
-    run_dir = osp.join(work_dir, key, f'seed{seed}')
-    result_file = _result_file(results_dir, key, seed)
-    if osp.isfile(result_file):
-        with open(result_file) as f:
-            return json.load(f)
-    os.makedirs(run_dir, exist_ok=True)
+    result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
+    if done is not None:
+        return done
     log = osp.join(run_dir, 'bench.log')
     opts = [f'randomness.seed={seed}', *options, *extra]
     print(f'[quality] {key} seed {seed}: training {config}', flush=True)
@@ -180,7 +185,6 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     with open(osp.join(run_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
-    os.makedirs(osp.dirname(result_file), exist_ok=True)
     result = dict(method=key, label=label, config=config, options=opts, seed=seed,
                   knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
                   train_seconds=round(train_s, 1), curve=knn_curve(run_dir),
@@ -193,16 +197,12 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
 
 def run_floor(key: str, seed: int, work_dir: str, results_dir: str) -> dict:
     label, config, mode = FLOORS[key]
-    run_dir = osp.join(work_dir, key, f'seed{seed}')
-    result_file = _result_file(results_dir, key, seed)
-    if osp.isfile(result_file):
-        with open(result_file) as f:
-            return json.load(f)
-    os.makedirs(run_dir, exist_ok=True)
+    result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
+    if done is not None:
+        return done
     # no linear probe on raw pixels: 3,072-d L-BFGS on 60,000 images takes many minutes
     res = _knn_eval(config, [mode], osp.join(run_dir, 'knn.json'),
                     osp.join(run_dir, 'bench.log'), seed, [], linear=key != 'raw')
-    os.makedirs(osp.dirname(result_file), exist_ok=True)
     result = dict(method=key, label=label, config=config, seed=seed, knn_top1=res['top1_k20'],
                   linear_top1=res.get('linear_top1'))
     _write_json(result_file, result)
