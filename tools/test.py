@@ -8,7 +8,11 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+# From a source checkout, use the checkout's csml_mm. An installed copy of this script
+# (csml_mm/.mim/tools/) has no package next to it and imports the installed csml_mm.
+_CHECKOUT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+if osp.isfile(osp.join(_CHECKOUT, 'csml_mm', '__init__.py')):
+    sys.path.insert(0, _CHECKOUT)
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402

@@ -9,13 +9,18 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+# From a source checkout, use the checkout's csml_mm. An installed copy of this script
+# (csml_mm/.mim/tools/) has no package next to it and imports the installed csml_mm.
+_CHECKOUT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+if osp.isfile(osp.join(_CHECKOUT, 'csml_mm', '__init__.py')):
+    sys.path.insert(0, _CHECKOUT)
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
 from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
+from csml_mm.utils.config_check import check_cfg_options, check_folder_roots  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -95,6 +100,7 @@ def merge_args(cfg: Config, args) -> Config:
         set_loader_defaults(cfg, key)
 
     if args.cfg_options is not None:
+        check_cfg_options(args.cfg_options)  # e.g. data_root=...: see docs/own_data.md
         cfg.merge_from_dict(args.cfg_options)
     return cfg
 
@@ -104,6 +110,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     check_config(cfg)
+    check_folder_roots(cfg)  # a missing image folder: name CSML_DATA_ROOT / CSML_EVAL_ROOT
     if args.launcher != 'none':
         backend = init_dist_for_launcher(args.launcher)
         cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend

@@ -143,15 +143,24 @@ def main(argv=None) -> Optional[dict]:
     from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
     import csml_mm  # noqa: F401  (registers modules, safe checkpoint IO)
+    from csml_mm.engine.hooks.knn_eval_hook import check_same_classes
     from csml_mm.evaluation import (extract_features, knn_accuracy,
                                     linear_probe_accuracy)
+    from csml_mm.utils.config_check import check_cfg_options
     from mmpretrain.registry import MODELS
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
+        check_cfg_options(args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     knn_cfg = cfg.get('knn_cfg', None)
     if knn_cfg is None:
+        if cfg.get('eval_root') == 'none':  # a *_folder.py config without labels
+            raise SystemExit(
+                f'error: {args.config} has no labelled images for kNN: set CSML_EVAL_ROOT '
+                'to a folder with train/<class>/* (the bank) and val/<class>/* (the '
+                'queries), e.g. CSML_EVAL_ROOT=/path/to/labelled python '
+                'tools/analysis_tools/knn_eval.py CONFIG CHECKPOINT (docs/own_data.md).')
         raise SystemExit(f'error: {args.config} has no `knn_cfg`; '
                          f'{_KNN_CFG_HINT}')
     for key in ('train_dataloader', 'val_dataloader'):
@@ -204,6 +213,10 @@ def main(argv=None) -> Optional[dict]:
         copy_cfg(knn_cfg['train_dataloader']), seed=seed)
     val_loader = Runner.build_dataloader(
         copy_cfg(knn_cfg['val_dataloader']), seed=seed)
+    try:
+        check_same_classes(train_loader.dataset, val_loader.dataset)
+    except ValueError as exc:
+        raise SystemExit(f'error: {exc}') from None
     num_classes = knn_cfg.get('num_classes', None)
     if num_classes is None:
         classes = getattr(train_loader.dataset, 'metainfo',

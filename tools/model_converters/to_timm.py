@@ -2,14 +2,21 @@
 
 Usage::
 
-    python tools/model_converters/to_timm.py work_dirs/aps/epoch_1600.pth vit_timm.pth \
-        --num-heads 3
+    python tools/model_converters/to_timm.py work_dirs/aps/epoch_1600.pth vit_timm.pth
 
-The tool prints the ``timm.models.vision_transformer.VisionTransformer(...)`` arguments
-that the weights need (derived from the tensor shapes; ``num_heads`` cannot be seen in
-the shapes: pass ``--num-heads`` or let the tool read it from the config stored in a
-training checkpoint). Load with ``model.load_state_dict(sd, strict=False)`` (the
-classifier ``head`` is not exported) or build the model with ``num_classes=0``.
+The tool prints the Python code that builds the matching
+``timm.models.vision_transformer.VisionTransformer`` and loads the weights (strictly;
+the classifier ``head`` is not exported, so the model is built with ``num_classes=0`` and
+returns the pooled features). Most arguments come from the tensor shapes. Two do not:
+
+- ``num_heads``: ``--num-heads``, else the stored config of a training checkpoint
+  (``arch=dict(num_heads=...)`` or a preset name such as ``'deit-tiny'`` looked up in
+  mmpretrain's ``VisionTransformer.arch_zoo``), else the one preset of ``arch_zoo`` whose
+  width, depth and MLP width match the weights (if all such presets agree).
+- LayerNorm ``eps``: ``--ln-eps``, else the stored config's ``norm_cfg`` (mmpretrain's
+  ViT default is 1e-6; ``norm_cfg=dict(type='LN')`` without eps gives 1e-5; APS's CIFAR
+  and digits configs use 1e-5), else 1e-6 with a note. timm's ViT uses 1e-6, so any other
+  eps is printed as ``norm_layer=partial(nn.LayerNorm, eps=...)``.
 
 Renaming (mmpretrain -> timm):
 
@@ -20,9 +27,6 @@ Renaming (mmpretrain -> timm):
 - final norm ``ln1`` (``out_type='cls_token'``, ``final_norm=True``) -> ``norm``
   (timm ``global_pool='token'``); ``ln2`` of ``out_type='avg_featmap'`` with
   ``final_norm=False`` -> ``fc_norm`` (timm ``global_pool='avg'``, ``fc_norm=True``).
-
-Both layer norms use ``eps=1e-6`` in mmpretrain's ViT and timm's defaults; a backbone
-built with another ``norm_cfg`` eps needs the same eps on the timm side.
 """
 import argparse
 import math
@@ -33,8 +37,16 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+from typing import Dict, List, Optional, Tuple  # noqa: E402
+
 import torch  # noqa: E402
 from _common import add_input_args, load_backbone  # noqa: E402
+from _stored_cfg import stored_backbone_cfg  # noqa: E402
+
+#: LayerNorm eps of mmpretrain's VisionTransformer default ``norm_cfg`` and of timm's ViT.
+DEFAULT_EPS = 1e-6
+#: eps that mmpretrain's ``build_norm_layer`` uses when ``norm_cfg`` has none.
+BUILD_NORM_EPS = 1e-5
 
 _BLOCK_RULES = [
     (r'ln1\.(weight|bias)$', r'norm1.\1'),
@@ -64,7 +76,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='mmpretrain VisionTransformer -> timm ViT')
     add_input_args(parser)
     parser.add_argument('--num-heads', type=int, default=None,
-                        help='attention heads (only printed in the timm arguments)')
+                        help='attention heads (printed in the timm call; default: from the '
+                        'stored config or the matching mmpretrain arch preset)')
+    parser.add_argument('--ln-eps', type=float, default=None,
+                        help='LayerNorm eps of the backbone (default: from the stored '
+                        'config, else 1e-6, mmpretrain\'s ViT default)')
     return parser.parse_args(argv)
 
 
@@ -98,7 +114,7 @@ def timm_kwargs(state, num_heads=None):
     grid = int(round(math.sqrt(state['pos_embed'].shape[1] - extra)))
     kwargs = dict(
         img_size=grid * patch, patch_size=patch, embed_dim=embed, depth=depth,
-        num_heads=num_heads if num_heads is not None else '?',
+        num_heads=num_heads,
         mlp_ratio=float(state['layers.0.ffn.layers.0.0.weight'].shape[0]) / embed,
         qkv_bias='layers.0.attn.qkv.bias' in state, class_token=bool(extra),
         pre_norm='pre_norm.weight' in state,
@@ -111,17 +127,92 @@ def timm_kwargs(state, num_heads=None):
     return kwargs
 
 
-def _heads_from_cfg(path):
-    """Read ``num_heads`` from the config stored in a training checkpoint, if any."""
-    from csml_mm.utils import safe_torch_load
-    try:
-        cfg_text = safe_torch_load(path, map_location='cpu').get('meta', {}).get('cfg')
-        if not cfg_text:
-            return None
-        m = re.search(r"num_heads['\"]?\s*[=:]\s*(\d+)", cfg_text)
-        return int(m.group(1)) if m else None
-    except Exception:  # a missing or odd config only loses the hint
+def _arch_zoo() -> Dict[str, dict]:
+    from mmpretrain.models.backbones import VisionTransformer
+    return VisionTransformer.arch_zoo
+
+
+def heads_from_cfg(backbone_cfg: Optional[dict]) -> Optional[int]:
+    """``num_heads`` of a stored backbone config: ``arch=dict(num_heads=...)`` or a preset."""
+    if backbone_cfg is None:
         return None
+    arch = backbone_cfg.get('arch', 'base')  # mmpretrain's default arch
+    if isinstance(arch, dict):
+        heads = arch.get('num_heads')
+    elif isinstance(arch, str):
+        heads = _arch_zoo().get(arch.lower(), {}).get('num_heads')
+    else:
+        heads = None
+    return heads if isinstance(heads, int) and not isinstance(heads, bool) else None
+
+
+def heads_from_presets(state) -> Tuple[Optional[int], List[str]]:
+    """``num_heads`` of the ``arch_zoo`` presets whose shapes match the weights.
+
+    Returns ``(heads, preset_names)``; ``heads`` is ``None`` when no preset matches or the
+    matching presets disagree.
+    """
+    embed = int(state['patch_embed.projection.weight'].shape[0])
+    depth = len({int(m.group(1)) for k in state for m in [re.match(r'layers\.(\d+)\.', k)] if m})
+    ffn = int(state['layers.0.ffn.layers.0.0.weight'].shape[0])
+    names = sorted(name for name, a in _arch_zoo().items()
+                   if (a.get('embed_dims'), a.get('num_layers'),
+                       a.get('feedforward_channels')) == (embed, depth, ffn))
+    heads = {_arch_zoo()[n]['num_heads'] for n in names}
+    return (heads.pop() if len(heads) == 1 else None), names
+
+
+def eps_from_cfg(backbone_cfg: Optional[dict]) -> Optional[float]:
+    """LayerNorm eps of a stored backbone config (``None``: no config, or not a LayerNorm)."""
+    if backbone_cfg is None:
+        return None
+    norm_cfg = backbone_cfg.get('norm_cfg')
+    if norm_cfg is None:
+        return DEFAULT_EPS
+    if not isinstance(norm_cfg, dict) or norm_cfg.get('type') not in ('LN', 'mmpretrain.LN'):
+        return None
+    eps = norm_cfg.get('eps', BUILD_NORM_EPS)
+    return float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else None
+
+
+def resolve_settings(state, backbone_cfg: Optional[dict], num_heads: Optional[int] = None,
+                     eps: Optional[float] = None) -> Tuple[Optional[int], float, List[str]]:
+    """``(num_heads, eps, notes)`` from the command line, the stored config, the presets."""
+    notes = []
+    if num_heads is None:
+        num_heads = heads_from_cfg(backbone_cfg)
+    if num_heads is None:
+        num_heads, names = heads_from_presets(state)
+        if num_heads is not None:
+            notes.append(f'num_heads={num_heads} from the mmpretrain arch preset(s) {names} '
+                         'that match the weights\' shapes (no stored config names it); '
+                         'pass --num-heads if the backbone used another value.')
+        else:
+            notes.append('num_heads is not in the weights, in a stored config or in a '
+                         'matching mmpretrain arch preset: pass --num-heads H.')
+    if eps is None:
+        eps = eps_from_cfg(backbone_cfg)
+        if eps is None:
+            eps = DEFAULT_EPS
+            notes.append(f'LayerNorm eps is not in the weights or a stored config; assumed '
+                         f'{DEFAULT_EPS:g} (mmpretrain\'s ViT default). APS CIFAR/digits '
+                         'backbones use 1e-5: pass --ln-eps 1e-5 for those.')
+    return num_heads, eps, notes
+
+
+def timm_build_code(kwargs: dict, eps: float, out_path: str) -> List[str]:
+    """Python lines that build the timm ViT of ``kwargs`` with LayerNorm ``eps`` and load
+    ``out_path`` strictly."""
+    args = ['num_heads=<unknown: pass --num-heads>' if k == 'num_heads' and v is None
+            else f'{k}={v!r}' for k, v in kwargs.items()]
+    lines = ['import torch']
+    if eps != DEFAULT_EPS:
+        lines += ['import torch.nn as nn', 'from functools import partial']
+        args.append(f'norm_layer=partial(nn.LayerNorm, eps={eps!r})')
+    lines += ['from timm.models.vision_transformer import VisionTransformer',
+              f'model = VisionTransformer({", ".join(args)})',
+              f'model.load_state_dict(torch.load({out_path!r}, weights_only=True))']
+    return lines
 
 
 def main(argv=None):
@@ -131,13 +222,16 @@ def main(argv=None):
                                           'layers.0.attn.qkv.weight'),
                                 kind='mmpretrain VisionTransformer')
     out = convert(state)
-    heads = args.num_heads if args.num_heads is not None else _heads_from_cfg(args.checkpoint)
+    heads, eps, notes = resolve_settings(state, stored_backbone_cfg(args.checkpoint),
+                                         args.num_heads, args.ln_eps)
     kwargs = timm_kwargs(state, heads)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(out, args.out)
     print(f'to_timm: mapped {len(out)}/{len(state)} backbone keys ("{used}*") -> {args.out}')
-    print('to_timm: timm.models.vision_transformer.VisionTransformer(' +
-          ', '.join(f'{k}={v!r}' for k, v in kwargs.items()) + ')')
+    for note in notes:
+        print(f'to_timm: note: {note}')
+    print('to_timm: build the matching timm model with:')
+    print('\n'.join('    ' + line for line in timm_build_code(kwargs, eps, args.out)))
     return out
 
 

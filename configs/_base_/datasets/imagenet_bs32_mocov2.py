@@ -1,5 +1,6 @@
 # ImageNet-1k in mmpretrain's layout: data/imagenet/{train,val,meta/train.txt,meta/val.txt}.
-# Point data_root elsewhere with --cfg-options train_dataloader.dataset.data_root=/path.
+# Elsewhere: link it to data/imagenet, or override the data_root of every loader (each holds a
+# copy of data_root made when the config is read): docs/data.md, "Other datasets".
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(

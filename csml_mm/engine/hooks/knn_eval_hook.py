@@ -15,6 +15,25 @@ from csml_mm.evaluation import extract_features, knn_accuracy
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
 
+def check_same_classes(bank_dataset, query_dataset) -> None:
+    """Raise a ``ValueError`` when the kNN bank and queries list different classes.
+
+    Labels are indices into each dataset's own ``metainfo['classes']`` (for an image folder:
+    its sorted class sub-folders), so a class folder missing from one split would shift the
+    labels of the other without any error. Datasets without class names are not checked.
+    """
+    bank = tuple(getattr(bank_dataset, 'metainfo', {}).get('classes') or ())
+    query = tuple(getattr(query_dataset, 'metainfo', {}).get('classes') or ())
+    if bank and query and bank != query:
+        only_bank = sorted(set(bank) - set(query))[:10]
+        only_query = sorted(set(query) - set(bank))[:10]
+        raise ValueError(
+            f'The kNN bank and query datasets list different classes ({len(bank)} and '
+            f'{len(query)}; only in the bank: {only_bank}, only in the queries: {only_query}, '
+            'or the same names in another order). Their labels are indices into these lists, '
+            'so they would not match: give both splits the same class folders.')
+
+
 @HOOKS.register_module()
 class KNNEvalHook(Hook):
     """Evaluate the online encoder with a weighted kNN classifier.
@@ -105,6 +124,7 @@ class KNNEvalHook(Hook):
         if self.val_loader is None:
             self.val_loader = runner.build_dataloader(
                 self.val_dataloader_cfg, seed=seed)
+        check_same_classes(self.train_loader.dataset, self.val_loader.dataset)
         if self.num_classes is None:
             classes = getattr(self.train_loader.dataset, 'metainfo',
                               {}).get('classes')

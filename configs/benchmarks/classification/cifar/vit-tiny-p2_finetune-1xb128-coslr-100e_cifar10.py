@@ -21,6 +21,9 @@ model = dict(
         img_size=32,
         patch_size=2,
         qkv_bias=False,  # as in APS's CIFAR pretraining (configs/_base_/models/aps_vit-tiny-p2.py)
+        # LayerNorm eps 1e-5 as in that pretraining (mmpretrain's ViT default is 1e-6: every
+        # key would load, but the network would compute other features).
+        norm_cfg=dict(type='LN', eps=1e-5),
         out_type='cls_token',
         final_norm=True,
         drop_path_rate=0.,

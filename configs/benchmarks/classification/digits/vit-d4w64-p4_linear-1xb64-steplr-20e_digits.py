@@ -19,6 +19,7 @@ model = dict(
         img_size=32,
         patch_size=4,
         qkv_bias=False,
+        norm_cfg=dict(type='LN', eps=1e-5),  # as APS pretraining builds it
         out_type='cls_token',
         final_norm=True,
         frozen_stages=4,
