@@ -10,7 +10,7 @@ from mmengine.dist import all_gather, get_world_size
 from mmengine.model import is_model_wrapper
 from torch import Tensor
 
-__all__ = ['extract_features', 'backbone_last_stage_features']
+__all__ = ['extract_features', 'extract_features_sharded', 'backbone_last_stage_features']
 
 #: Rows per collective call when gathering features across ranks; bounds the
 #: temporary communication buffer to ``world_size * block * dim`` elements.
@@ -176,47 +176,12 @@ def _set_modes(model: nn.Module, modes: Dict[nn.Module, bool]) -> None:
 
 
 @torch.no_grad()
-def extract_features(
-    model: nn.Module,
-    dataloader: Sequence,
-    feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]] = None,
-    require_labels: bool = True,
-) -> Tuple[Tensor, Tensor]:
-    """Extract L2-normalised features and labels of a whole dataset.
-
-    For each batch the model's data pre-processor is applied
-    (``model.data_preprocessor(batch, False)``) and ``feature_fn(model,
-    inputs)`` gives the features; by default
-    :func:`backbone_last_stage_features`, i.e. the last backbone output
-    globally average-pooled. Features are always L2-normalised afterwards.
-    Multi-view inputs use the first view only.
-
-    The model runs in eval mode under ``torch.no_grad()``; the train/eval
-    flag of every submodule is restored afterwards. A model wrapper (e.g.
-    DDP) is unwrapped first.
-
-    Rows are returned in dataset order using the ``sample_idx`` meta field of
-    each data sample (set by mmengine's ``BaseDataset`` and kept by
-    ``PackInputs``). In a distributed run each rank extracts its shard and
-    all shards are gathered to every rank, de-duplicated (sampler padding)
-    and checked to cover the dataset exactly.
-
-    Args:
-        model (nn.Module): The model, e.g. a ``BaseSelfSupervisor``, possibly
-            wrapped.
-        dataloader (Iterable): Dataloader yielding ``dict(inputs=...,
-            data_samples=...)`` batches with ``gt_label`` in every sample.
-        feature_fn (Callable, optional): ``feature_fn(model, inputs) ->
-            Tensor[B, D]`` called with the unwrapped model and the
-            pre-processed inputs. Defaults to
-            :func:`backbone_last_stage_features`.
-        require_labels (bool): If False, samples without ``gt_label`` get
-            label -1 instead of raising (neighbour mining on unlabelled data).
-
-    Returns:
-        tuple[Tensor, Tensor]: ``feats`` of shape ``[N, D]`` (float32, CPU)
-        and ``labels`` of shape ``[N]`` (long, CPU).
-    """
+def _extract_local(model: nn.Module, dataloader: Sequence,
+                   feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]],
+                   require_labels: bool
+                   ) -> Tuple[Tensor, Tensor, Tensor, int, Optional[int]]:
+    """This rank's ``(sample_idx, feats, labels)`` rows, the number of samples without a
+    ``sample_idx`` and ``len(dataset)`` (see :func:`extract_features`)."""
     if is_model_wrapper(model):
         model = model.module
     if feature_fn is None:
@@ -280,6 +245,54 @@ def extract_features(
     idx = torch.tensor(idx_list, dtype=torch.long)
     labels = torch.tensor(label_list, dtype=torch.long)
 
+    return idx, feats, labels, missing_idx, num_samples
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    dataloader: Sequence,
+    feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]] = None,
+    require_labels: bool = True,
+) -> Tuple[Tensor, Tensor]:
+    """Extract L2-normalised features and labels of a whole dataset.
+
+    For each batch the model's data pre-processor is applied
+    (``model.data_preprocessor(batch, False)``) and ``feature_fn(model,
+    inputs)`` gives the features; by default
+    :func:`backbone_last_stage_features`, i.e. the last backbone output
+    globally average-pooled. Features are always L2-normalised afterwards.
+    Multi-view inputs use the first view only.
+
+    The model runs in eval mode under ``torch.no_grad()``; the train/eval
+    flag of every submodule is restored afterwards. A model wrapper (e.g.
+    DDP) is unwrapped first.
+
+    Rows are returned in dataset order using the ``sample_idx`` meta field of
+    each data sample (set by mmengine's ``BaseDataset`` and kept by
+    ``PackInputs``). In a distributed run each rank extracts its shard and
+    all shards are gathered to every rank, de-duplicated (sampler padding)
+    and checked to cover the dataset exactly.
+
+    Args:
+        model (nn.Module): The model, e.g. a ``BaseSelfSupervisor``, possibly
+            wrapped.
+        dataloader (Iterable): Dataloader yielding ``dict(inputs=...,
+            data_samples=...)`` batches with ``gt_label`` in every sample.
+        feature_fn (Callable, optional): ``feature_fn(model, inputs) ->
+            Tensor[B, D]`` called with the unwrapped model and the
+            pre-processed inputs. Defaults to
+            :func:`backbone_last_stage_features`.
+        require_labels (bool): If False, samples without ``gt_label`` get
+            label -1 instead of raising (neighbour mining on unlabelled data).
+
+    Returns:
+        tuple[Tensor, Tensor]: ``feats`` of shape ``[N, D]`` (float32, CPU)
+        and ``labels`` of shape ``[N]`` (long, CPU).
+    """
+    world_size = get_world_size()
+    idx, feats, labels, missing_idx, num_samples = _extract_local(
+        model, dataloader, feature_fn, require_labels)
     if world_size > 1:
         idx, feats, labels = _gather_from_ranks(idx, feats, labels)
     elif missing_idx:
@@ -292,3 +305,59 @@ def extract_features(
     if feats.shape[0] == 0:
         raise RuntimeError('The dataloader yielded no samples.')
     return feats, labels
+
+
+def _all_gather_varlen(t: Tensor) -> List[Tensor]:
+    """All-gather tensors whose first dimension differs between ranks (CPU results)."""
+    sizes = [int(x) for x in all_gather(torch.tensor([t.shape[0]]))]
+    top = max(sizes)
+    pad = t.new_zeros((top - t.shape[0], ) + tuple(t.shape[1:]))
+    parts = all_gather(torch.cat([t, pad]).contiguous())
+    return [p.cpu()[:n] for p, n in zip(parts, sizes)]
+
+
+@torch.no_grad()
+def extract_features_sharded(
+    model: nn.Module,
+    dataloader: Sequence,
+    feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]] = None,
+    require_labels: bool = True,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Like :func:`extract_features`, but every rank keeps only its own shard.
+
+    Nothing but the sample indices is exchanged: the rows that the distributed
+    sampler gave to several ranks (its padding) are kept by the lowest such rank
+    only, so the shards are disjoint and together cover the dataset exactly
+    (checked). Host memory per rank is its shard, i.e. the features once per
+    machine instead of once per rank.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: This rank's ``sample_idx`` ``[n]`` (sorted),
+        features ``[n, D]`` and labels ``[n]``, on the CPU. With one process, the
+        whole dataset.
+    """
+    if get_world_size() == 1:
+        feats, labels = extract_features(model, dataloader, feature_fn, require_labels)
+        return torch.arange(feats.shape[0]), feats, labels
+    idx, feats, labels, missing_idx, num_samples = _extract_local(
+        model, dataloader, feature_fn, require_labels)
+    order = torch.sort(idx, stable=True).indices
+    idx, feats, labels = idx[order], feats[order], labels[order]
+    first = torch.ones_like(idx, dtype=torch.bool)
+    first[1:] = idx[1:] != idx[:-1]
+    idx, feats, labels = idx[first], feats[first], labels[first]
+    all_ids = _all_gather_varlen(idx)
+    total = num_samples if num_samples is not None else int(
+        max((int(t.max()) + 1 for t in all_ids if t.numel()), default=0))
+    owner = torch.full((total, ), len(all_ids), dtype=torch.long)
+    for rank in reversed(range(len(all_ids))):
+        owner[all_ids[rank]] = rank
+    if bool((owner == len(all_ids)).any()):
+        missing = int((owner == len(all_ids)).sum())
+        raise RuntimeError(
+            f'Feature extraction missed {missing} of {total} samples across the ranks. '
+            'Use a DefaultSampler without drop_last and keep `sample_idx` in the '
+            'PackInputs meta_keys.')
+    from mmengine.dist import get_rank
+    keep = owner[idx] == get_rank()
+    return idx[keep], feats[keep], labels[keep]

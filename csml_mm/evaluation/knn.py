@@ -17,15 +17,18 @@ where ``s`` is the cosine similarity (a dot product, since features are
 L2-normalised), ``N_k(x)`` the ``k`` training samples with the largest
 similarity to ``x`` and ``T`` a temperature.
 
-Everything here is plain PyTorch; the similarity matrix is built ``chunk_size``
-query rows at a time, so peak memory is ``O(chunk_size * N)`` instead of
-``O(M * N)`` for ``M`` queries and ``N`` training samples.
+Everything here is plain PyTorch. The neighbour search is the package's one exact
+top-k search (:func:`csml_mm.utils.topk_search.exact_topk`), run ``chunk_size``
+query rows at a time and within its device-memory budget, so the ``M x N``
+similarity matrix of ``M`` queries and ``N`` training samples is never formed.
 """
 import operator
 from typing import Dict, Iterator, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from csml_mm.utils.topk_search import exact_topk
 
 __all__ = ['knn_classify', 'knn_accuracy']
 
@@ -120,15 +123,17 @@ def _iter_neighbours(train_feats: Tensor, query_feats: Tensor, k: int,
         shape ``[end - start, k]``, sorted by decreasing similarity, on the
         device of ``train_feats``.
     """
-    device = train_feats.device
+    # One exact search (csml_mm.utils.topk_search) serves mining, kNN and WCL's graph;
+    # here it runs on the bank's device, one query block of at most chunk_size rows
+    # at a time, within the default device-memory budget.
     for start in range(0, query_feats.shape[0], chunk_size):
         end = min(start + chunk_size, query_feats.shape[0])
-        chunk = query_feats[start:end].to(device=device,
-                                           dtype=train_feats.dtype)
-        sims = chunk @ train_feats.t()  # [chunk, N]
-        top_sims, top_idx = sims.topk(k, dim=1, largest=True, sorted=True)
-        del sims
-        yield start, end, top_sims, top_idx
+        top_sims, top_idx = exact_topk(query_feats[start:end], train_feats, k,
+                                       device=train_feats.device,
+                                       storage_dtype=torch.promote_types(
+                                           train_feats.dtype, torch.float32),
+                                       max_query_chunk=chunk_size)
+        yield start, end, top_sims.to(train_feats.dtype), top_idx
 
 
 def _vote(top_sims: Tensor, top_labels: Tensor, num_classes: int,

@@ -8,12 +8,23 @@ fraction of one training epoch, raw and amortised over the mining interval.
 Peak memory is CUDA's max allocated memory; on CPU it is not measured (null).
 The last line of output is one JSON object with all figures.
 
+With ``--search N [N ...]`` it instead measures the neighbour search of mining alone
+(``csml_mm.utils.topk_search``) on N synthetic features: time and real peak memory
+(each search in a fresh process; on CPU the peak resident memory above the bank,
+from ``/proc/self/status`` VmHWM after a reset; on CUDA max allocated memory),
+beside the fixed 4096-row chunking that mining used before (``--no-old`` skips it),
+checks that both give the same neighbours, and projects device memory, host memory and
+search time to ImageNet (1.28M x 2048, 8 ranks) from the memory plan and the measured
+throughput.
+
 Examples:
     python tools/benchmarks/bench_csml.py                       # CPU-sized defaults
     python tools/benchmarks/bench_csml.py --depth 50 --img 224 --batch 32 --dataset-size 1281167
+    python tools/benchmarks/bench_csml.py --search 100000 200000 --dim 256 --budget 256MiB
 """
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 import time
@@ -29,6 +40,115 @@ from mmpretrain.registry import MODELS  # noqa: E402
 import csml_mm  # noqa: E402,F401
 from _timing import sync, time_steps  # noqa: E402
 from csml_mm.models.utils import knn_search  # noqa: E402
+from csml_mm.utils.topk_search import human_bytes, parse_bytes, plan_search  # noqa: E402
+
+_SEARCH_CHILD = r"""
+import json, sys, time, torch
+from csml_mm.utils.topk_search import exact_topk
+n, d, mode, budget, device = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4],
+                              torch.device(sys.argv[5]))
+torch.manual_seed(0)
+bank = torch.nn.functional.normalize(torch.randn(n, d), dim=1)
+ids = torch.arange(n)
+exact_topk(bank[:64], bank[:512], 5, device=device)  # warm up lazily loaded code
+
+def rss(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+
+if device.type == 'cuda':
+    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+else:
+    open('/proc/self/clear_refs', 'w').write('5')
+    base = rss('VmRSS')
+t0 = time.perf_counter()
+if mode == 'old':  # the fixed 4096-row blocks against the whole bank, as mining did before
+    b = bank.to(device)
+    out = torch.empty(n, 5, dtype=torch.long)
+    for s in range(0, n, 4096):
+        e = min(s + 4096, n)
+        sim = b[s:e] @ b.T
+        sim[torch.arange(e - s), torch.arange(s, e)] = float('-inf')
+        out[s:e] = sim.topk(5, dim=1).indices.cpu()
+        del sim
+else:
+    out = exact_topk(bank, bank, 5, query_ids=ids, memory_budget=budget, device=device)[1].cpu()
+if device.type == 'cuda':
+    torch.cuda.synchronize(); peak = torch.cuda.max_memory_allocated() - base
+else:
+    peak = rss('VmHWM') - base
+secs = time.perf_counter() - t0
+torch.save(out, sys.argv[6])
+print(json.dumps(dict(seconds=secs, peak=peak)))
+"""
+
+
+def _search_child(n, dim, mode, budget, device, out_path):
+    import subprocess
+    proc = subprocess.run([sys.executable, '-c', _SEARCH_CHILD, str(n), str(dim), mode,
+                           str(budget), str(device), out_path], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=osp.abspath(
+                              osp.join(osp.dirname(__file__), '..', '..'))))
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_search(args) -> None:
+    """Mining's exact search at N synthetic features: budgeted vs the old fixed chunking."""
+    import tempfile
+    budget = parse_bytes(args.budget)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.search:
+            new = _search_child(n, args.dim, 'new', budget, args.device, f'{tmp}/new.pt')
+            row = dict(n=n, dim=args.dim, budget=budget, new_s=new['seconds'],
+                       new_peak=new['peak'],
+                       plan=plan_search(n, n, args.dim, 5, memory_budget=budget).bytes_total)
+            if not args.no_old:
+                old = _search_child(n, args.dim, 'old', budget, args.device, f'{tmp}/old.pt')
+                same = torch.equal(torch.load(f'{tmp}/new.pt'), torch.load(f'{tmp}/old.pt'))
+                row.update(old_s=old['seconds'], old_peak=old['peak'], same_neighbours=same)
+            rows.append(row)
+            print(f'N={n:>8} D={args.dim}: budgeted ({human_bytes(budget)}) '
+                  f'{row["new_s"]:.1f} s, peak {human_bytes(row["new_peak"])} '
+                  f'(plan {human_bytes(row["plan"])})'
+                  + ('' if args.no_old else
+                     f' | old 4096-row blocks {row["old_s"]:.1f} s, peak '
+                     f'{human_bytes(row["old_peak"])} | time ratio budgeted/old '
+                     f'{row["new_s"] / row["old_s"]:.2f}, peak ratio '
+                     f'{row["new_peak"] / max(row["old_peak"], 1):.3f}, same neighbours: '
+                     f'{row["same_neighbours"]}'), flush=True)
+    # Projection to ImageNet: 1.28M x 2048, 8 ranks, default 4 GiB budget, fp16 on CUDA.
+    big_n, big_d, ranks = 1281167, 2048, 8
+    shard = -(-big_n // ranks)
+    plan = plan_search(shard, shard, big_d, 5, memory_budget='4GiB', storage_bytes=2, extra=8)
+    last = rows[-1]
+    flops = 2.0 * last['n'] ** 2 * last['dim']
+    rate = flops / last['new_s']
+    big_flops = 2.0 * big_n ** 2 * big_d
+    proj = dict(
+        imagenet_n=big_n, dim=big_d, ranks=ranks,
+        old_device_bytes=big_n * big_d * 4 + 2 * 4096 * big_n * 4,
+        old_host_bytes_per_machine=ranks * big_n * big_d * 4,
+        new_device_bytes_per_rank=plan.bytes_total,
+        new_host_bytes_per_machine=big_n * big_d * 4,
+        measured_gflops=rate / 1e9,
+        projected_search_hours_at_measured_rate=big_flops / rate / ranks / 3600)
+    print(f'ImageNet projection (1.28M x 2048, {ranks} ranks): device memory per search '
+          f'{human_bytes(proj["old_device_bytes"])} before (whole fp32 bank on rank 0 + a '
+          f'4096 x 1.28M block and its topk copy) -> {human_bytes(plan.bytes_total)} per '
+          f'rank now (fp16 shard {human_bytes(plan.bytes_bank)} + blocks of '
+          f'{plan.query_chunk} x {plan.bank_chunk}); host memory per machine '
+          f'{human_bytes(proj["old_host_bytes_per_machine"])} before (the bank gathered '
+          f'on every rank) -> {human_bytes(proj["new_host_bytes_per_machine"])} (each rank '
+          f'its shard); search time at the rate measured here '
+          f'({proj["measured_gflops"]:.1f} GFLOP/s per rank): '
+          f'{proj["projected_search_hours_at_measured_rate"]:.1f} h (a GPU does this at '
+          f'tens of TFLOP/s: seconds to minutes)')
+    print(json.dumps(dict(rows=rows, projection=proj)))
 
 
 def build(kind, depth, feat, queue, device):
@@ -64,7 +184,15 @@ def main():
     p.add_argument('--mining-interval', type=int, default=5)
     p.add_argument('--amp', action='store_true')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--search', type=int, nargs='+', default=None, metavar='N',
+                   help='measure only the mining search at these bank sizes')
+    p.add_argument('--dim', type=int, default=256, help='feature dimension for --search')
+    p.add_argument('--budget', default='256MiB', help='memory budget for --search')
+    p.add_argument('--no-old', action='store_true',
+                   help='--search: skip the old fixed-chunk search (it needs GBs at 200k)')
     args = p.parse_args()
+    if args.search:
+        return bench_search(args)
     device = torch.device(args.device)
     init_default_scope('mmpretrain')
     MessageHub.get_current_instance().update_info('epoch', 100)

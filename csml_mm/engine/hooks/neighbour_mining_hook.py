@@ -1,17 +1,19 @@
 """Mine each training image's nearest neighbours with the momentum encoder."""
 import time
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import broadcast, get_rank, is_distributed
+from mmengine.dist import is_distributed
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
 from csml_mm.datasets.neighbour_views import find_neighbour_dataset
-from csml_mm.evaluation.features import extract_features
+from csml_mm.evaluation.features import (_all_gather_varlen, extract_features,
+                                        extract_features_sharded)
 from csml_mm.models.utils.neighbour_search import knn_search
+from csml_mm.utils.topk_search import DEFAULT_MEMORY_BUDGET, parse_bytes, sharded_exact_topk
 
 
 @HOOKS.register_module()
@@ -27,21 +29,29 @@ class NeighbourMiningHook(Hook):
     projection, L2-normalised), with the encoder in eval mode (BN running
     statistics). It then finds each image's K nearest neighbours by cosine
     similarity, excluding the image itself by index (duplicates elsewhere still
-    count), and hands the table to the dataset. The search is exact and chunked
-    (``knn_search``: memory O(chunk x N)), on the GPU when there is one;
-    ``backend='faiss'`` uses faiss where installed.
+    count), and hands the table to the dataset. The search is the package's exact
+    top-k search (:mod:`csml_mm.utils.topk_search`), chunked to stay within
+    ``memory_budget`` bytes of device memory (default 4 GiB), on the GPU when there is
+    one, with the device copy of the bank in fp16 there and exact fp32 re-ranking;
+    ``backend='faiss'`` (one process) uses faiss where installed.
 
-    Under DDP every rank extracts its shard; features are gathered and de-duplicated
-    by index (``DistributedSampler`` padding), the table is computed on rank 0 and
-    broadcast. The table is stored in checkpoints (``neighbour_table``) and
-    restored on resume; a checkpoint without one triggers mining at resume.
+    Under DDP every rank extracts its shard and keeps only that (the sampler's
+    padding is de-duplicated by index), so host memory holds the features once per
+    machine, not once per rank; the search is sharded the same way (each rank ranks
+    every query block against its shard, the per-shard top-k lists are merged: still
+    exact), and only the ``[N, K]`` table is gathered to every rank. The table is
+    stored in checkpoints (``neighbour_table``) and restored on resume; a checkpoint
+    without one triggers mining at resume.
 
     Args:
         dataloader: Loader config over the same images as the training set, in
             the same order, with a deterministic pipeline.
         interval: Mine every ``interval`` epochs (the code: 5).
-        chunk_size: Query rows per chunk of the exact search.
+        chunk_size: Upper bound on the query rows per block of the search.
         backend: ``'torch'`` or ``'faiss'``.
+        memory_budget: Device bytes for one search (int or e.g. ``'4GiB'``); the
+            chunk sizes follow from it (``csml_mm.utils.topk_search.plan_search``).
+        storage_dtype: ``'auto'`` (fp16 bank on CUDA, re-ranked in fp32), ``'fp32'``.
         remine_at_cross_warmup: Also mine at the start of epoch
             ``model.cross_warmup_epochs`` when that is not a multiple of ``interval``.
 
@@ -52,7 +62,9 @@ class NeighbourMiningHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self, dataloader: dict, interval: int = 5, chunk_size: int = 4096,
-                 backend: str = 'torch', remine_at_cross_warmup: bool = True) -> None:
+                 backend: str = 'torch', remine_at_cross_warmup: bool = True,
+                 memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+                 storage_dtype: str = 'auto') -> None:
         if interval < 1:
             raise ValueError('NeighbourMiningHook: interval must be >= 1.')
         self.dataloader_cfg = dataloader
@@ -60,6 +72,9 @@ class NeighbourMiningHook(Hook):
         self.chunk_size = chunk_size
         self.backend = backend
         self.remine_at_cross_warmup = remine_at_cross_warmup
+        parse_bytes(memory_budget)  # a typo fails here, not at the first mining
+        self.memory_budget = memory_budget
+        self.storage_dtype = storage_dtype
         self._loader = None
         self._restored: Optional[torch.Tensor] = None
         self.last_stats: dict = {}
@@ -113,6 +128,30 @@ class NeighbourMiningHook(Hook):
         if self.mining_due(runner) or not ds.has_neighbours:
             self.mine(runner)
 
+    def _mine_sharded(self, model, feature_fn, ds, device: str, t0: float):
+        """Each rank extracts and keeps its shard; the search is sharded
+        (:func:`~csml_mm.utils.topk_search.sharded_exact_topk`); only the
+        ``[N, K]`` table and the labels are gathered to every rank."""
+        ids, feats, labels = extract_features_sharded(model, self._loader, feature_fn=feature_fn,
+                                                      require_labels=False)
+        t_extract = time.time() - t0
+        if self.backend != 'torch':
+            raise ValueError("NeighbourMiningHook: backend='faiss' is single-process only; "
+                             "use backend='torch' (exact, sharded across ranks) under DDP.")
+        _, nbr_ids = sharded_exact_topk(feats, ids, ds.num_neighbours,
+                                        memory_budget=self.memory_budget, device=device,
+                                        storage_dtype=self.storage_dtype,
+                                        max_query_chunk=self.chunk_size)
+        del feats
+        table = torch.empty(len(ds), ds.num_neighbours, dtype=torch.long)
+        all_labels = torch.empty(len(ds), dtype=torch.long)
+        for part_ids, part_nbrs, part_labels in zip(_all_gather_varlen(ids),
+                                                    _all_gather_varlen(nbr_ids),
+                                                    _all_gather_varlen(labels)):
+            table[part_ids] = part_nbrs
+            all_labels[part_ids] = part_labels
+        return table, all_labels, t_extract
+
     @torch.no_grad()
     def mine(self, runner) -> torch.Tensor:
         ds = self._dataset(runner)
@@ -128,21 +167,21 @@ class NeighbourMiningHook(Hook):
                 feat = feat.mean(dim=(2, 3))
             return F.normalize(feat.float(), dim=1)
 
-        # extract_features puts the whole model (momentum encoder included) in eval
-        # mode and restores every module's mode afterwards.
-        feats, labels = extract_features(model, self._loader, feature_fn=momentum_features,
-                                         require_labels=False)
-        t_extract = time.time() - t0
+        # extraction puts the whole model (momentum encoder included) in eval mode and
+        # restores every module's mode afterwards.
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
-        if get_rank() == 0:
-            table = knn_search(feats, ds.num_neighbours, chunk_size=self.chunk_size,
-                               device=device, backend=self.backend)
-        else:
-            table = torch.empty(len(ds), ds.num_neighbours, dtype=torch.long)
         if is_distributed():
-            table = table.to(device)
-            broadcast(table, src=0)
-            table = table.cpu()
+            table, labels, t_extract = self._mine_sharded(model, momentum_features, ds, device,
+                                                          t0)
+        else:
+            feats, labels = extract_features(model, self._loader, feature_fn=momentum_features,
+                                             require_labels=False)
+            t_extract = time.time() - t0
+            table = knn_search(feats, ds.num_neighbours, chunk_size=self.chunk_size,
+                               device=device, backend=self.backend,
+                               memory_budget=self.memory_budget,
+                               storage_dtype=self.storage_dtype)
+            del feats
         ds.set_neighbours(table)
         stats = dict(time_extract=t_extract, time_total=time.time() - t0)
         if labels is not None and (labels >= 0).all():

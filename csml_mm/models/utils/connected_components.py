@@ -12,6 +12,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from csml_mm.utils.topk_search import exact_topk
+
 
 def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) -> torch.Tensor:
     r"""The ``k`` most similar other rows of every row of ``z`` (cosine similarity).
@@ -41,16 +43,9 @@ def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) ->
         raise ValueError(f'A {k}-NN graph needs at least {k + 1} rows, got {n}.')
     with torch.no_grad(), torch.autocast(device_type=z.device.type, enabled=False):
         zn = F.normalize(z.detach().float(), dim=1)
-        out = torch.empty(n, k, dtype=torch.long, device=z.device)
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            sim = zn[start:stop] @ zn.T
-            rows = torch.arange(stop - start, device=z.device)
-            sim[rows, rows + start] = float('-inf')
-            if k == 1:
-                out[start:stop, 0] = sim.argmax(dim=1)
-            else:
-                out[start:stop] = sim.topk(k, dim=1).indices
+        # the package's one exact top-k search; k = 1 ties go to the lowest index
+        _, out = exact_topk(zn, zn, k, query_ids=torch.arange(n, device=z.device),
+                            device=z.device, storage_dtype='fp32', max_query_chunk=chunk_size)
     return out
 
 

@@ -1,25 +1,33 @@
 """Exact k-nearest-neighbour search over a whole feature bank, in chunks."""
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
+from csml_mm.utils.topk_search import DEFAULT_MEMORY_BUDGET, exact_topk
+
 
 def knn_search(feats: torch.Tensor, k: int, chunk_size: int = 4096,
-               device: Optional[torch.device] = None, backend: str = 'torch') -> torch.Tensor:
+               device: Optional[torch.device] = None, backend: str = 'torch',
+               memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+               storage_dtype: str = 'auto') -> torch.Tensor:
     """Indices of the ``k`` most similar rows of ``feats`` for every row, itself excluded.
 
     Similarity is the inner product, i.e. cosine similarity for L2-normalised rows
     (and the same ranking as L2 distance). The query row's own index is removed
     explicitly, so exact duplicates elsewhere in the bank are still found as
-    neighbours. Memory is O(chunk_size x N): the N x N matrix is never formed.
+    neighbours. The search is :func:`csml_mm.utils.topk_search.exact_topk`: exact,
+    chunked so that it stays within ``memory_budget`` bytes on ``device``.
 
     Args:
-        feats: [N, D] features (L2-normalised for cosine ranking).
+        feats: [N, D] features (L2-normalised for cosine ranking); stay on their device.
         k: Neighbours per row; must be < N.
-        chunk_size: Query rows per chunk.
+        chunk_size: Upper bound on the query rows per block (the budget may lower it).
         device: Where to compute (default: ``feats.device``); results are on the CPU.
         backend: ``'torch'`` (exact, chunked) or ``'faiss'`` (exact ``IndexFlatIP``,
-            needs the ``faiss`` package).
+            needs the ``faiss`` package; no memory budget).
+        memory_budget: Device bytes for the search (int or e.g. ``'4GiB'``).
+        storage_dtype: Device copy of the bank: ``'auto'`` (fp16 on CUDA with exact
+            fp32 re-ranking), ``'fp16'`` or ``'fp32'``.
 
     Returns:
         LongTensor [N, k], neighbours sorted by decreasing similarity.
@@ -36,16 +44,9 @@ def knn_search(feats: torch.Tensor, k: int, chunk_size: int = 4096,
         return _faiss_search(feats, k)
     if backend != 'torch':
         raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}.")
-    device = torch.device(device) if device is not None else feats.device
-    bank = feats.to(device=device, dtype=torch.float32)
-    out = torch.empty(n, k, dtype=torch.long)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        sim = bank[start:stop] @ bank.T
-        rows = torch.arange(stop - start, device=device)
-        sim[rows, rows + start] = float('-inf')
-        out[start:stop] = sim.topk(k, dim=1).indices.cpu()
-    return out
+    _, idx = exact_topk(feats, feats, k, query_ids=torch.arange(n), memory_budget=memory_budget,
+                        device=device, storage_dtype=storage_dtype, max_query_chunk=chunk_size)
+    return idx.cpu()
 
 
 def _faiss_search(feats: torch.Tensor, k: int) -> torch.Tensor:
