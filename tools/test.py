@@ -19,6 +19,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
 from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
+from csml_mm.utils.dist_timeout import dist_timeout_from_cfg  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -61,8 +62,10 @@ def main(argv=None):
                        'pretraining config use tools/analysis_tools/knn_eval.py.')
     cfg.test_dataloader.setdefault('collate_fn', dict(type='default_collate'))
     check_config(cfg)
+    from csml_mm.utils.config_check import check_data_roots
+    check_data_roots(cfg, keys=('test_dataloader', ))  # missing data: name the keys
     if args.launcher != 'none':
-        backend = init_dist_for_launcher(args.launcher)
+        backend = init_dist_for_launcher(args.launcher, timeout=dist_timeout_from_cfg(cfg))
         cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
@@ -73,4 +76,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from csml_mm.utils.cli import cli_errors
+    with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
+        main()

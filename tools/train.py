@@ -19,8 +19,14 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
+from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
 from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
 from csml_mm.utils.config_check import check_cfg_options, check_folder_roots  # noqa: E402
+from csml_mm.utils.config_check import check_data_roots  # noqa: E402
+from csml_mm.datasets.data_check import (apply_corrupt_image_policy,  # noqa: E402
+                                         check_train_data)
+from csml_mm.utils.dist_timeout import (dist_timeout_from_cfg,  # noqa: E402
+                                      explain_collective_timeout)
 
 
 def parse_args(argv=None):
@@ -102,6 +108,8 @@ def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
         check_cfg_options(args.cfg_options)  # e.g. data_root=...: see docs/own_data.md
         cfg.merge_from_dict(args.cfg_options)
+    if args.resume == 'auto':  # the newest complete checkpoint, not just last_checkpoint's
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
     return cfg
 
 
@@ -111,15 +119,25 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     check_config(cfg)
     check_folder_roots(cfg)  # a missing image folder: name CSML_DATA_ROOT / CSML_EVAL_ROOT
+    check_data_roots(cfg)  # any other missing data_root/ann_file: before the model is built
+    apply_corrupt_image_policy(cfg)  # corrupt_images='raise'|'skip' (docs/reliability.md)
+    timeout = None
     if args.launcher != 'none':
-        backend = init_dist_for_launcher(args.launcher)
+        # env_cfg.dist_cfg.timeout (s): how long a collective waits for a silent rank
+        timeout = dist_timeout_from_cfg(cfg)
+        backend = init_dist_for_launcher(args.launcher, timeout=timeout)
         cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
-    if runner is None:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    # a collective timeout is re-raised naming the collective, the silent ranks and the setting
+    with explain_collective_timeout(timeout):
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
+        if runner is None:
+            from mmengine.registry import RUNNERS
+            runner = RUNNERS.build(cfg)
+        check_train_data(runner)  # empty set, no full batch, listed images missing
+        runner.train()
 
 
 if __name__ == '__main__':
-    main()
+    from csml_mm.utils.cli import cli_errors
+    with cli_errors():  # a bad checkpoint or data, a diverged run: one `error: ...` line
+        main()

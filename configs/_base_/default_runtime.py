@@ -8,19 +8,27 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # CheckpointHook that deletes the outdated checkpoint only after the new one is written
+    # (a kill while saving keeps the previous one; docs/reliability.md).
+    checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    # Stops at the first NaN/Inf loss with a message that names the usual fixes.
+    # A NaN/Inf loss or gradient never reaches the weights: the run stops naming the iteration,
+    # the loss terms and the last good checkpoint (mode='skip': the step is skipped and counted).
     check_loss=dict(type='NonFiniteLossHook'),
     # Saves/restores the random generators so that --resume continues the same stream.
     rng_state=dict(type='RNGStateHook'),
+    # Lets --resume continue inside an epoch from an iteration checkpoint (by_epoch=False).
+    mid_epoch_resume=dict(type='MidEpochResumeHook'),
 )
 
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # tools/train.py switches this to gloo on machines without CUDA.
-    dist_cfg=dict(backend='nccl'),
+    # tools/train.py switches this to gloo on machines without CUDA. timeout: seconds a
+    # collective waits for a rank that stopped answering before the job fails with an
+    # error naming the collective and the silent ranks (torch's default: 30 min for gloo).
+    # Must exceed the longest step one rank does alone (rank-0 kNN eval, checkpoint save).
+    dist_cfg=dict(backend='nccl', timeout=600),
 )
 # Same as mmengine's default DDP wrapper on GPU; also accepts CPU modules (gloo).
 model_wrapper_cfg = dict(type='CsmlDistributedDataParallel')

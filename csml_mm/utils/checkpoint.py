@@ -7,7 +7,9 @@ resume. We keep ``weights_only=True`` and allow exactly those classes, inside a
 ``torch.serialization.safe_globals`` context (the allow-list is scoped to our
 loader; torch's global allow-list is never touched). Any other global in the
 pickle -- e.g. ``os.system`` in a crafted file -- is refused with
-:class:`UnsafeCheckpointError`.
+:class:`UnsafeCheckpointError`. A file that is no checkpoint at all (empty, text or
+HTML, random bytes, a truncated download) raises :class:`UnreadableCheckpointError`
+instead: both derive from :class:`CheckpointLoadError` and name the file.
 
 Writing: mmengine writes checkpoints through its ``LocalBackend.put``, which
 opens the target file and writes into it; a crash mid-write leaves a truncated
@@ -27,8 +29,93 @@ from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class CheckpointLoadError(Exception):
+    """Base class of the errors of :func:`safe_torch_load`; ``path`` is the file."""
+
+    def __init__(self, message: str, path: str = '') -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class UnsafeCheckpointError(CheckpointLoadError, pickle.UnpicklingError):
     """Raised when a checkpoint's pickle references a global outside the allow-list."""
+
+
+class UnreadableCheckpointError(CheckpointLoadError, ValueError):
+    """Raised when a file is not a torch checkpoint at all (empty, text, truncated, damaged)."""
+
+
+#: First bytes of the files ``torch.save`` writes: a zip archive (torch >= 1.6) or the legacy
+#: format, a protocol-2 pickle that starts with torch's magic number (a 10-byte long).
+_ZIP_MAGIC = b'PK\x03\x04'
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950a86a20f9469cfc6c).to_bytes(10, 'little')
+_FIX_UNREADABLE = ('Re-download or re-copy the file, or pick another checkpoint (e.g. an '
+                   'earlier epoch_N.pth / iter_N.pth in the same work dir).')
+
+
+def _looks_like(head: bytes) -> str:
+    """A short description of what a non-checkpoint file looks like, from its first bytes."""
+    text = head.lstrip()
+    if text[:1] == b'<' and (b'html' in text[:200].lower() or b'<?xml' in text[:10]):
+        return 'an HTML/XML page (often an error page saved by a failed download)'
+    try:
+        decoded = head.decode('utf-8')
+    except UnicodeDecodeError:
+        decoded = None
+    if decoded is not None and all(c.isprintable() or c in '\r\n\t' for c in decoded[:200]):
+        return f'a text file (it starts with {decoded[:40]!r})'
+    return f'binary data that is neither a zip archive nor a pickle (it starts with {head[:8]!r})'
+
+
+def describe_unreadable(path: Union[str, Path]) -> Optional[str]:
+    """Why the file at ``path`` cannot be a torch checkpoint, or ``None`` if it may be one.
+
+    Looks only at the bytes (nothing is unpickled): an empty file, text or HTML, random
+    bytes, and a zip archive without its central directory (the end of the file is missing,
+    as after an interrupted download or copy) are reported.
+    """
+    import zipfile
+    size = osp.getsize(path)
+    if size == 0:
+        return 'the file is empty'
+    with open(path, 'rb') as fh:
+        head = fh.read(512)
+    if head.startswith(_ZIP_MAGIC):
+        if not zipfile.is_zipfile(path):
+            return ('it is a truncated zip archive (its end, the zip directory, is missing: '
+                    'an interrupted download, copy or save)')
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            return f'it is a damaged zip archive ({e})'
+        if not any(n == 'data.pkl' or n.endswith('/data.pkl') for n in names):
+            return ('it is a zip archive but not a torch checkpoint (no data.pkl record; '
+                    f'it holds {", ".join(names[:3]) or "nothing"})')
+        return None
+    if head.startswith(_LEGACY_MAGIC[:4]):
+        return None  # legacy torch format: torch.load decides
+    return f'it is not a torch checkpoint but {_looks_like(head)}'
+
+
+def _unreadable(name: str, size: Optional[int], reason: str) -> UnreadableCheckpointError:
+    where = f'{name} ({size:,} bytes)' if size is not None else name
+    return UnreadableCheckpointError(
+        f'Cannot read checkpoint {where}: {reason}. This is not a security refusal; the '
+        f'file is broken or not a checkpoint. {_FIX_UNREADABLE}', path=name)
+
+
+#: Phrases of torch's weights-only unpickler that mean "refused for safety", as opposed to a
+#: damaged pickle stream ("Unsupported operand", "String is too long", EOF, ...).
+_UNSAFE_PATTERNS = ('was not an allowed global', 'is blocked', 'unrecognized function',
+                    'Can only create new object', 'Can only build', 'must be imported to load',
+                    'unsupported class', 'Unsupported global',
+                    'is not allowed in a checkpoint')
+#: Messages of torch's archive reader that mean the bytes are damaged; other errors (e.g. a
+#: CUDA checkpoint on a machine without CUDA) are not about the file and pass through as-is.
+_DAMAGED_PATTERNS = ('PytorchStreamReader', 'zip archive', 'central directory', 'failed finding',
+                     'failed reading', 'Invalid argument', 'unexpected EOF', 'magic number',
+                     'truncated', 'TorchScript', 'Invalid magic', 'invalid load key')
 
 
 def _numpy_globals() -> List[Any]:
@@ -84,21 +171,47 @@ def safe_torch_load(f: Union[str, Path, Any], map_location: Any = None) -> Any:
 
     Raises:
         UnsafeCheckpointError: if the file references any other global.
+        UnreadableCheckpointError: if the file is not a torch checkpoint at all (empty, text,
+            random bytes, a truncated download).
     """
-    name = f if isinstance(f, (str, Path)) else getattr(f, 'name', '<stream>')
+    is_path = isinstance(f, (str, Path))
+    name = str(f) if is_path else getattr(f, 'name', '<stream>')
+    size = osp.getsize(f) if is_path and osp.isfile(f) else None
+    if is_path and osp.isfile(f):
+        reason = describe_unreadable(f)
+        if reason is not None:
+            raise _unreadable(name, size, reason)
     try:
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
             return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         lines = str(e).splitlines()
-        detail = next((ln.strip() for ln in lines if 'Unsupported' in ln or 'GLOBAL' in ln),
-                      lines[0] if lines else repr(e))
+        if not any(p in str(e) for p in _UNSAFE_PATTERNS):
+            detail = next((ln.strip() for ln in reversed(lines) if ln.strip()
+                           and 'torch.load' not in ln), repr(e))
+            raise _unreadable(name, size, f'its pickle data is damaged ({detail[:200]})') from e
+        detail = next((ln.strip() for ln in lines if 'Unsupported' in ln or 'GLOBAL' in ln
+                       or 'unrecognized' in ln), lines[0] if lines else repr(e))
         raise UnsafeCheckpointError(
-            f'Refused to load checkpoint {name}: it references code or classes outside the '
-            'allow-list of what mmengine/csml_mm checkpoints hold, so loading it could run '
-            'arbitrary code. If you trust the file, convert it once, in a separate trusted '
-            "session, to a plain state dict: torch.save(torch.load(path, weights_only=False)"
-            "['state_dict'], new_path). Details: " + detail) from e
+            f'Refused to load checkpoint {name}: it is unsafe, it references code or classes '
+            'outside the allow-list of what mmengine/csml_mm checkpoints hold, so loading it '
+            'could run arbitrary code. If you trust the file, convert it once, in a separate '
+            'trusted session, to a plain state dict: torch.save(torch.load(path, '
+            "weights_only=False)['state_dict'], new_path). Details: " + detail,
+            path=name) from e
+    except (EOFError, RuntimeError, OSError, ValueError, UnicodeDecodeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, EOFError):
+            reason = 'the data ends early (a truncated file)'
+        elif isinstance(e, UnicodeDecodeError):
+            reason = f'its pickle data is damaged ({msg[:200]})'
+        elif 'TorchScript' in msg:
+            reason = 'it is a TorchScript archive (torch.jit.save), not a checkpoint'
+        elif any(p in msg for p in _DAMAGED_PATTERNS):
+            reason = f'torch cannot read it as a checkpoint ({type(e).__name__}: {msg[:200]})'
+        else:
+            raise
+        raise _unreadable(name, size, reason) from e
 
 
 def _load_from_local_safe(filename: str, map_location: Any = None) -> Any:

@@ -13,7 +13,7 @@ RUNNER_KEYS = (
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
     'randomness', 'experiment_name', 'custom_imports', 'model_wrapper_cfg',
-    'find_unused_parameters', 'knn_cfg', 'runner_type')
+    'find_unused_parameters', 'knn_cfg', 'runner_type', 'corrupt_images')
 
 
 def find_key_typos(keys: Iterable[str], known: Iterable[str] = RUNNER_KEYS,
@@ -101,3 +101,108 @@ def check_folder_roots(cfg: Config) -> None:
                 f'{os.getcwd()}). The *_folder.py configs take it from CSML_DATA_ROOT '
                 '(unlabelled images) and CSML_EVAL_ROOT (labelled train/<class>/*, '
                 'val/<class>/*) when the config is read: docs/own_data.md.')
+
+
+#: Loaders that ``tools/train.py`` reads (``val_dataloader`` only while validation is on).
+TRAIN_DATA_KEYS = ('train_dataloader', 'val_dataloader', 'custom_hooks')
+
+
+def _dataset_dicts(node: Any, where: str) -> Iterator[Tuple[str, Mapping]]:
+    """Yield ``(config path, dict)`` for every dataset-like dict (one with a ``type`` and a
+    ``data_root`` or ``ann_file``) in a config tree, wrapped datasets included."""
+    if isinstance(node, Mapping):
+        if 'type' in node and ('data_root' in node or 'ann_file' in node):
+            yield where, node
+        for key, value in node.items():
+            yield from _dataset_dicts(value, f'{where}.{key}' if where else str(key))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _dataset_dicts(value, f'{where}.{i}')
+
+
+def _is_local(path: Any) -> bool:
+    return isinstance(path, str) and bool(path) and '://' not in path
+
+
+def _expected_layout(ds: Mapping, root: str) -> Optional[str]:
+    """For datasets that read fixed files under ``data_root`` (mmpretrain's CIFAR10/100), a
+    description of the first missing one; ``None`` when complete or unknown."""
+    try:
+        from mmpretrain.registry import DATASETS
+        cls = DATASETS.get(ds['type']) if isinstance(ds['type'], str) else ds['type']
+    except Exception:  # unknown type or registry not importable: nothing to say
+        return None
+    folder = getattr(cls, 'base_folder', None)
+    if not isinstance(folder, str) or not hasattr(cls, 'train_list'):
+        return None
+    split = ds.get('split', 'train')
+    files = [f for f, _ in (cls.train_list if split == 'train' else cls.test_list)]
+    meta = getattr(cls, 'meta', None)
+    if isinstance(meta, dict) and meta.get('filename'):
+        files.append(meta['filename'])
+    missing = [f for f in files if not osp.isfile(osp.join(root, folder, f))]
+    if not missing:
+        return None
+    return (f'{cls.__name__} reads the python version of the data set from '
+            f'{osp.join(root, folder)}/ ({", ".join(files)}); missing: {", ".join(missing)}')
+
+
+def _layout_hint(ds: Mapping) -> str:
+    """`` (CIFAR10 reads cifar-10-batches-py/ in it)`` for datasets with a fixed layout."""
+    try:
+        from mmpretrain.registry import DATASETS
+        cls = DATASETS.get(ds['type']) if isinstance(ds['type'], str) else ds['type']
+    except Exception:
+        return ''
+    folder = getattr(cls, 'base_folder', None)
+    if not isinstance(folder, str):
+        return ''
+    return f' ({cls.__name__} reads {folder}/, the python version of the data set, in it)'
+
+
+def check_data_roots(cfg: Config, keys: Iterable[str] = TRAIN_DATA_KEYS) -> None:
+    """Raise :class:`~csml_mm.utils.errors.MissingDataError` before any model is built when a
+    dataset of the loaders under ``keys`` names a local ``data_root`` or ``ann_file`` that
+    does not exist (or, for CIFAR-10/100, lacks the files the class reads).
+
+    The message names every config key that holds the missing path (each loader keeps its
+    own copy of ``data_root``), the ``--cfg-options`` that points them elsewhere, and never
+    a download: csml_mm does not fetch data sets.
+    """
+    from .errors import MissingDataError
+    tree = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
+    missing: dict = {}  # path -> (config keys, detail)
+    for key in keys:
+        if key == 'val_dataloader' and not tree.get('val_cfg'):
+            continue
+        node: Any = tree
+        for part in key.split('.'):  # dotted keys, e.g. knn_cfg.val_dataloader
+            node = node.get(part) if isinstance(node, Mapping) else None
+        for where, ds in _dataset_dicts(node, key):
+            root = ds.get('data_root')
+            detail = None
+            if _is_local(root):
+                if not osp.isdir(root):
+                    detail = 'does not exist' + _layout_hint(ds)
+                else:
+                    detail = _expected_layout(ds, root)
+                if detail is not None:
+                    keys_, _ = missing.setdefault(root, ([], detail))
+                    keys_.append(f'{where}.data_root')
+                    continue
+            ann = ds.get('ann_file')
+            if _is_local(ann):
+                path = ann if osp.isabs(ann) or not _is_local(root) else osp.join(root, ann)
+                if not osp.isfile(path):
+                    keys_, _ = missing.setdefault(path, ([], 'does not exist'))
+                    keys_.append(f'{where}.ann_file')
+    if not missing:
+        return
+    lines = []
+    for path, (where, detail) in missing.items():
+        options = ' '.join(f'{w}=/path/to/' + ('data' if w.endswith('data_root') else 'ann.txt')
+                           for w in where)
+        lines.append(f'{path!r} {detail} (relative paths start at {os.getcwd()}); it is set '
+                     f'by {", ".join(where)}: put the data there (or a link to it) or pass '
+                     f'--cfg-options {options}')
+    raise MissingDataError('Missing training data: ' + '; '.join(lines) + '. See docs/data.md.')

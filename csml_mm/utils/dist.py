@@ -6,6 +6,7 @@ initialises the process group itself with the backend that fits the machine
 (NCCL with CUDA, gloo without) before the Runner is built; the Runner then sees
 an initialised group and leaves it alone.
 """
+import datetime
 import os
 import subprocess
 from typing import Optional
@@ -46,13 +47,17 @@ def _mpi_env() -> None:
 
 
 def init_dist_for_launcher(launcher: str, backend: Optional[str] = None,
-                           port: Optional[int] = None) -> str:
+                           port: Optional[int] = None, timeout: Optional[float] = None) -> str:
     """Initialise the default process group for ``launcher``.
 
     Args:
         launcher: ``'pytorch'`` (torchrun), ``'slurm'`` or ``'mpi'``.
         backend: Backend name; by default NCCL with CUDA and gloo without.
         port: Master port override (slurm only).
+        timeout: Seconds a collective (and the rendezvous) may wait for the other
+            ranks before it fails (``env_cfg.dist_cfg.timeout``, same unit as
+            mmengine's ``init_dist``); None keeps torch's default (30 min for gloo,
+            10 min for NCCL).
 
     Returns:
         The backend that was used.
@@ -75,5 +80,10 @@ def init_dist_for_launcher(launcher: str, backend: Optional[str] = None,
     backend = backend or default_backend()
     if backend == 'nccl':
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
-    dist.init_process_group(backend=backend)
+    if timeout is not None and not float(timeout) > 0:
+        raise ValueError(f'env_cfg.dist_cfg.timeout must be a positive number of seconds, '
+                         f'got {timeout!r}.')
+    dist.init_process_group(
+        backend=backend,
+        timeout=None if timeout is None else datetime.timedelta(seconds=float(timeout)))
     return backend

@@ -167,6 +167,8 @@ def main(argv=None) -> Optional[dict]:
         if key not in knn_cfg:
             raise SystemExit(f'error: knn_cfg has no `{key}`; '
                              f'{_KNN_CFG_HINT}')
+    from csml_mm.utils.config_check import check_data_roots
+    check_data_roots(cfg, keys=('knn_cfg', ))  # missing data: name the keys, never download
     topk = tuple(args.topk or knn_cfg.get('topk', (10, 20, 100, 200)))
     temperature = (
         args.temperature
@@ -314,4 +316,6 @@ def copy_cfg(cfg) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    from csml_mm.utils.cli import cli_errors
+    with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
+        main()

@@ -80,4 +80,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from csml_mm.utils.cli import cli_errors
+    with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
+        main()

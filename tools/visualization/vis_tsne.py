@@ -131,6 +131,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     key, loader_cfg = _loader_cfg(cfg, args.dataloader)
+    from csml_mm.utils.config_check import check_data_roots
+    check_data_roots(cfg, keys=(key, ))  # missing data: name the keys, never download
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
     from mmpretrain.registry import DATASETS
@@ -166,4 +168,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from csml_mm.utils.cli import cli_errors
+    with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
+        main()

@@ -10,6 +10,7 @@ from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
 from csml_mm.datasets.neighbour_views import find_neighbour_dataset
+from csml_mm.engine.hooks.mid_epoch_resume_hook import batches_to_skip
 from csml_mm.evaluation.features import (_all_gather_varlen, extract_features,
                                         extract_features_sharded)
 from csml_mm.models.utils.neighbour_search import knn_search
@@ -41,7 +42,8 @@ class NeighbourMiningHook(Hook):
     every query block against its shard, the per-shard top-k lists are merged: still
     exact), and only the ``[N, K]`` table is gathered to every rank. The table is
     stored in checkpoints (``neighbour_table``) and restored on resume; a checkpoint
-    without one triggers mining at resume.
+    without one triggers mining at resume. Resumed from a checkpoint written mid-epoch
+    (``MidEpochResumeHook``), the rest of that epoch uses the restored table.
 
     Args:
         dataloader: Loader config over the same images as the training set, in
@@ -125,6 +127,8 @@ class NeighbourMiningHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         ds = self._dataset(runner)
+        if ds.has_neighbours and batches_to_skip(runner) > 0:
+            return  # resumed mid-epoch: the checkpoint's table is this epoch's table
         if self.mining_due(runner) or not ds.has_neighbours:
             self.mine(runner)
 

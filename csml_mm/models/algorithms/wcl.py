@@ -10,7 +10,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.gather import gather_keep_local_grad
+from ..utils.gather import gather_rows
 
 
 @MODELS.register_module()
@@ -31,7 +31,8 @@ class WCL(BaseSelfSupervisor):
       with positive :math:`p` (its other view) and candidates all other 2B - 1
       views, :math:`L_a = -\log\frac{e^{z_a\cdot z_p/t}}{\sum_{c\neq a} e^{z_a\cdot z_c/t}}`,
       mean over the 2b local anchors. Views of other processes enter without
-      gradient (as in the released code; mmpretrain's SimCLR gathers with gradient).
+      gradient (as in the released code; mmpretrain's SimCLR gathers with gradient;
+      see ``gather_with_grad``).
     * :math:`L_{graph}` (``graph_head``, :class:`KNNWeakLabelHead`): 1-NN graph
       components of :math:`n(\phi(f(x_v)))` over the global batch as weak labels,
       swapped between the views, same-view SupCon.
@@ -60,6 +61,13 @@ class WCL(BaseSelfSupervisor):
         graph_weight: :math:`\lambda`.
         num_small_crops: S, the number of small views after the two global ones.
         knn_k: Small crops kept per image (``1 <= knn_k <= S``; ignored for S = 0).
+        gather_with_grad: False (released code): the views gathered from other
+            processes are constants in both terms, so each process's gradient misses
+            the terms in which its views are *candidates* of another process's
+            anchors, and N processes take a different step from one process on the
+            global batch (the losses are the same). True: a differentiable gather
+            sends those gradients back (all-reduce in backward), and N processes
+            take the same step as one process. Also set on ``graph_head``.
     """
 
     def __init__(self, backbone: dict, neck: dict,
@@ -69,6 +77,7 @@ class WCL(BaseSelfSupervisor):
                  graph_weight: float = 1.0,
                  num_small_crops: int = 0,
                  knn_k: int = 2,
+                 gather_with_grad: bool = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
@@ -93,6 +102,9 @@ class WCL(BaseSelfSupervisor):
         if self.num_small_crops < 0:
             raise ValueError(f'WCL: num_small_crops must be >= 0, got {num_small_crops}.')
         self.knn_k = int(knn_k)
+        self.gather_with_grad = bool(gather_with_grad)
+        if hasattr(self.graph_head, 'gather_with_grad'):
+            self.graph_head.gather_with_grad = self.gather_with_grad
         if self.num_small_crops > 0 and not 1 <= self.knn_k <= self.num_small_crops:
             raise ValueError(f'WCL: knn_k={knn_k} small crops per image must lie in '
                              f'1..num_small_crops={self.num_small_crops}.')
@@ -133,7 +145,7 @@ class WCL(BaseSelfSupervisor):
             image_ids: [V] local image index (0..b-1) of every row.
             batch_size: b, images per process.
         """
-        z_all, offset = gather_keep_local_grad(z, 'WCL instance term')
+        z_all, offset = gather_rows(z, 'WCL instance term', self.gather_with_grad)
         world, rank = get_world_size(), get_rank()
         shift = batch_size * torch.arange(world, device=z.device).unsqueeze(1)
         ids_all = (image_ids.unsqueeze(0) + shift).reshape(-1)

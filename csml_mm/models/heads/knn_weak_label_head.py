@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
 from ..utils.connected_components import connected_component_labels
-from ..utils.gather import gather_keep_local_grad
+from ..utils.gather import gather_rows
 from .multi_positive_contrastive_head import MultiPositiveContrastiveHead
 
 _LABEL_SOURCES = ('swap', 'same')
@@ -35,7 +35,8 @@ class KNNWeakLabelHead(BaseModule):
     :math:`L = \tfrac12(\overline{L^{(1)}} + \overline{L^{(2)}})`, means over the local
     anchors. The anchor is excluded from its positives and from the denominator
     (B - 1 terms). Every component of a 1-NN graph has at least two nodes, so every
-    anchor has a positive. Other processes' projections enter without gradient.
+    anchor has a positive. Other processes' projections enter without gradient
+    (released code) unless ``gather_with_grad``.
     The SupCon core is :class:`MultiPositiveContrastiveHead` in ``'supcon'`` mode
     (fp32 log-sum-exp).
 
@@ -49,11 +50,14 @@ class KNNWeakLabelHead(BaseModule):
         label_source: ``'swap'`` (view-2 labels supervise view 1; the method) or
             ``'same'`` (each view supervised by its own graph; an ablation).
         chunk_size: Rows per similarity block when building the graph.
+        gather_with_grad: Send the gradient of the other processes' anchors back to
+            this process's rows (:func:`gather_rows`), so that N processes take the
+            same step as one process on the global batch. False: the released code.
     """
 
     def __init__(self, temperature: float = 0.1, num_neighbours: int = 1,
                  label_source: str = 'swap', chunk_size: int = 4096,
-                 init_cfg: Optional[dict] = None) -> None:
+                 gather_with_grad: bool = False, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if label_source not in _LABEL_SOURCES:
             raise ValueError(f'KNNWeakLabelHead: label_source must be one of {_LABEL_SOURCES}, '
@@ -66,6 +70,7 @@ class KNNWeakLabelHead(BaseModule):
         self.num_neighbours = int(num_neighbours)
         self.label_source = label_source
         self.chunk_size = int(chunk_size)
+        self.gather_with_grad = bool(gather_with_grad)
 
     @torch.no_grad()
     def weak_labels(self, u: torch.Tensor) -> torch.Tensor:
@@ -106,8 +111,8 @@ class KNNWeakLabelHead(BaseModule):
                 'can be built. Training has diverged: lower optim_wrapper.optimizer.lr, '
                 'lengthen the warm-up, or add optim_wrapper.clip_grad.')
         u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-        u1_all, offset = gather_keep_local_grad(u1, 'KNNWeakLabelHead')
-        u2_all, _ = gather_keep_local_grad(u2, 'KNNWeakLabelHead')
+        u1_all, offset = gather_rows(u1, 'KNNWeakLabelHead', self.gather_with_grad)
+        u2_all, _ = gather_rows(u2, 'KNNWeakLabelHead', self.gather_with_grad)
         n = u1_all.shape[0]
         if n < 2:
             raise ValueError(

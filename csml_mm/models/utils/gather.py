@@ -36,3 +36,40 @@ def gather_keep_local_grad(x: torch.Tensor, name: str = 'tensor') -> Tuple[torch
     rank = get_rank()
     parts[rank] = x
     return torch.cat(parts, dim=0), rank * x.shape[0]
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather whose backward sums every rank's gradient for each rank's rows."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.rows = get_rank(), x.shape[0]
+        return torch.cat(all_gather(x.contiguous()), dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)  # sum over ranks: d(sum_r L_r) / d rows
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_rows(x: torch.Tensor, name: str = 'tensor',
+                with_grad: bool = False) -> Tuple[torch.Tensor, int]:
+    """:func:`gather_keep_local_grad`, or with ``with_grad`` a fully differentiable gather.
+
+    With ``with_grad`` every rank's loss sends its gradient back to the rank that
+    owns the rows (all-reduce in backward). Each rank's gradient is then that of the
+    *sum* of all ranks' losses w.r.t. its rows; DDP's average over ranks makes the
+    parameter gradient equal to the one-process gradient of the mean loss over the
+    global batch. Every rank must call it in the same order (as for any collective).
+
+    Returns:
+        ``(X, offset)`` as :func:`gather_keep_local_grad`.
+    """
+    if not with_grad or get_world_size() == 1:
+        return gather_keep_local_grad(x, name)
+    sizes = [int(s) for s in all_gather(torch.tensor([x.shape[0]], device=x.device))]
+    if len(set(sizes)) != 1:
+        raise ValueError(f'{name}: every process must hold the same number of samples, got '
+                         f'{sizes}. Use drop_last=True in train_dataloader.')
+    return _GatherWithGrad.apply(x), get_rank() * x.shape[0]
