@@ -422,11 +422,6 @@ def _local_candidates(q: Tensor, qid: Tensor, feats: Tensor, ids: Tensor, k: int
     return pad_s, pad_i
 
 
-def bank_bytes(num: int, dim: int, dtype_bytes: int = 4) -> int:
-    """Bytes of an ``[num, dim]`` bank."""
-    return int(num) * int(dim) * int(dtype_bytes)
-
-
 def human_bytes(n: float) -> str:
     """``1536 -> '1.5 KiB'``."""
     if n < 1024:
