@@ -45,6 +45,9 @@ def test_quick_run_writes_results_report_and_plot_then_resumes(repo_root, subpro
         assert 0 <= res['knn_top1'] <= 100 and 0 <= res['linear_top1'] <= 100
     wcl = json.load(open(out / 'runs' / 'wcl' / 'seed0.json'))
     assert wcl['config'].endswith('_fmnist.py') and 'train_cfg.max_epochs=1' in wcl['options']
+    # the 6-epoch cosine is squeezed into the one epoch, not cut off after it
+    assert 'param_scheduler.0.end=1' in wcl['options']
+    assert wcl['hardware'] == f'one process on {os.cpu_count()} CPU cores'
     # the curve: before training (iteration 0) and after the single epoch (2 iterations)
     assert [p[0] for p in wcl['curve']] == [0, 2]
     # the raw-pixel floor separates the synthetic classes well
@@ -52,6 +55,7 @@ def test_quick_run_writes_results_report_and_plot_then_resumes(repo_root, subpro
     assert raw['knn_top1'] > 80 and raw['linear_top1'] is None
     report = (out / 'quality.md').read_text()
     assert '`--quick` smoke run' in report
+    assert f'images seen), {wcl["hardware"]}.' in report
     assert f'| WCL | {wcl["knn_top1"]:.2f} (1 seed) |' in report
     assert 'quality_wcl.png' in report and (out / 'quality_wcl.png').stat().st_size > 1000
     # resume: nothing is trained again, the report is rebuilt from the stored results
@@ -70,3 +74,58 @@ def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, 
     assert proc.returncode != 0
     assert 'apt-get install dataset-fashion-mnist' in proc.stderr
     assert not (tmp_path / 'w').exists()
+
+
+def _lr_by_epoch(cfg, epochs):
+    """The learning rate at the start of every epoch, stepping mmengine's own schedulers."""
+    import torch
+    from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
+    classes = {'CosineAnnealingLR': CosineAnnealingLR, 'LinearLR': LinearLR}
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optim_wrapper.optimizer.lr)
+    scheds = []
+    for s in cfg.param_scheduler:
+        kw = {k: v for k, v in s.items() if k not in ('type', 'convert_to_iter_based')}
+        scheds.append(classes[s['type']](opt, **kw))
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(opt.param_groups[0]['lr'])
+        opt.step()
+        for sch in scheds:
+            sch.step()
+    return lrs
+
+
+def test_epoch_override_stretches_the_schedule(repo_root):
+    """--epochs N must move every scheduler that ends at the config's max_epochs to N: the
+    cosine then follows lr0 (1 + cos(pi e / N)) / 2 (a formula, not the code), where setting
+    train_cfg.max_epochs alone leaves the learning rate near 0 after the config's own epochs."""
+    import math
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    from mmengine.config import Config
+
+    import bench_quality
+    n = 20
+    simclr = bench_quality.METHODS['simclr'][1]
+    opts = bench_quality.epoch_override_options(simclr, n)
+    assert opts[0] == f'train_cfg.max_epochs={n}'
+    cfg = Config.fromfile(os.path.join(repo_root, simclr))
+    naive = Config.fromfile(os.path.join(repo_root, simclr))
+    naive.merge_from_dict({'train_cfg.max_epochs': n})
+    cfg.merge_from_dict(dict(o.split('=') for o in opts), allow_list_keys=True)
+    for k in ('end', 'T_max'):
+        cfg.param_scheduler[0][k] = int(cfg.param_scheduler[0][k])
+    lr0 = cfg.optim_wrapper.optimizer.lr
+    lrs = _lr_by_epoch(cfg, n)
+    want = [lr0 * (1 + math.cos(math.pi * e / n)) / 2 for e in range(n)]
+    assert np.allclose(lrs, want, rtol=1e-6), (lrs, want)
+    # without the fix the lr freezes where the 6-epoch cosine stopped (here per epoch; per
+    # iteration, as the configs run, it is 0.07% of lr0): half-way it is far below the cosine
+    assert _lr_by_epoch(naive, n)[n // 2] < 0.1 * lr0 < want[n // 2]
+
+    # APS: the one-epoch linear warm-up keeps its length, the cosine after it is stretched
+    aps = bench_quality.METHODS['aps'][1]
+    opts = bench_quality.epoch_override_options(aps, n)
+    assert f'param_scheduler.1.end={n}' in opts and f'param_scheduler.1.T_max={n - 1}' in opts
+    assert not any(o.startswith('param_scheduler.0.') for o in opts)
+    # a budget shorter than the warm-up leaves a valid (never reached) cosine
+    assert 'param_scheduler.1.end=2' in bench_quality.epoch_override_options(aps, 1)

@@ -74,7 +74,8 @@ FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'aps': 'random-vit'
             'supervised': 'random-resnet'}
 KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
 #: --quick: one epoch over a small data root; for tests of the harness itself
-QUICK_OPTIONS = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1']
+QUICK_EPOCHS = 1
+QUICK_OPTIONS = ['default_hooks.logger.interval=1']
 
 
 def parse_args(argv=None):
@@ -158,6 +159,48 @@ def knn_curve(run_dir: str) -> List[List[float]]:
     return [[int(r['step']) * per_epoch, r['knn/top1_k20']] for r in rows if 'knn/top1_k20' in r]
 
 
+def epoch_override_options(config: str, epochs: int) -> List[str]:
+    """``--cfg-options`` that run ``config`` for ``epochs`` epochs with its schedule stretched.
+
+    Setting ``train_cfg.max_epochs`` alone is not enough: each ``_fmnist`` config ends its
+    learning-rate schedulers at its own ``max_epochs`` (``end``, and ``T_max`` of the cosine),
+    and mmengine leaves the learning rate where a scheduler ended, so every epoch past the
+    config's own would train at a learning rate of about 0. Every scheduler that ends at the
+    config's ``max_epochs`` is made to end at ``epochs`` (a cosine's ``T_max`` grows with it);
+    warm-ups that end earlier keep their length.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    old = cfg.train_cfg.get('max_epochs')
+    opts = [f'train_cfg.max_epochs={epochs}']
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for i, sched in enumerate(schedulers):
+        if not sched.get('by_epoch', True) or sched.get('end') != old:
+            continue
+        # a scheduler that would start at or after the new end never runs; it keeps a valid
+        # one-epoch span (mmengine refuses end <= begin)
+        end = max(epochs, sched.get('begin', 0) + 1)
+        opts.append(f'param_scheduler.{i}.end={end}')
+        if 'T_max' in sched:
+            opts.append(f'param_scheduler.{i}.T_max={end - sched.get("begin", 0)}')
+    return opts
+
+
+#: the hardware of results written before runs recorded their own
+DEFAULT_HARDWARE = 'one process on 2 CPU cores'
+
+
+def hardware() -> str:
+    """Where this machine trains: the GPU's name, or the CPU core count."""
+    import torch
+    if torch.cuda.is_available():
+        return f'one process on one {torch.cuda.get_device_name(0)}'
+    return f'one process on {os.cpu_count()} CPU cores'
+
+
 def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
     """``(result_file, run_dir, stored result or None)`` of one run; makes the folders."""
     result_file = osp.join(results_dir, key, f'seed{seed}.json')
@@ -170,13 +213,16 @@ def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
     return result_file, run_dir, None
 
 
-def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str]) -> dict:
+def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str],
+               epochs: Optional[int] = None) -> dict:
     label, config, options = METHODS[key]
     result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
     if done is not None:
         return done
     log = osp.join(run_dir, 'bench.log')
     opts = [f'randomness.seed={seed}', *options, *extra]
+    if epochs:
+        opts += epoch_override_options(config, epochs)
     print(f'[quality] {key} seed {seed}: training {config}', flush=True)
     t0 = time.time()
     _run([sys.executable, 'tools/train.py', config, '--work-dir', run_dir, '--cfg-options',
@@ -187,7 +233,8 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
     result = dict(method=key, label=label, config=config, options=opts, seed=seed,
                   knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
-                  train_seconds=round(train_s, 1), curve=knn_curve(run_dir),
+                  train_seconds=round(train_s, 1), hardware=hardware(),
+                  curve=knn_curve(run_dir),
                   checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt)
     _write_json(result_file, result)
     print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
@@ -283,8 +330,14 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
     results = load_results(results_dir)
     os.makedirs(out_dir, exist_ok=True)
     shown = osp.relpath(results_dir, ROOT) if results_dir.startswith(ROOT) else results_dir
+    machines = sorted({r.get('hardware', DEFAULT_HARDWARE) for rows in results.values()
+                       for r in rows if 'train_seconds' in r})
+    on_gpu = any('CPU' not in m for m in machines)
+    title = f'at {args.epochs} epochs' if args.epochs else 'at a CPU budget'
+    if on_gpu:
+        title += ' on a GPU'
     lines = [
-        '# Quality table: Fashion-MNIST at a CPU budget',
+        f'# Quality table: Fashion-MNIST {title}',
         '',
         'Generated by `tools/benchmarks/bench_quality.py` (`make bench-quality`) from the '
         f'per-run results in `{shown}/` (one JSON per method and seed, kept in the repository '
@@ -316,8 +369,9 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
         budget = ''
         if done:
             iters = done[0]['curve'][-1][0]
+            where = sorted({r.get('hardware', DEFAULT_HARDWARE) for r in done})
             budget = (f'Budget of every row: {iters:,} iterations at batch 128 '
-                      f'({iters * 128:,} images seen), one process on 2 CPU cores.')
+                      f'({iters * 128:,} images seen), {" / ".join(where)}.')
         lines += ['', f'## {pair}', '', budget, '',
                   '| method | kNN top-1 | Δ vs random init | Δ vs ' + METHODS[keys[0]][0] +
                   ' | linear probe | train time (s) | config |',
@@ -341,13 +395,19 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
         if png:
             lines += ['', f'![kNN top-1 against iteration, {pair}]({osp.basename(png)})', '',
                       'Train time: the fastest seed (the range in brackets; runs that shared '
-                      'the 2 cores with other jobs took longer). '
+                      'the machine with other jobs took longer). '
                       'The curves come from the online monitor (`KNNEvalHook`: the first '
                       '10,000 train images as the bank, the test split as queries), so their '
                       'levels sit below the table\'s 60,000-image protocol; iteration 0 is '
                       'each run\'s own random initialisation.']
-    lines += ['', '## Reproduce', '', '```', 'make bench-quality            # all pairs, seeds 0 1 2',
-              'python tools/benchmarks/bench_quality.py --pairs csml --seeds 0   '
+    budget_arg = f' --epochs {args.epochs}' if args.epochs else ''
+    lines += ['', '## Reproduce', '', '```']
+    if not args.epochs:
+        lines += ['make bench-quality            # all pairs, seeds 0 1 2']
+    if on_gpu:
+        lines += ['bash tools/device/prepare_wheels.sh   # here, once; then on the GPU machine:',
+                  f'bash tools/device/gpu_quality.sh{budget_arg} --pairs wcl --seeds 0']
+    lines += [f'python tools/benchmarks/bench_quality.py{budget_arg} --pairs csml --seeds 0   '
               '# one pair, one seed', '```', '']
     path = osp.join(out_dir, 'quality.md')
     with open(path + '.part', 'w') as f:
@@ -364,10 +424,10 @@ def main(argv=None) -> None:
     out_dir = osp.abspath(args.out_dir)
     results_dir = osp.join(out_dir, f'runs_e{args.epochs}' if args.epochs else 'runs')
     extra = list(args.cfg_options)
+    epochs = args.epochs
     if args.quick:
         extra += QUICK_OPTIONS
-    if args.epochs:
-        extra += [f'train_cfg.max_epochs={args.epochs}']
+        epochs = epochs or QUICK_EPOCHS
     if not args.report_only:
         from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
         if not fashion_mnist_available():
@@ -383,7 +443,7 @@ def main(argv=None) -> None:
             for pair in args.pairs:
                 for key in PAIRS[pair]:
                     if args.methods is None or key in args.methods:
-                        run_method(key, seed, work_dir, results_dir, extra)
+                        run_method(key, seed, work_dir, results_dir, extra, epochs)
                 write_report(results_dir, out_dir, args)
     path = write_report(results_dir, out_dir, args)
     print(f'[quality] report: {path}')

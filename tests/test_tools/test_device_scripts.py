@@ -1,0 +1,232 @@
+"""The GPU-machine scripts (tools/device/): syntax, what gpu_quality.sh would run (its dry run,
+on a fake wheel folder), its message when the carried folder is missing, and that the wheels
+prepare_wheels.sh fetches, with what the GPU image holds, cover every runtime requirement of
+the stack. Offline and fast: .device_wheels/ is git-ignored, so a clean clone has none; the
+check of a filled folder runs only where one exists."""
+import os
+import os.path as osp
+import re
+import subprocess
+import warnings
+from email.parser import Parser
+from importlib import metadata
+
+import pytest
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+DEVICE = osp.join(ROOT, 'tools', 'device')
+PREPARE = osp.join(DEVICE, 'prepare_wheels.sh')
+GPU = osp.join(DEVICE, 'gpu_quality.sh')
+FMNIST_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+                't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
+#: the GPU machine's interpreter: CPython 3.12 on x86-64 Linux
+GPU_MARKER_ENV = dict(python_version='3.12', python_full_version='3.12.3', sys_platform='linux',
+                      platform_system='Linux', platform_machine='x86_64', os_name='posix',
+                      implementation_name='cpython', platform_python_implementation='CPython',
+                      extra='')
+#: the stack whose requirements must be met there (csml_mm's own too)
+ROOTS = ('mmcv', 'mmengine', 'mmpretrain', 'csml_mm')
+
+
+def _canon(name):
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def _names(path):
+    """Names of a list file: one a line, '#' starts a comment."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line:
+                out.append(line)
+    return out
+
+
+def _pins():
+    pins = {}
+    for line in _names(osp.join(ROOT, 'requirements', 'pins.txt')):
+        m = re.match(r'^([A-Za-z0-9_.\-]+)==([^;\s]+)$', line)
+        if m:
+            pins[_canon(m.group(1))] = m.group(2)
+    return pins
+
+
+def _wheel_list():
+    """``{canonical name: version}`` of tools/device/wheels.txt, bare names from pins.txt."""
+    pins, out = _pins(), {}
+    for entry in _names(osp.join(DEVICE, 'wheels.txt')):
+        name, _, ver = entry.partition('==')
+        key = _canon(name)
+        assert key not in out, f'{name} twice in tools/device/wheels.txt'
+        out[key] = ver or pins.get(key)
+        assert out[key], f'{name} in wheels.txt has no version and pins.txt no pin for it'
+    return out
+
+
+def _image():
+    return {_canon(n) for n in _names(osp.join(DEVICE, 'gpu_image_packages.txt'))}
+
+
+def _run(script, *args, env=None, timeout=60):
+    full = dict(os.environ)
+    full.pop('PYTHONPATH', None)
+    full.pop('CSML_DEVICE_DRY_RUN', None)
+    full.pop('CSML_GPU_TIME_LIMIT_S', None)
+    full.update(env or {})
+    return subprocess.run(['bash', script, *args], cwd=ROOT, env=full, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _fake_wheels(tmp_path, with_fmnist=True):
+    folder = tmp_path / 'wheels'
+    folder.mkdir()
+    for name in ('mmcv_lite-2.1.0-py2.py3-none-any.whl', 'mmengine-0.10.7-py3-none-any.whl',
+                 'mmpretrain-1.2.0-py2.py3-none-any.whl', 'addict-2.4.0-py3-none-any.whl'):
+        (folder / name).write_bytes(b'')
+    if with_fmnist:
+        (folder / 'fashion-mnist').mkdir()
+        for name in FMNIST_FILES:
+            (folder / 'fashion-mnist' / name).write_bytes(b'')
+    return folder
+
+
+@pytest.mark.parametrize('script', [PREPARE, GPU])
+def test_scripts_parse(script):
+    proc = subprocess.run(['bash', '-n', script], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_gpu_quality_dry_run_defaults(tmp_path):
+    wheels = _fake_wheels(tmp_path)
+    proc = _run(GPU, '--dry-run', env=dict(CSML_DEVICE_WHEELS=str(wheels),
+                                           CSML_DEVICE_SITE='/tmp/site', PYTHON='python3'))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f'PYTHONPATH=/tmp/site:{ROOT}'
+    assert lines[1] == f'FASHION_MNIST_ROOT={wheels}/fashion-mnist'
+    pip = lines[2].split()
+    assert pip[:4] == ['python3', '-m', 'pip', 'install']
+    assert {'--no-index', '--no-deps'} <= set(pip)
+    assert pip[pip.index('--target') + 1] == '/tmp/site'
+    assert sorted(osp.basename(p) for p in pip if p.endswith('.whl')) == sorted(
+        p.name for p in wheels.glob('*.whl'))
+    assert lines[3] == ('timeout -k 20 540 python3 tools/benchmarks/bench_quality.py --pairs wcl '
+                        '--seeds 0 --epochs 12 --out-dir docs/results/gpu '
+                        '--work-dir /tmp/csml_quality_gpu')
+
+
+def test_gpu_quality_passes_arguments_through(tmp_path):
+    wheels = _fake_wheels(tmp_path)
+    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3',
+               CSML_GPU_TIME_LIMIT_S='0')
+    proc = _run(GPU, '--epochs', '50', '--pairs', 'csml', '--out-dir', '/x/report', env=env)
+    assert proc.returncode == 0, proc.stderr
+    bench = proc.stdout.splitlines()[3]
+    # no timeout, the caller's out-dir (given once), the default work-dir
+    assert bench == ('python3 tools/benchmarks/bench_quality.py --epochs 50 --pairs csml '
+                     '--out-dir /x/report --work-dir /tmp/csml_quality_gpu')
+
+
+def test_gpu_quality_names_prepare_wheels_when_nothing_was_carried(tmp_path):
+    proc = _run(GPU, '--dry-run', env=dict(CSML_DEVICE_WHEELS=str(tmp_path / 'absent')))
+    assert proc.returncode != 0
+    assert 'prepare_wheels.sh' in proc.stderr and 'carry' in proc.stderr
+    assert proc.stdout == ''
+    # a folder without the data is refused the same way
+    wheels = _fake_wheels(tmp_path, with_fmnist=False)
+    proc = _run(GPU, '--dry-run', env=dict(CSML_DEVICE_WHEELS=str(wheels)))
+    assert proc.returncode != 0
+    assert 'Fashion-MNIST' in proc.stderr and 'prepare_wheels.sh' in proc.stderr
+
+
+def test_wheel_list_and_image_list_are_consistent():
+    wheels, image = _wheel_list(), _image()
+    assert {'mmcv', 'mmengine', 'mmpretrain'} <= set(wheels)
+    # the stack's versions are the pinned ones
+    pins = _pins()
+    for name in ('mmcv', 'mmengine', 'mmpretrain'):
+        assert wheels[name] == pins[name]
+    # carrying a package the image has would put a second version of it on the path
+    assert not set(wheels) & image, set(wheels) & image
+
+
+def _requires(dist_name, version, folder):
+    """Requires-Dist lines of one distribution: from its wheel in ``folder`` when there (the
+    exact version carried), else from the installed distribution; None if neither."""
+    wheel_names = ['mmcv_lite'] if dist_name == 'mmcv' else []
+    wheel_names.append(re.sub(r'[-.]', '_', dist_name))
+    if version and osp.isdir(folder):
+        import zipfile
+        for w in wheel_names:
+            path = osp.join(folder, f'{w}-{version}-')
+            found = [osp.join(folder, f) for f in os.listdir(folder)
+                     if osp.join(folder, f).startswith(path) and f.endswith('.whl')]
+            if found:
+                with zipfile.ZipFile(found[0]) as z:
+                    meta = next(n for n in z.namelist() if n.endswith('.dist-info/METADATA'))
+                    msg = Parser().parsestr(z.read(meta).decode())
+                return msg.get_all('Requires-Dist') or []
+    try:
+        installed = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        return None
+    if version and installed.version != version:
+        return None  # another version here: its requirements need not be the carried one's
+    return installed.requires or []
+
+
+def test_wheels_and_image_cover_the_stack_requirements():
+    """Every requirement of mmcv, mmengine, mmpretrain and csml_mm that applies on the GPU
+    machine (Python 3.12, Linux; extras left out), followed through the carried wheels, is
+    either carried (in a version that satisfies it) or on the image."""
+    packaging = pytest.importorskip('packaging.requirements')
+    for name in ROOTS:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            pytest.skip(f'{name} is not installed here (run make setup)')
+    wheels, image = _wheel_list(), _image()
+    folder = osp.join(ROOT, '.device_wheels')
+    from packaging.version import Version
+
+    todo = [(name, None) for name in ROOTS]
+    seen, uncovered, unsatisfied, unread = set(), [], [], []
+    while todo:
+        name, parent = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        reqs = _requires(name, wheels.get(_canon(name)), folder)
+        if reqs is None:
+            unread.append(f'{name}=={wheels.get(_canon(name))} (needed by {parent})')
+            continue
+        for line in reqs:
+            req = packaging.Requirement(line)
+            if req.marker is not None and not req.marker.evaluate(GPU_MARKER_ENV):
+                continue
+            key = _canon(req.name)
+            if key in image:
+                continue
+            if key not in wheels:
+                uncovered.append(f'{req} (needed by {name})')
+                continue
+            if req.specifier and not req.specifier.contains(Version(wheels[key]),
+                                                            prereleases=True):
+                unsatisfied.append(f'{req} (needed by {name}), carried {wheels[key]}')
+            todo.append((key, name))
+    assert not uncovered, ('not carried (tools/device/wheels.txt) and not on the GPU image '
+                           f'(tools/device/gpu_image_packages.txt): {uncovered}')
+    assert not unsatisfied, unsatisfied
+    # nothing carried in vain
+    assert set(wheels) <= {_canon(n) for n in seen}, set(wheels) - {_canon(n) for n in seen}
+    if unread:
+        # The stack itself is pinned, so its own requirements are always checked; a carried
+        # dependency is followed from its wheel in .device_wheels/ or from the same version
+        # installed here. Without either (a clean clone whose .venv resolved another version)
+        # its own requirements cannot be read offline.
+        if osp.isdir(folder):
+            pytest.fail(f'no metadata to follow the requirements of {unread}: run '
+                        'bash tools/device/prepare_wheels.sh')
+        warnings.warn('requirements not followed offline (other versions installed here, no '
+                      f'.device_wheels/): {unread}')
