@@ -142,7 +142,23 @@ class RankHeartbeat:
         return self
 
     def stop(self) -> None:
+        """Stop the heartbeats and wait for the thread to end.
+
+        The wait matters at exit: a daemon thread still inside a store call (C++, with the
+        GIL released) when the interpreter finalises is ended with ``pthread_exit`` on its
+        way back, which aborts the process through C++ (``terminate called without an
+        active exception``), failing a run that had finished. One store call is bounded by
+        ``store_timeout``.
+        """
         self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.store_timeout + self.interval + 1.0)
+
+    @property
+    def running(self) -> bool:
+        """Whether the heartbeat thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         key = _KEY.format(self.rank)

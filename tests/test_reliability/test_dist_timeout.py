@@ -125,6 +125,11 @@ def _mismatch_worker(rank: int, port: int, out_dir: str) -> None:
             deadline = time.monotonic() + 60
             while not done.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
+    # leaving the context ends the heartbeat thread: one left inside a store call at exit
+    # aborts the process ('terminate called without an active exception')
+    import threading
+    alive = [t.name for t in threading.enumerate() if t.name == 'csml-heartbeat']
+    pathlib.Path(out_dir, f'threads{rank}').write_text(','.join(alive))
 
 
 def test_alive_rank_in_another_step_is_reported_as_alive(tmp_path):
@@ -138,6 +143,7 @@ def test_alive_rank_in_another_step_is_reported_as_alive(tmp_path):
     assert 'test_dist_timeout.py' in msg and '(_mismatch_worker)' in msg, msg
     assert 'within 3 s' in msg, msg
     assert 'All other ranks [1] are alive' in msg and 'No heartbeat' not in msg, msg
+    assert (tmp_path / 'threads0').read_text() == (tmp_path / 'threads1').read_text() == ''
 
 
 def test_timeout_setting_from_config(repo_root):
