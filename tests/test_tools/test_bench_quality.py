@@ -129,3 +129,28 @@ def test_epoch_override_stretches_the_schedule(repo_root):
     assert not any(o.startswith('param_scheduler.0.') for o in opts)
     # a budget shorter than the warm-up leaves a valid (never reached) cosine
     assert 'param_scheduler.1.end=2' in bench_quality.epoch_override_options(aps, 1)
+
+
+def test_report_lists_paired_differences_seed_by_seed(repo_root, tmp_path):
+    """The report's paired differences: seeds matched by number (a seed only one side has
+    is left out), mean ± std of the differences and each seed's value."""
+    import argparse
+    import statistics
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_quality
+
+    runs = tmp_path / 'runs'
+    knn = {'aps': {0: 81.0, 1: 82.5, 2: 80.0}, 'aps-uniform': {0: 80.0, 1: 81.0}}
+    for key, seeds in knn.items():
+        (runs / key).mkdir(parents=True)
+        for seed, top1 in seeds.items():
+            (runs / key / f'seed{seed}.json').write_text(json.dumps(dict(
+                method=key, label=key, config='c.py', options=[], seed=seed, knn_top1=top1,
+                linear_top1=top1, train_seconds=1.0, curve=[])))
+    args = argparse.Namespace(quick=False, epochs=None)
+    report = open(bench_quality.write_report(str(runs), str(tmp_path), args)).read()
+    diffs = [81.0 - 80.0, 82.5 - 81.0]
+    want = (f'- APS (selective view 2) − APS with uniform view 2: '
+            f'+{statistics.mean(diffs):.2f} ± {statistics.stdev(diffs):.2f} '
+            '(+1.00 (seed 0), +1.50 (seed 1))')
+    assert want in report.splitlines(), report

@@ -72,6 +72,13 @@ FLOORS = {
 }
 FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'aps': 'random-vit',
             'supervised': 'random-resnet'}
+#: comparison -> (method, reference) differences the report lists with their per-seed values,
+#: beside the Δ columns (which are against random init and the pair's baseline)
+PAIRED_DIFFERENCES: Dict[str, List[tuple]] = {
+    'csml': [('mocov2', 'mocov2-bn'), ('csml', 'mocov2'), ('csml-ml', 'mocov2'),
+             ('csml-ml', 'csml')],
+    'aps': [('aps', 'aps-uniform')],
+}
 KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
 #: --quick: one epoch over a small data root; for tests of the harness itself
 QUICK_EPOCHS = 1
@@ -296,6 +303,13 @@ def _delta(rows: List[dict], ref: List[dict], field: str = 'knn_top1') -> str:
     return f'{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs):.2f}'
 
 
+def _by_seed(rows: List[dict], ref: List[dict], field: str = 'knn_top1') -> str:
+    """The paired differences seed by seed: ``+2.35 (seed 0), +0.18 (seed 1)``."""
+    by_seed = {r['seed']: r[field] for r in ref}
+    return ', '.join(f'{r[field] - by_seed[r["seed"]]:+.2f} (seed {r["seed"]})'
+                     for r in sorted(rows, key=lambda r: r['seed']) if r['seed'] in by_seed)
+
+
 def plot_pair(pair: str, results: Dict[str, List[dict]], out_dir: str) -> Optional[str]:
     import matplotlib
     matplotlib.use('Agg')
@@ -391,6 +405,14 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
                 f'| {METHODS[key][0]} | {_stat(rows, "knn_top1")} | {_delta(rows, floor)} | '
                 f'{_delta(rows, base) if key != keys[0] else "–"} | '
                 f'{_stat(rows, "linear_top1")} | {t} | {cfg} |')
+        diffs = [(a, b) for a, b in PAIRED_DIFFERENCES.get(pair, [])
+                 if results.get(a) and results.get(b)]
+        if diffs:
+            lines += ['', 'Paired kNN differences (mean ± std over seeds, then seed by seed):', '']
+            for a, b in diffs:
+                ra, rb = results[a], results[b]
+                lines.append(f'- {METHODS[a][0]} − {METHODS[b][0]}: {_delta(ra, rb)} '
+                             f'({_by_seed(ra, rb)})')
         png = plot_pair(pair, results, out_dir)
         if png:
             lines += ['', f'![kNN top-1 against iteration, {pair}]({osp.basename(png)})', '',
