@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_CONFIG ?= configs/wcl/wcl_resnet18-w16_1xb128-coslr-6e_fmnist.py
+DEMO_CONFIG ?= configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py
 # used when Fashion-MNIST is not installed (no root / no apt-get)
 DEMO_FALLBACK_CONFIG ?= configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py
 DEMO_WORK_DIR ?= work_dirs/demo

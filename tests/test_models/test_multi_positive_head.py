@@ -109,3 +109,80 @@ def test_errors():
         head.loss(torch.zeros(1, 2), torch.tensor([[1.0, 0]]), torch.tensor([[False, True]]))
     with pytest.raises(ValueError, match='mode'):
         MultiPositiveContrastiveHead(0.2, 'bogus')
+
+
+def _shared_negatives_problem(n=5, p=3, k=11, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.rand(n, p, generator=g) * 2 - 1
+    neg = torch.rand(n, k, generator=g) * 2 - 1
+    w = torch.rand(n, p, generator=g) * (torch.rand(n, p, generator=g) < 0.6)
+    w[:, 0] += 0.2  # every row has a positive; some others have weight 0
+    return pos, w, neg
+
+
+def ref_shared_negatives(pos, w, neg, t, mode):
+    """Plain loops: zero-weight positive columns are neither positives nor negatives."""
+    total = 0.0
+    n, p = pos.shape
+    for i in range(n):
+        wsum = sum(float(w[i, j]) for j in range(p))
+        neg_exp = sum(math.exp(float(x) / t) for x in neg[i])
+        pos_exp = sum(math.exp(float(pos[i, j]) / t) for j in range(p) if w[i, j] > 0)
+        row = 0.0
+        for j in range(p):
+            if w[i, j] <= 0:
+                continue
+            num = math.exp(float(pos[i, j]) / t)
+            den = num + neg_exp if mode == 'per_positive' else pos_exp + neg_exp
+            row += float(w[i, j]) / wsum * -math.log(num / den)
+        total += row
+    return total / n
+
+
+@pytest.mark.parametrize('mode', ['per_positive', 'supcon'])
+@pytest.mark.parametrize('seed', [0, 1, 2])
+@pytest.mark.parametrize('t', [0.07, 0.2, 1.0])
+def test_shared_negatives_matches_plain_loop(mode, seed, t):
+    pos, w, neg = _shared_negatives_problem(seed=seed)
+    assert (w == 0).any()  # the zero-weight positive path is exercised
+    loss = MultiPositiveContrastiveHead(t, mode).loss_shared_negatives(pos, w, neg)
+    assert loss.item() == pytest.approx(ref_shared_negatives(pos, w, neg, t, mode), rel=1e-5)
+
+
+@pytest.mark.parametrize('mode', ['per_positive', 'supcon'])
+def test_shared_negatives_equals_masked_full_matrix_with_gradients(mode):
+    """Same value and same gradients as loss() on [pos | neg] with zero-weight
+    positive columns marked invalid (how CsMl built its loss before)."""
+    pos, w, neg = _shared_negatives_problem(n=7, p=2, k=64, seed=5)
+    head = MultiPositiveContrastiveHead(0.2, mode)
+    pos_a, neg_a = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    pos_b, neg_b = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    fast = head.loss_shared_negatives(pos_a, w, neg_a)
+    sim = torch.cat([pos_b, neg_b], dim=1)
+    weight = torch.cat([w, torch.zeros_like(neg)], dim=1)
+    valid = torch.ones_like(sim, dtype=torch.bool)
+    valid[:, :pos.shape[1]] = w > 0
+    full = head.loss(sim, weight, valid)
+    fast.backward()
+    full.backward()
+    assert fast.item() == pytest.approx(full.item(), rel=1e-6)
+    torch.testing.assert_close(pos_a.grad, pos_b.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(neg_a.grad, neg_b.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_shared_negatives_without_negatives_and_errors():
+    head = MultiPositiveContrastiveHead(0.2, 'per_positive')
+    pos = torch.tensor([[0.5, 0.1]], requires_grad=True)
+    rows = head.loss_per_row_shared_negatives(pos, torch.tensor([[1.0, 1.0]]),
+                                              torch.zeros(1, 0))
+    assert rows.item() == pytest.approx(0.0, abs=1e-7)  # nothing to contrast with
+    rows.sum().backward()
+    assert torch.isfinite(pos.grad).all()
+    with pytest.raises(ValueError, match='no positive'):
+        head.loss_shared_negatives(torch.zeros(2, 2), torch.tensor([[1.0, 0], [0, 0]]),
+                                   torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r'neg_sim must be \[N, K\]'):
+        head.loss_shared_negatives(torch.zeros(2, 2), torch.ones(2, 2), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match='non-negative'):
+        head.loss_shared_negatives(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]),
+                                   torch.zeros(1, 4))

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
-RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-6e_fmnist.py'
+RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-7e_fmnist.py'
 VIT_CFG = 'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py'
 
 #: method key -> (label, config, extra --cfg-options)
@@ -47,7 +47,7 @@ METHODS: Dict[str, tuple] = {
     'csml-ml': ('CsMl multi-level (HSA-style)',
                 'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-2e_fmnist.py', []),
     'simclr': ('SimCLR', RESNET_CFG, []),
-    'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-6e_fmnist.py', []),
+    'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py', []),
     'aps': ('APS (selective view 2)', VIT_CFG, []),
     'aps-uniform': ('APS with uniform view 2', VIT_CFG,
                     ['train_dataloader.dataset.pipeline.2.power=0.0']),

@@ -180,17 +180,15 @@ class CsMl(BaseSelfSupervisor):
 
     def _term(self, q: torch.Tensor, positives: Sequence[torch.Tensor],
               weights: Sequence[float], queue: torch.Tensor) -> torch.Tensor:
-        """One query against weighted positives and the queue (per_positive)."""
+        """One query against weighted positives and the queue (per_positive).
+
+        A positive with weight 0 drops out (as a 0-weighted term would); it never
+        becomes a negative. The queue enters through one log-sum-exp per row
+        (``loss_shared_negatives``), not as columns of a masked [N, P + K] matrix.
+        """
         pos = torch.stack([(q * p).sum(dim=1) for p in positives], dim=1)
-        sim = torch.cat([pos, q @ queue], dim=1)
-        w = torch.zeros_like(sim, dtype=torch.float32)
-        valid = torch.ones_like(sim, dtype=torch.bool)
-        for j, wj in enumerate(weights):
-            w[:, j] = wj
-            # A positive with weight 0 drops out (as a 0-weighted term would); it
-            # must not become a negative.
-            valid[:, j] = wj > 0
-        return self.head.loss(sim, w, valid)
+        w = pos.new_tensor([float(wj) for wj in weights], dtype=torch.float32)
+        return self.head.loss_shared_negatives(pos, w.expand(pos.shape[0], -1), q @ queue)
 
     def _check_views(self, inputs: List[torch.Tensor]) -> None:
         need = 4 if self.use_neighbour else 2

@@ -69,18 +69,10 @@ class MultiPositiveContrastiveHead(BaseModule):
             raise ValueError('valid must be a bool tensor shaped like sim.')
         with torch.autocast(device_type=sim.device.type, enabled=False):
             logits = sim.float() / self.temperature
-            weight = pos_weight.float()
-            if (weight < 0).any():
-                raise ValueError('pos_weight must be non-negative.')
+            weight = _normalised_weight(pos_weight)
             is_pos = weight > 0
             if (is_pos & ~valid).any():
                 raise ValueError('A positive (pos_weight > 0) lies in a column marked invalid.')
-            row_sum = weight.sum(dim=1, keepdim=True)
-            if (row_sum <= 0).any():
-                rows = torch.nonzero(row_sum.squeeze(1) <= 0).flatten()[:5].tolist()
-                raise ValueError(f'Rows {rows} have no positive: every row of pos_weight needs '
-                                 'at least one positive weight.')
-            weight = weight / row_sum
             if self.mode == 'per_positive':
                 neg = logits.masked_fill(~(valid & ~is_pos), float('-inf'))
                 neg_lse = torch.logsumexp(neg, dim=1, keepdim=True)  # -inf if no negative
@@ -89,7 +81,62 @@ class MultiPositiveContrastiveHead(BaseModule):
                 all_lse = torch.logsumexp(logits.masked_fill(~valid, float('-inf')), dim=1,
                                           keepdim=True)
                 per_pos = all_lse - logits
-            # Zero weights must not pick up inf/nan from masked columns.
-            per_pos = torch.where(is_pos, per_pos, torch.zeros_like(per_pos))
-            return (weight * per_pos).sum(dim=1)
+            return _weighted_rows(weight, is_pos, per_pos)
 
+    def loss_shared_negatives(self, pos_sim: torch.Tensor, pos_weight: torch.Tensor,
+                              neg_sim: torch.Tensor) -> torch.Tensor:
+        """The same loss when every row's negatives are all of ``neg_sim``.
+
+        The common layout of queue-based methods (CsMl: a few positives per query,
+        then the whole queue): ``pos_sim`` [N, P] with ``pos_weight`` [N, P], and
+        ``neg_sim`` [N, K]. A positive column with weight 0 in a row takes no part
+        in that row (it is neither a positive nor a negative). Equal to
+        :meth:`loss` on ``[pos_sim | neg_sim]`` with the zero-weight positive
+        columns marked invalid, but the per-positive terms are formed only on the
+        P positive columns and the K negatives enter through one log-sum-exp per
+        row, instead of masking and combining the whole [N, P + K] matrix.
+        """
+        return self.loss_per_row_shared_negatives(pos_sim, pos_weight, neg_sim).mean()
+
+    def loss_per_row_shared_negatives(self, pos_sim: torch.Tensor, pos_weight: torch.Tensor,
+                                      neg_sim: torch.Tensor) -> torch.Tensor:
+        """:math:`L_i` for every row of :meth:`loss_shared_negatives`, shape [N]."""
+        if pos_sim.dim() != 2 or pos_sim.shape != pos_weight.shape:
+            raise ValueError(f'pos_sim and pos_weight must both be [N, P]; got '
+                             f'{tuple(pos_sim.shape)} and {tuple(pos_weight.shape)}.')
+        if neg_sim.dim() != 2 or neg_sim.shape[0] != pos_sim.shape[0]:
+            raise ValueError(f'neg_sim must be [N, K] with the N={pos_sim.shape[0]} rows of '
+                             f'pos_sim; got {tuple(neg_sim.shape)}.')
+        with torch.autocast(device_type=pos_sim.device.type, enabled=False):
+            pos = pos_sim.float() / self.temperature
+            neg_lse = torch.logsumexp(neg_sim.float() / self.temperature, dim=1,
+                                      keepdim=True)  # -inf if K = 0
+            weight = _normalised_weight(pos_weight)
+            is_pos = weight > 0
+            if self.mode == 'per_positive':
+                per_pos = torch.logaddexp(pos, neg_lse) - pos
+            else:
+                pos_lse = torch.logsumexp(pos.masked_fill(~is_pos, float('-inf')), dim=1,
+                                          keepdim=True)
+                per_pos = torch.logaddexp(pos_lse, neg_lse) - pos
+            return _weighted_rows(weight, is_pos, per_pos)
+
+
+def _normalised_weight(pos_weight: torch.Tensor) -> torch.Tensor:
+    """Check the positive weights (non-negative, at least one per row); rows sum to 1."""
+    weight = pos_weight.float()
+    if (weight < 0).any():
+        raise ValueError('pos_weight must be non-negative.')
+    row_sum = weight.sum(dim=1, keepdim=True)
+    if (row_sum <= 0).any():
+        rows = torch.nonzero(row_sum.squeeze(1) <= 0).flatten()[:5].tolist()
+        raise ValueError(f'Rows {rows} have no positive: every row of pos_weight needs '
+                         'at least one positive weight.')
+    return weight / row_sum
+
+
+def _weighted_rows(weight: torch.Tensor, is_pos: torch.Tensor,
+                   per_pos: torch.Tensor) -> torch.Tensor:
+    """sum_p w_ip * per_pos_ip, where zero weights must not pick up inf/nan."""
+    per_pos = torch.where(is_pos, per_pos, torch.zeros_like(per_pos))
+    return (weight * per_pos).sum(dim=1)

@@ -1,5 +1,5 @@
 # WCL on Fashion-MNIST at the CPU budget (docs/results/quality.md), beside its SimCLR baseline
-# (configs/simclr/simclr_resnet18-w16_1xb128-coslr-6e_fmnist.py) with the same backbone,
+# (configs/simclr/simclr_resnet18-w16_1xb128-coslr-7e_fmnist.py) with the same backbone,
 # views, optimiser (SGD lr 0.5, cosine; not LARS), epochs and instance temperature. Each head
 # is a 2-layer MLP 128-256-64 like SimCLR's. The MoCo v2 -> SimCLR augmentation switch is off
 # here: both methods see the same views, so the comparison isolates the weak-label graph term.
@@ -19,7 +19,7 @@ model = dict(
                     num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
     head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='supcon'),
     graph_head=dict(type='KNNWeakLabelHead', temperature=0.1, num_neighbours=1))
-max_epochs = 6
+max_epochs = 7
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
                         end=max_epochs, convert_to_iter_based=True)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
