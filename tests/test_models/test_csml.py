@@ -1,4 +1,5 @@
 """The CsMl algorithm: MoCo parity, the loss formula, multi-level queues, bad input."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -127,3 +128,60 @@ def test_bad_input_messages():
         MODELS.build(csml_cfg(levels=(5, ), in_channels=(512, )))
     with pytest.raises(ValueError, match='use_cutmix=True needs use_neighbour=True'):
         MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=True))
+
+
+def _split_bn_csml(fuse_views, levels=(2, 3), in_channels=(32, 64)):
+    cfg = csml_cfg(levels=levels, in_channels=in_channels, fuse_views=fuse_views,
+                   level_weights=(0.5, 1.0))
+    cfg['backbone'].update(base_channels=8, stem_channels=8,
+                           norm_cfg=dict(type='SplitBN', num_splits=2))
+    return MODELS.build(cfg)
+
+
+def _step(model, x):
+    torch.manual_seed(3)  # the same key shuffles in both models
+    np.random.seed(3)  # the same CutMix box
+    out = model.loss(x, [DataSample() for _ in range(x[0].shape[0])])
+    total = out['loss_level0'] + out['loss_level1']
+    total.backward()
+    return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize('world_size', [1, 2])
+def test_stacked_views_equal_separate_passes(monkeypatch, world_size):
+    """fuse_views: one stacked backbone pass per role gives the separate passes' loss and grads."""
+    from csml_mm.models.utils import split_bn
+    monkeypatch.setattr(split_bn, 'get_world_size', lambda: world_size)  # SplitBN's DDP switch
+    set_epoch(20)
+    torch.manual_seed(0)
+    fused = _split_bn_csml(True)
+    separate = _split_bn_csml(False)
+    separate.load_state_dict(fused.state_dict())
+    calls = []
+    fused.backbone.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    x = views(n=8)
+    out_f, grads_f = _step(fused, x)
+    out_s, grads_s = _step(separate, x)
+    # three query sets in one pass of 24 (the key encoder is a separate module)
+    assert calls == [24]
+    for name in ('loss_level0', 'loss_level1', 'cutmix_lam'):
+        assert out_f[name].item() == pytest.approx(out_s[name].item(), rel=1e-5)
+    assert grads_f.keys() == grads_s.keys() and len(grads_f) > 0
+    for name, g in grads_f.items():
+        torch.testing.assert_close(g, grads_s[name], rtol=1e-4, atol=1e-5, msg=name)
+    torch.testing.assert_close(fused.queue, separate.queue, rtol=1e-5, atol=1e-6)
+    # the stacking is undone: every SplitBN is back to one view group
+    assert all(getattr(m, 'view_groups', 1) == 1 for m in fused.modules())
+    set_epoch(0)
+
+
+def test_views_are_not_stacked_when_a_plain_batch_norm_would_mix_them():
+    model = MODELS.build(csml_cfg())  # plain BN backbone
+    calls = []
+    model.backbone.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    set_epoch(20)
+    model.loss(views(), [DataSample() for _ in range(4)])
+    assert calls == [4, 4, 4]  # anchor, neighbour and CutMix queries each in their own pass
+    off = _split_bn_csml(False)
+    assert not off._stacks(views(n=8, num=3))
+    set_epoch(0)

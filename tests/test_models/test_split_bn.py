@@ -85,3 +85,53 @@ def test_splits_switch_off_under_more_than_one_process(monkeypatch):
     assert bn.splits_now() == 1
     bn.single_process_only = False
     assert bn.splits_now() == 4
+
+
+@pytest.mark.parametrize('world_size,num_splits', [(1, 2), (2, 2), (1, 1)])
+def test_grouped_batch_norm_equals_separate_passes(monkeypatch, world_size, num_splits):
+    """A stacked pass of G views under grouped_batch_norm normalises each view as its own pass."""
+    from csml_mm.models.utils import grouped_batch_norm, split_bn
+    monkeypatch.setattr(split_bn, 'get_world_size', lambda: world_size)
+    torch.manual_seed(2)
+    xs = [torch.randn(4, 3, 5, 5) * (g + 1) + g for g in range(3)]
+    stacked = _randomised(SplitBatchNorm2d(3, num_splits=num_splits, momentum=0.1))
+    separate = SplitBatchNorm2d(3, num_splits=num_splits, momentum=0.1)
+    separate.load_state_dict(stacked.state_dict())
+    rm0, rv0 = stacked.running_mean.clone(), stacked.running_var.clone()
+    leaves = [x.clone().requires_grad_() for x in xs]
+    with grouped_batch_norm(stacked, 3):
+        y = stacked(torch.cat(leaves))
+    assert stacked.view_groups == 1  # reset on exit
+    y.pow(2).sum().backward()
+    ref_leaves = [x.clone().requires_grad_() for x in xs]
+    ref = [separate(x) for x in ref_leaves]
+    torch.stack([r.pow(2).sum() for r in ref]).sum().backward()
+    torch.testing.assert_close(y, torch.cat(ref), rtol=1e-5, atol=1e-5)
+    for a, b in zip(leaves, ref_leaves):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(stacked.weight.grad, separate.weight.grad, rtol=1e-4, atol=1e-5)
+    # running statistics: one update with the mean of every group's statistics
+    per_view = 1 if world_size > 1 else num_splits
+    groups = [g for x in xs for g in x.chunk(per_view)]
+    mean = torch.stack([g.mean(dim=(0, 2, 3)) for g in groups]).mean(0)
+    var = torch.stack([g.var(dim=(0, 2, 3), unbiased=True) for g in groups]).mean(0)
+    torch.testing.assert_close(stacked.running_mean, 0.9 * rm0 + 0.1 * mean)
+    torch.testing.assert_close(stacked.running_var, 0.9 * rv0 + 0.1 * var)
+
+
+def test_grouped_batch_norm_errors_and_which_models_qualify():
+    from csml_mm.models.utils import batch_norms_all_split, grouped_batch_norm
+    bn = SplitBatchNorm2d(2, num_splits=2)
+    with pytest.raises(ValueError, match='3 sub-batches|6 sub-batches'):
+        with grouped_batch_norm(bn, 3):
+            bn(torch.randn(9, 2, 2, 2))
+    assert bn.view_groups == 1  # reset after an error too
+    with pytest.raises(ValueError, match='groups must be >= 1'):
+        with grouped_batch_norm(bn, 0):
+            pass
+    split = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8,
+                              norm_cfg=dict(type='SplitBN', num_splits=2)))
+    plain = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8))
+    assert batch_norms_all_split(split) and not batch_norms_all_split(plain)
+    assert not batch_norms_all_split(nn.Sequential(split, nn.BatchNorm1d(4)))
+    assert batch_norms_all_split(nn.Linear(2, 2))  # no batch norm at all: nothing mixes

@@ -13,6 +13,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..utils.cutmix import cutmix_pair
+from ..utils.split_bn import batch_norms_all_split, grouped_batch_norm
 
 
 @MODELS.register_module()
@@ -59,13 +60,22 @@ class CsMl(BaseSelfSupervisor):
             ``(1, 0)``: the code uses 11 for 200 epochs; scale it with the schedule.
         cutmix_alpha: Beta parameter of ``lam0``.
         level_weights: ``alpha`` per level (default 1 for every level).
+        fuse_views: [DESIGN] Run the three query images (anchor, neighbour, CutMix)
+            through the backbone as one stacked batch, and the two key images as
+            another, when every batch norm of the backbone is a ``SplitBN``
+            (:func:`~csml_mm.models.utils.grouped_batch_norm` then gives each image
+            set its own statistics, as separate passes would; the neck still runs
+            per set). Same losses and gradients up to rounding, one larger pass
+            instead of several (``tools/benchmarks/bench_fused_views.py``); with
+            other norms the passes stay separate. The running BN statistics take one
+            update per stacked pass instead of one per set.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, queue_len: int = 65536,
                  feat_dim: int = 128, momentum: float = 0.001, use_neighbour: bool = True,
                  use_cutmix: bool = True, cross_weights: Sequence[float] = (0.5, 0.5),
                  cross_warmup_epochs: int = 11, cutmix_alpha: float = 2.0,
-                 level_weights: Optional[Sequence[float]] = None,
+                 level_weights: Optional[Sequence[float]] = None, fuse_views: bool = True,
                  pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
         self._check_backbone_cfg(backbone)
@@ -89,6 +99,7 @@ class CsMl(BaseSelfSupervisor):
         self.cross_weights = tuple(float(w) for w in cross_weights)
         self.cross_warmup_epochs = int(cross_warmup_epochs)
         self.cutmix_alpha = float(cutmix_alpha)
+        self.fuse_views = bool(fuse_views)
 
         self.encoder_k = ExponentialMovingAverage(nn.Sequential(self.backbone, self.neck),
                                                   momentum)
@@ -157,6 +168,37 @@ class CsMl(BaseSelfSupervisor):
         keys = [F.normalize(z, dim=1) for z in self.encoder_k(x)]
         return [batch_unshuffle_ddp(k, idx_unshuffle) for k in keys]
 
+    def _stacks(self, xs: Sequence[torch.Tensor]) -> bool:
+        """Whether ``xs`` go through the backbone as one stacked batch (``fuse_views``)."""
+        return (self.fuse_views and len(xs) > 1
+                and all(x.shape == xs[0].shape for x in xs)
+                and batch_norms_all_split(self.backbone))
+
+    @staticmethod
+    def _stacked_pass(backbone: nn.Module, neck: nn.Module,
+                      xs: Sequence[torch.Tensor]) -> List[List[torch.Tensor]]:
+        """Backbone on ``cat(xs)`` with one BN group per image set, then the neck per set."""
+        with grouped_batch_norm(backbone, len(xs)):
+            feats = backbone(torch.cat(list(xs)))
+        per_set = zip(*[f.split(xs[0].shape[0]) for f in feats])
+        return [[F.normalize(z, dim=1) for z in neck(tuple(chunk))] for chunk in per_set]
+
+    def _project_sets(self, xs: Sequence[torch.Tensor]) -> List[List[torch.Tensor]]:
+        """Query projections of each image set (stacked into one pass where it is exact)."""
+        if not self._stacks(xs):
+            return [self._project(x) for x in xs]
+        return self._stacked_pass(self.backbone, self.neck, xs)
+
+    @torch.no_grad()
+    def _keys_sets(self, xs: Sequence[torch.Tensor]) -> List[List[torch.Tensor]]:
+        """Key projections of each image set; each set is shuffled on its own (shuffle-BN)."""
+        if not self._stacks(xs):
+            return [self._keys(x) for x in xs]
+        shuffled, unshuffle = zip(*[batch_shuffle_ddp(x) for x in xs])
+        backbone_k, neck_k = self.encoder_k.module[0], self.encoder_k.module[1]
+        keys = self._stacked_pass(backbone_k, neck_k, shuffled)
+        return [[batch_unshuffle_ddp(k, idx) for k in ks] for ks, idx in zip(keys, unshuffle)]
+
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: List[torch.Tensor]) -> None:
         keys = [torch.cat(all_gather(k), dim=0) for k in keys]
@@ -204,18 +246,23 @@ class CsMl(BaseSelfSupervisor):
              **kwargs) -> Dict[str, torch.Tensor]:
         self._check_views(inputs)
         im_q, im_k = inputs[0], inputs[1]
-        q = self._project(im_q)
-        with torch.no_grad():
-            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
-            k = self._keys(im_k)
-            k_nb = self._keys(inputs[3]) if self.use_neighbour else None
-        w_s, w_c = self.current_cross_weights()
-        losses: Dict[str, torch.Tensor] = {}
+        query_images = [im_q]
         if self.use_neighbour:
-            q_nb = self._project(inputs[2])
+            query_images.append(inputs[2])
         if self.use_cutmix:
             mixed, lam = cutmix_pair(im_q, inputs[2], self.cutmix_alpha)
-            q_mix = self._project(mixed)
+            query_images.append(mixed)
+        query_sets = self._project_sets(query_images)
+        q = query_sets[0]
+        q_nb = query_sets[1] if self.use_neighbour else None
+        q_mix = query_sets[2] if self.use_cutmix else None
+        with torch.no_grad():
+            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
+            key_sets = self._keys_sets([im_k, inputs[3]] if self.use_neighbour else [im_k])
+        k = key_sets[0]
+        k_nb = key_sets[1] if self.use_neighbour else None
+        w_s, w_c = self.current_cross_weights()
+        losses: Dict[str, torch.Tensor] = {}
         for level in range(self.num_levels):
             queue = self.queue[level].clone().detach()
             if self.use_neighbour:

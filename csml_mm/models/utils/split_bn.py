@@ -1,5 +1,8 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Split batch norm: the single-process stand-in for MoCo's shuffle-BN."""
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,6 +30,11 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
     inside one BN batch and does nothing; normalising sub-batches of the shuffled keys
     restores the effect (He et al. 2020, the CIFAR demo of the MoCo authors).
 
+    Inside :func:`grouped_batch_norm` ``(module, G)`` the batch is first cut into
+    ``G`` equal consecutive chunks (several views stacked into one forward pass) and
+    each chunk is normalised as if it had been its own forward pass: ``G * S``
+    groups at world size 1, ``G`` under DDP.
+
     Args:
         num_features: Channels.
         num_splits: Sub-batches per batch (1 is plain BN).
@@ -34,6 +42,7 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
             cross-rank shuffle-BN already does the job).
     """
     _abbr_ = 'bn'
+    view_groups = 1  # set by grouped_batch_norm; a class default so converted BNs have it
 
     def __init__(self, num_features: int, num_splits: int = 8,
                  single_process_only: bool = True, **kwargs) -> None:
@@ -44,9 +53,10 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
         self.single_process_only = single_process_only
 
     def splits_now(self) -> int:
-        if not self.training or (self.single_process_only and get_world_size() > 1):
+        if not self.training:
             return 1
-        return self.num_splits
+        per_view = 1 if (self.single_process_only and get_world_size() > 1) else self.num_splits
+        return per_view * self.view_groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.splits_now()
@@ -55,9 +65,10 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
         n, c, h, w = x.shape
         if n % s != 0:
             raise ValueError(
-                f'SplitBN: the batch of {n} does not divide into num_splits={s} sub-batches. '
-                f'Use a batch size that is a multiple of {s}, or set num_splits (split_bn in '
-                'the model config) to a divisor of it.')
+                f'SplitBN: the batch of {n} does not divide into {s} sub-batches '
+                f'(num_splits={self.num_splits} x {self.view_groups} stacked views). Use a '
+                f'batch size that is a multiple of {s // self.view_groups}, or set num_splits '
+                '(norm_cfg of the backbone) to a divisor of it.')
         # (N, C, H, W) -> (N/S, S*C, H, W): sample j of group g lands in channels
         # [g*C, (g+1)*C), so one batch_norm call gives every group its own statistics.
         xs = x.view(s, n // s, c, h, w).transpose(0, 1).reshape(n // s, s * c, h, w)
@@ -97,3 +108,38 @@ def convert_split_bn(module: nn.Module, num_splits: int,
             m.num_splits = int(num_splits)
             m.single_process_only = single_process_only
     return count
+
+
+def batch_norms_all_split(module: nn.Module) -> bool:
+    """True when every batch-norm layer below ``module`` is a :class:`SplitBatchNorm2d`.
+
+    Then stacking several views into one forward pass under :func:`grouped_batch_norm`
+    normalises each view exactly as its own pass would; a plain, synchronised or 1-d
+    batch norm would mix the views' statistics.
+    """
+    return all(isinstance(m, SplitBatchNorm2d) for m in module.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+@contextmanager
+def grouped_batch_norm(module: nn.Module, groups: int) -> Iterator[None]:
+    """Make every :class:`SplitBatchNorm2d` below ``module`` treat its batch as ``groups`` views.
+
+    For a forward pass of ``torch.cat([x_1, ..., x_G])`` with equal-sized ``x_g``:
+    each ``x_g`` gets the training statistics it would get in a pass of its own
+    (further split into ``num_splits`` sub-batches where the layer splits), so the
+    output equals the ``G`` separate passes up to floating-point rounding, at the
+    cost of one larger pass. The one difference: the running statistics take one
+    update with the mean of the ``G`` views' statistics instead of ``G`` successive
+    updates.
+    """
+    if groups < 1:
+        raise ValueError(f'grouped_batch_norm: groups must be >= 1, got {groups}.')
+    layers = [m for m in module.modules() if isinstance(m, SplitBatchNorm2d)]
+    for m in layers:
+        m.view_groups = int(groups)
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.view_groups = 1
