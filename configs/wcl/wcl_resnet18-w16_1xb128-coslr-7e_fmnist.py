@@ -3,6 +3,9 @@
 # views, optimiser (SGD lr 0.5, cosine; not LARS), epochs and instance temperature. Each head
 # is a 2-layer MLP 128-256-64 like SimCLR's. The MoCo v2 -> SimCLR augmentation switch is off
 # here: both methods see the same views, so the comparison isolates the weak-label graph term.
+# [DESIGN] graph_weight 0.5 (the released code uses 1): with a batch of 128 the 1-NN graph's
+# components are small and noisy, and at weight 1 WCL ended 1.23 ± 0.69 kNN points below
+# SimCLR (3 seeds, configs/wcl/README.md); 0.5 was the one other value tried.
 _base_ = [
     '../_base_/datasets/fmnist_bs128_mocov2.py',
     '../_base_/schedules/sgd_coslr_fmnist-cpu.py',
@@ -10,7 +13,7 @@ _base_ = [
 ]
 model = dict(
     type='WCL',
-    graph_weight=1.0,
+    graph_weight=0.5,
     backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
                   norm_cfg=dict(type='BN'), zero_init_residual=False),
     neck=dict(type='NonLinearNeck', in_channels=128, hid_channels=256, out_channels=64,
