@@ -55,7 +55,7 @@ METHODS: Dict[str, tuple] = {
                  ['train_dataloader.dataset.pipeline.1.ratio=1.0',
                   'train_dataloader.dataset.pipeline.1.rounds=1']),
     'supervised': ('Supervised (ceiling)',
-                   'configs/supervised/resnet18-w16_1xb128-coslr-6e_fmnist.py', []),
+                   'configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py', []),
 }
 #: comparison -> (baseline, methods...), the first entry is the baseline
 PAIRS: Dict[str, List[str]] = {
