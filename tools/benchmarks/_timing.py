@@ -1,6 +1,6 @@
 """Timing helpers shared by the benchmark scripts (median step time, CUDA peak memory)."""
 import time
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from mmpretrain.structures import DataSample
@@ -10,6 +10,18 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work so that wall-clock times are real."""
     if device.type == 'cuda':
         torch.cuda.synchronize()
+
+
+def median_seconds(fn: Callable[[], object], steps: int, warmup: int) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``steps`` calls after ``warmup`` untimed ones."""
+    times: List[float] = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        fn()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
 
 
 def time_steps(model: torch.nn.Module, views: List[torch.Tensor], steps: int, warmup: int,

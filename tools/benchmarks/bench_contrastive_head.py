@@ -23,10 +23,11 @@ Examples::
 import argparse
 import os.path as osp
 import sys
-import time
-from typing import Callable, List, Sequence
+from typing import Sequence
 
 import torch
+
+from _timing import median_seconds
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, ROOT)
@@ -45,17 +46,6 @@ def masked_full_matrix_term(self, q: torch.Tensor, positives: Sequence[torch.Ten
         w[:, j] = wj
         valid[:, j] = wj > 0
     return self.head.loss(sim, w, valid)
-
-
-def median_seconds(fn: Callable[[], None], steps: int, warmup: int) -> float:
-    times: List[float] = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def bench_head(args) -> None:

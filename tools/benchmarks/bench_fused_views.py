@@ -18,27 +18,17 @@ Examples::
 import argparse
 import os.path as osp
 import sys
-import time
-from typing import Callable, Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
+
+from _timing import median_seconds
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, ROOT)
 
 DEFAULT_CFG = 'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-2e_fmnist.py'
-
-
-def median_seconds(fn: Callable[[], None], steps: int, warmup: int) -> float:
-    times: List[float] = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def bench(config: str, steps: int, warmup: int, batch: int = 0) -> Dict[str, float]:

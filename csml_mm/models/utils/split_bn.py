@@ -66,9 +66,9 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
         if n % s != 0:
             raise ValueError(
                 f'SplitBN: the batch of {n} does not divide into {s} sub-batches '
-                f'(num_splits={self.num_splits} x {self.view_groups} stacked views). Use a '
-                f'batch size that is a multiple of {s // self.view_groups}, or set num_splits '
-                '(norm_cfg of the backbone) to a divisor of it.')
+                f'({s // self.view_groups} per view x {self.view_groups} stacked views). Use '
+                f'a batch size that is a multiple of {s // self.view_groups}, or set '
+                'num_splits (norm_cfg of the backbone) to a divisor of it.')
         # (N, C, H, W) -> (N/S, S*C, H, W): sample j of group g lands in channels
         # [g*C, (g+1)*C), so one batch_norm call gives every group its own statistics.
         xs = x.view(s, n // s, c, h, w).transpose(0, 1).reshape(n // s, s * c, h, w)
