@@ -46,6 +46,8 @@ METHODS: Dict[str, tuple] = {
     'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py', []),
     'csml-ml': ('CsMl multi-level (HSA-style)',
                 'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-2e_fmnist.py', []),
+    'mocov2-7e': ('MoCo v2, BN in the projection MLP',
+                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py', []),
     'simclr': ('SimCLR', RESNET_CFG, []),
     'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py', []),
     'aps': ('APS (selective view 2)', VIT_CFG, []),
@@ -61,6 +63,7 @@ METHODS: Dict[str, tuple] = {
 PAIRS: Dict[str, List[str]] = {
     'csml': ['mocov2', 'mocov2-bn', 'csml', 'csml-ml'],
     'wcl': ['simclr', 'wcl'],
+    'mocov2': ['simclr', 'mocov2-7e'],
     'aps': ['aps-full', 'aps-uniform', 'aps'],
     'supervised': ['supervised'],
 }
@@ -70,7 +73,8 @@ FLOORS = {
     'random-resnet': ('ResNet-18 w16, random init', RESNET_CFG, '--random-init'),
     'random-vit': ('ViT d4 w64 p4, random init', VIT_CFG, '--random-init'),
 }
-FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'aps': 'random-vit',
+FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'mocov2': 'random-resnet',
+            'aps': 'random-vit',
             'supervised': 'random-resnet'}
 #: comparison -> (method, reference) differences the report lists with their per-seed values,
 #: beside the Δ columns (which are against random init and the pair's baseline)
