@@ -154,3 +154,22 @@ def test_report_lists_paired_differences_seed_by_seed(repo_root, tmp_path):
             f'+{statistics.mean(diffs):.2f} ± {statistics.stdev(diffs):.2f} '
             '(+1.00 (seed 0), +1.50 (seed 1))')
     assert want in report.splitlines(), report
+
+
+def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
+    """Each comparison names known runs with config files in the repository (a renamed config
+    would otherwise only fail hours into `make bench-quality`), a floor, and one budget: its
+    runs share max_epochs, so the Δ columns compare equal iterations."""
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    from mmengine.config import Config
+
+    import bench_quality
+    for pair, keys in bench_quality.PAIRS.items():
+        assert bench_quality.FLOOR_OF[pair] in bench_quality.FLOORS, pair
+        epochs = set()
+        for key in keys:
+            _, config, _ = bench_quality.METHODS[key]
+            path = os.path.join(repo_root, config)
+            assert os.path.isfile(path), (pair, key, config)
+            epochs.add(Config.fromfile(path).train_cfg.max_epochs)
+        assert len(epochs) == 1, (pair, epochs)
