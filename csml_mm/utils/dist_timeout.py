@@ -38,6 +38,20 @@ _TIMEOUT_RE = re.compile(r'timed out|timeout|time out', re.IGNORECASE)
 # ... from the distributed stack, not e.g. a DataLoader's 'timed out after 5 seconds'
 _DIST_RE = re.compile(r'gloo|nccl|c10d|processgroup|watchdog|store', re.IGNORECASE)
 _NCCL_OP_RE = re.compile(r'OpType=(\w+)')
+# DistributedDataParallel's helpers (torch/nn/parallel/distributed.py, torch/distributed/utils.py)
+_DDP_OPS = {
+    '_sync_buffers': "DistributedDataParallel's buffer broadcast before forward "
+                     '(broadcast_buffers=True)',
+    '_verify_param_shape_across_processes': "DistributedDataParallel's check of parameter "
+                                            'shapes across ranks (in its constructor)',
+    '_sync_module_states': "DistributedDataParallel's initial broadcast of parameters and "
+                           'buffers (in its constructor)',
+}
+# ... and its C++ calls, by the source line of the innermost DDP frame
+_DDP_CALLS = {
+    '_rebuild_buckets': "DistributedDataParallel's gradient-bucket rebuild before its second "
+                        'forward (rank 0 broadcasts the bucket order)',
+}
 
 
 class CollectiveTimeoutError(RuntimeError):
@@ -69,7 +83,9 @@ def is_timeout_error(err: BaseException) -> bool:
     if isinstance(err, getattr(dist, 'DistError', ())) or _DIST_RE.search(str(err)):
         return True
     frames = traceback.extract_tb(err.__traceback__) if err.__traceback__ else []
-    return any('/torch/distributed/' in fr.filename for fr in frames)
+    # gloo's 'Application timeout caused pair closure' names no backend: trust the frames
+    return any('/torch/distributed/' in fr.filename
+               or fr.filename.endswith('/torch/nn/parallel/distributed.py') for fr in frames)
 
 
 def _short_path(filename: str) -> str:
@@ -77,6 +93,15 @@ def _short_path(filename: str) -> str:
         if marker in filename:
             return marker.strip('/') + '/' + filename.split(marker, 1)[1]
     return filename
+
+
+def _caller(frames: List[traceback.FrameSummary], index: int) -> str:
+    """' called from FILE:LINE (FUNCTION)': the innermost frame before ``index`` outside
+    torch and mmengine's dist helpers, or '' if there is none."""
+    for fr in reversed(frames[:index]):
+        if not any(p in fr.filename for p in ('/torch/', '/mmengine/dist/')):
+            return f' called from {_short_path(fr.filename)}:{fr.lineno} ({fr.name})'
+    return ''
 
 
 def describe_collective(err: BaseException) -> str:
@@ -87,15 +112,18 @@ def describe_collective(err: BaseException) -> str:
         if '/torch/distributed/' in fr.filename and fr.name in _COLLECTIVES:
             op_index = i  # the innermost one wins
     if op_index is not None:
-        op = frames[op_index].name
-        caller = None
-        for fr in reversed(frames[:op_index]):
-            if not any(p in fr.filename for p in ('/torch/', '/mmengine/dist/')):
-                caller = fr
-                break
-        where = (f' called from {_short_path(caller.filename)}:{caller.lineno} '
-                 f'({caller.name})' if caller is not None else '')
-        return f'the collective `{op}`{where}'
+        return f'the collective `{frames[op_index].name}`{_caller(frames, op_index)}'
+    # DistributedDataParallel's own broadcasts run in C++ (dist._broadcast_coalesced), so
+    # no frame carries a collective's name; its Python helpers name them instead.
+    for i, fr in enumerate(frames):
+        if '/torch/' in fr.filename and fr.name in _DDP_OPS:
+            return f'{_DDP_OPS[fr.name]}{_caller(frames, i)}'
+    for i in range(len(frames) - 1, -1, -1):  # innermost DDP frame: its line names the call
+        fr = frames[i]
+        if fr.filename.endswith('/torch/nn/parallel/distributed.py'):
+            what = next((desc for call, desc in _DDP_CALLS.items() if call in (fr.line or '')),
+                        f'a collective inside DistributedDataParallel.{fr.name}')
+            return f'{what}{_caller(frames, i)}'
     match = _NCCL_OP_RE.search(str(err))
     if match:
         return f'the NCCL collective {match.group(1)}'

@@ -91,8 +91,12 @@ def test_stopped_rank_fails_the_job_within_the_timeout(repo_root, subprocess_env
         msg = out[out.rindex('rank 0 of 2 (world size 2'):]
         print(f'rank 0 exited {elapsed:.1f} s after SIGSTOP of rank 1:\n{msg}')
         assert f'did not complete within {TIMEOUT_S} s' in msg, msg
-        # the collective: a named torch.distributed op with its caller, or DDP's all-reduce
-        assert re.search(r'the collective `\w+` called from \S+:\d+|gradient all-reduce', msg), msg
+        # the collective: a named torch.distributed op with its caller, one of DDP's own
+        # (bucket rebuild, buffer broadcast) with its caller, or DDP's gradient all-reduce;
+        # which one rank 0 is in when rank 1 stops is up to timing
+        assert re.search(r'the collective `\w+` called from \S+:\d+|gradient all-reduce|'
+                         r"DistributedDataParallel's [^\n]* called from \S+:\d+", msg), msg
+        assert 'not identifiable' not in msg, msg
         assert 'No heartbeat from rank(s) [1]' in msg, msg
         assert 'env_cfg.dist_cfg.timeout' in msg and '--cfg-options' in msg, msg
     finally:
@@ -130,6 +134,70 @@ def _mismatch_worker(rank: int, port: int, out_dir: str) -> None:
     import threading
     alive = [t.name for t in threading.enumerate() if t.name == 'csml-heartbeat']
     pathlib.Path(out_dir, f'threads{rank}').write_text(','.join(alive))
+
+
+def _ddp_worker(rank: int, port: int, out_dir: str, where: str) -> None:
+    """Rank 0 reaches one of DistributedDataParallel's own collectives, rank 1 never does.
+
+    ``where='init'``: rank 0 wraps a module in DDP (its constructor first checks the
+    parameter shapes across ranks); ``'forward'``: both wrap, then rank 0 runs a forward
+    (DDP broadcasts the BN buffers first); ``'rebuild'``: both run one training step, then
+    rank 0 a forward (DDP rebuilds its gradient buckets). All run in C++, so no frame
+    names a collective.
+    """
+    import datetime
+    import pathlib
+
+    import torch
+    import torch.distributed as dist
+
+    from csml_mm.utils.dist_timeout import explain_collective_timeout
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=3))
+    done = pathlib.Path(out_dir, 'done')
+
+    def wrap():
+        module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+        return torch.nn.parallel.DistributedDataParallel(module)
+
+    model = None if where == 'init' else wrap()
+    if where == 'rebuild':  # one step together; DDP rebuilds its buckets at the next forward
+        model.module[1].eval()  # no buffer broadcast: the rebuild is the first collective
+        model(torch.randn(4, 2)).sum().backward()
+    if rank == 0:
+        try:
+            with explain_collective_timeout(3, heartbeat_interval=0.5):
+                if where == 'init':
+                    wrap()
+                else:
+                    model(torch.randn(4, 2))
+        except RuntimeError as err:
+            pathlib.Path(out_dir, 'msg').write_text(f'{type(err).__name__}: {err}')
+        done.touch()
+    else:
+        deadline = time.monotonic() + 60
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize('where,expected', [
+    ('forward', "DistributedDataParallel's buffer broadcast before forward "
+                '(broadcast_buffers=True) called from '),
+    ('init', "DistributedDataParallel's check of parameter shapes across ranks "
+             '(in its constructor) called from '),
+    ('rebuild', "DistributedDataParallel's gradient-bucket rebuild before its second forward "
+                '(rank 0 broadcasts the bucket order) called from ')])
+def test_ddp_broadcasts_are_named(tmp_path, where, expected):
+    """DDP's broadcasts (the CI failure of a stopped rank during a forward: gloo's bare
+    'Timed out waiting ... for send operation') are named with their caller."""
+    import torch.multiprocessing as mp
+    mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path), where), nprocs=2, join=True)
+    msg = (tmp_path / 'msg').read_text()
+    assert msg.startswith('CollectiveTimeoutError: rank 0 of 2'), msg
+    assert expected in msg, msg
+    assert 'test_dist_timeout.py' in msg and ('(_ddp_worker)' in msg or '(wrap)' in msg), msg
+    assert 'not identifiable' not in msg, msg
 
 
 def test_alive_rank_in_another_step_is_reported_as_alive(tmp_path):

@@ -35,17 +35,16 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-7e_fmnist.py'
 VIT_CFG = 'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py'
+MOCO_4E_CFG = 'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py'
 
 #: method key -> (label, config, extra --cfg-options)
 METHODS: Dict[str, tuple] = {
-    'mocov2': ('MoCo v2 (SplitBN)', 'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-2e_fmnist.py',
-               []),
-    'mocov2-bn': ('MoCo v2, plain BN (no shuffle-BN remedy)',
-                  'configs/mocov2/mocov2_resnet18-w16_1xb128-coslr-2e_fmnist.py',
+    'mocov2': ('MoCo v2 (SplitBN)', MOCO_4E_CFG, []),
+    'mocov2-bn': ('MoCo v2, plain BN (no shuffle-BN remedy)', MOCO_4E_CFG,
                   ['model.backbone.norm_cfg.num_splits=1']),
-    'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py', []),
+    'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py', []),
     'csml-ml': ('CsMl multi-level (HSA-style)',
-                'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-2e_fmnist.py', []),
+                'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py', []),
     'mocov2-7e': ('MoCo v2, BN in the projection MLP',
                   'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py', []),
     'simclr': ('SimCLR', RESNET_CFG, []),
