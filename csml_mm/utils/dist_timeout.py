@@ -44,8 +44,6 @@ _DDP_OPS = {
                      '(broadcast_buffers=True)',
     '_verify_param_shape_across_processes': "DistributedDataParallel's check of parameter "
                                             'shapes across ranks (in its constructor)',
-    '_sync_module_states': "DistributedDataParallel's initial broadcast of parameters and "
-                           'buffers (in its constructor)',
 }
 # ... and its C++ calls, by the source line of the innermost DDP frame
 _DDP_CALLS = {

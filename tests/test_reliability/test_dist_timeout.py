@@ -163,7 +163,6 @@ def _ddp_worker(rank: int, port: int, out_dir: str, where: str) -> None:
 
     model = None if where == 'init' else wrap()
     if where == 'rebuild':  # one step together; DDP rebuilds its buckets at the next forward
-        model.module[1].eval()  # fixed BN statistics (DDP rebuilds before it broadcasts buffers)
         model(torch.randn(4, 2)).sum().backward()
     if rank == 0:
         try:
