@@ -135,3 +135,49 @@ def test_grouped_batch_norm_errors_and_which_models_qualify():
     assert batch_norms_all_split(split) and not batch_norms_all_split(plain)
     assert not batch_norms_all_split(nn.Sequential(split, nn.BatchNorm1d(4)))
     assert batch_norms_all_split(nn.Linear(2, 2))  # no batch norm at all: nothing mixes
+
+
+def test_split_bn_1d_uses_each_splits_statistics():
+    """SplitBN1d on (N, C) features: per-group statistics against a plain loop; eval is BN1d."""
+    from csml_mm.models.utils import SplitBatchNorm1d
+    torch.manual_seed(3)
+    x = torch.randn(16, 5) * 2 + torch.arange(16.).view(16, 1)
+    bn = SplitBatchNorm1d(5, num_splits=4, momentum=0.1)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    rm0, rv0 = bn.running_mean.clone(), bn.running_var.clone()
+    y = bn(x)
+    expected, means, vars_ = [], [], []
+    for g in range(4):
+        xg = x[4 * g:4 * g + 4]
+        mu, var = xg.mean(0), xg.var(0, unbiased=False)
+        expected.append((xg - mu) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias)
+        means.append(mu)
+        vars_.append(xg.var(0, unbiased=True))
+    torch.testing.assert_close(y, torch.cat(expected), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(bn.running_mean, 0.9 * rm0 + 0.1 * torch.stack(means).mean(0))
+    torch.testing.assert_close(bn.running_var, 0.9 * rv0 + 0.1 * torch.stack(vars_).mean(0))
+    plain = nn.BatchNorm1d(5)
+    plain.load_state_dict(bn.state_dict())
+    torch.testing.assert_close(bn.eval()(x), plain.eval()(x))
+    one = SplitBatchNorm1d(5, num_splits=1)
+    one.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(one.train()(x), plain.train()(x))
+    with pytest.raises(ValueError, match='multiple of 4'):
+        bn.train()(torch.randn(6, 5))
+
+
+def test_split_bn_1d_builds_in_a_projection_neck():
+    """norm_cfg=dict(type='SplitBN1d') in mmpretrain's NonLinearNeck and in our neck."""
+    from csml_mm.models.utils import SplitBatchNorm1d, batch_norms_all_split
+    for cfg in (dict(type='NonLinearNeck', in_channels=8, hid_channels=16, out_channels=4,
+                     num_layers=2, with_avg_pool=True),
+                dict(type='MultiLevelProjectionNeck', in_channels=[8], hid_channels=16,
+                     out_channels=4)):
+        neck = MODELS.build(dict(cfg, norm_cfg=dict(type='SplitBN1d', num_splits=2)))
+        bns = [m for m in neck.modules() if isinstance(m, SplitBatchNorm1d)]
+        assert bns and all(m.num_splits == 2 for m in bns), cfg['type']
+        assert batch_norms_all_split(neck)
+        out = neck((torch.randn(6, 8, 2, 2), ))
+        assert out[0].shape == (6, 4)
