@@ -134,8 +134,8 @@ def batch_norms_all_split(module: nn.Module) -> bool:
     """True when every batch-norm layer below ``module`` is a split one (2-d or 1-d).
 
     Then stacking several views into one forward pass under :func:`grouped_batch_norm`
-    normalises each view exactly as its own pass would; a plain, synchronised or 1-d
-    batch norm would mix the views' statistics.
+    normalises each view exactly as its own pass would; a plain (2-d or 1-d) or
+    synchronised batch norm would mix the views' statistics.
     """
     return all(isinstance(m, _SplitBatchNorm) for m in module.modules()
                if isinstance(m, nn.modules.batchnorm._BatchNorm))
