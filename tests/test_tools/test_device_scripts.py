@@ -128,6 +128,44 @@ def test_gpu_quality_passes_arguments_through(tmp_path):
                      '--out-dir /x/report --work-dir /tmp/csml_quality_gpu')
 
 
+def test_gpu_quality_runs_groups_side_by_side(tmp_path):
+    """'--and' splits the arguments into groups, one bench_quality.py each (run at the same
+    time), with the defaults filled in per group and one report rebuilt at the end."""
+    wheels = _fake_wheels(tmp_path)
+    env = dict(CSML_DEVICE_WHEELS=str(wheels), PYTHON='python3', CSML_GPU_TIME_LIMIT_S='300')
+    proc = _run(GPU, '--dry-run', '--epochs', '12', '--pairs', 'wcl', '--seeds', '0', '--and',
+                '--epochs', '12', '--pairs', 'csml', '--methods', 'mocov2', 'csml', '--no-floors',
+                env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[3:] == [
+        'timeout -k 20 300 python3 tools/benchmarks/bench_quality.py --epochs 12 --pairs wcl '
+        '--seeds 0 --out-dir docs/results/gpu --work-dir /tmp/csml_quality_gpu',
+        'timeout -k 20 300 python3 tools/benchmarks/bench_quality.py --epochs 12 --pairs csml '
+        '--methods mocov2 csml --no-floors --out-dir docs/results/gpu '
+        '--work-dir /tmp/csml_quality_gpu',
+        'python3 tools/benchmarks/bench_quality.py --report-only --out-dir docs/results/gpu '
+        '--epochs 12']
+    # an empty group takes the defaults
+    proc = _run(GPU, '--dry-run', '--and', '--pairs', 'wcl', '--seeds', '0', '--epochs', '12',
+                '--no-floors', env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[3].endswith(
+        'bench_quality.py --pairs wcl --seeds 0 --epochs 12 --out-dir docs/results/gpu '
+        '--work-dir /tmp/csml_quality_gpu')
+
+
+@pytest.mark.parametrize('second,word', [(['--epochs', '20'], '--epochs'),
+                                         (['--epochs', '12', '--out-dir', '/x'], '--out-dir')])
+def test_gpu_quality_groups_must_share_budget_and_report(tmp_path, second, word):
+    wheels = _fake_wheels(tmp_path)
+    proc = _run(GPU, '--dry-run', '--epochs', '12', '--pairs', 'wcl', '--and', *second,
+                '--pairs', 'csml', env=dict(CSML_DEVICE_WHEELS=str(wheels)))
+    assert proc.returncode != 0
+    assert 'group 2' in proc.stderr and word in proc.stderr
+    assert proc.stdout == ''
+
+
 def test_gpu_quality_names_prepare_wheels_when_nothing_was_carried(tmp_path):
     proc = _run(GPU, '--dry-run', env=dict(CSML_DEVICE_WHEELS=str(tmp_path / 'absent')))
     assert proc.returncode != 0

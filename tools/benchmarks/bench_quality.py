@@ -440,9 +440,12 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
     lines += [f'python tools/benchmarks/bench_quality.py{budget_arg} --pairs csml --seeds 0   '
               '# one pair, one seed', '```', '']
     path = osp.join(out_dir, 'quality.md')
-    with open(path + '.part', 'w') as f:
+    # a name of this process's own: processes sharing the out-dir (gpu_quality.sh --and)
+    # may write the report at the same time
+    part = f'{path}.{os.getpid()}.part'
+    with open(part, 'w') as f:
         f.write('\n'.join(lines))
-    os.replace(path + '.part', path)
+    os.replace(part, path)
     return path
 
 

@@ -9,6 +9,15 @@
 #   bash tools/device/gpu_quality.sh                          # the defaults (DEFAULT_ARGS)
 #   bash tools/device/gpu_quality.sh --epochs 50 --pairs wcl --seeds 0
 #   bash tools/device/gpu_quality.sh --dry-run ...            # print the commands, run nothing
+#   bash tools/device/gpu_quality.sh --epochs 12 --pairs wcl --seeds 0 \
+#       --and --epochs 12 --pairs csml --methods mocov2 csml --seeds 0 --no-floors
+#
+# '--and' splits the arguments into groups; each group is one bench_quality.py process and the
+# groups run at the same time on the one GPU (a quarter-width ResNet at batch 128 leaves it
+# mostly idle, so two or three processes train nearly as fast each as one alone; their train
+# times are then those of a shared GPU). Groups share the out-dir, so give them different
+# methods, the floors to one group only (--no-floors on the others) and the same --epochs;
+# the report is rebuilt from every result once all have stopped.
 #
 # Unless the arguments name them, --out-dir is docs/results/gpu (so results carried back into
 # the checkout make a later call resume) and --work-dir /tmp/csml_quality_gpu (checkpoints stay
@@ -45,22 +54,46 @@ DEFAULT_WORK_DIR=/tmp/csml_quality_gpu
 say() { printf '[gpu_quality] %s\n' "$*"; }
 die() { printf '[gpu_quality] ERROR: %s\n' "$*" >&2; exit 1; }
 
-ARGS=()
+# the argument groups ('--and' separates them), each kept as one string split on RS (\x1e)
+RS=$'\x1e'
+GROUPS_=()
+CUR=()
+flush_group() {
+  ((${#CUR[@]})) || CUR=("${DEFAULT_ARGS[@]}")
+  local g; g="$(printf "%s$RS" "${CUR[@]}")"; GROUPS_+=("$g"); CUR=()
+}
 for a in "$@"; do
-  if [[ "$a" == --dry-run ]]; then DRY=1; else ARGS+=("$a"); fi
+  if [[ "$a" == --dry-run ]]; then DRY=1
+  elif [[ "$a" == --and ]]; then flush_group
+  else CUR+=("$a"); fi
 done
-((${#ARGS[@]})) || ARGS=("${DEFAULT_ARGS[@]}")
+flush_group
+# ARGS: one group's arguments with the default out-dir and work-dir added where not given
+group_args() {
+  IFS="$RS" read -r -a ARGS <<< "${GROUPS_[$1]%"$RS"}"
+  has_opt --out-dir || ARGS+=(--out-dir "$DEFAULT_OUT_DIR")
+  has_opt --work-dir || ARGS+=(--work-dir "$DEFAULT_WORK_DIR")
+}
 has_opt() { local a; for a in "${ARGS[@]}"; do [[ "$a" == "$1" || "$a" == "$1="* ]] && return 0; done; return 1; }
-has_opt --out-dir || ARGS+=(--out-dir "$DEFAULT_OUT_DIR")
-has_opt --work-dir || ARGS+=(--work-dir "$DEFAULT_WORK_DIR")
-OUT_DIR="$DEFAULT_OUT_DIR"; WORK_DIR="$DEFAULT_WORK_DIR"
-for ((i = 0; i < ${#ARGS[@]}; i++)); do
-  case "${ARGS[$i]}" in
-    --out-dir) OUT_DIR="${ARGS[$((i + 1))]:-}" ;;
-    --out-dir=*) OUT_DIR="${ARGS[$i]#--out-dir=}" ;;
-    --work-dir) WORK_DIR="${ARGS[$((i + 1))]:-}" ;;
-    --work-dir=*) WORK_DIR="${ARGS[$i]#--work-dir=}" ;;
-  esac
+# opt_value NAME: the value of --NAME in ARGS (empty if absent)
+opt_value() {
+  local i v=""
+  for ((i = 0; i < ${#ARGS[@]}; i++)); do
+    case "${ARGS[$i]}" in
+      "$1") v="${ARGS[$((i + 1))]:-}" ;;
+      "$1"=*) v="${ARGS[$i]#"$1"=}" ;;
+    esac
+  done
+  printf '%s' "$v"
+}
+# every group must write into one out-dir at one budget (one report); the first group's
+# out-dir, work-dir and --epochs are those of the whole call
+group_args 0
+OUT_DIR="$(opt_value --out-dir)"; WORK_DIR="$(opt_value --work-dir)"; EPOCHS="$(opt_value --epochs)"
+for ((gi = 1; gi < ${#GROUPS_[@]}; gi++)); do
+  group_args "$gi"
+  [[ "$(opt_value --out-dir)" == "$OUT_DIR" ]] || die "group $((gi + 1)) (after --and) names another --out-dir than the first; the groups share one report"
+  [[ "$(opt_value --epochs)" == "$EPOCHS" ]] || die "group $((gi + 1)) (after --and) has another --epochs than the first; the groups share one report (give each the same --epochs)"
 done
 
 # ---------------------------------------------------------------- what was carried
@@ -79,14 +112,23 @@ WHEEL_FILES=("$WHEELS"/*.whl)
 
 PIP_CMD=("$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile
          --no-cache-dir --upgrade --target "$SITE" "${WHEEL_FILES[@]}")
-BENCH_CMD=("$PY" tools/benchmarks/bench_quality.py "${ARGS[@]}")
-if [[ "$LIMIT_S" != 0 ]]; then BENCH_CMD=(timeout -k 20 "$LIMIT_S" "${BENCH_CMD[@]}"); fi
+# bench_cmd I: BENCH_CMD of group I
+bench_cmd() {
+  group_args "$1"
+  BENCH_CMD=("$PY" tools/benchmarks/bench_quality.py "${ARGS[@]}")
+  if [[ "$LIMIT_S" != 0 ]]; then BENCH_CMD=(timeout -k 20 "$LIMIT_S" "${BENCH_CMD[@]}"); fi
+}
+group_args 0
+REPORT_CMD=("$PY" tools/benchmarks/bench_quality.py --report-only --out-dir "$OUT_DIR")
+[[ -z "$EPOCHS" ]] || REPORT_CMD+=(--epochs "$EPOCHS")
+! has_opt --quick || REPORT_CMD+=(--quick)
 export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}" FASHION_MNIST_ROOT="$(cd "$FMNIST" && pwd)" PYTHONUNBUFFERED=1
 if [[ "$DRY" == 1 ]]; then
   echo "PYTHONPATH=$PYTHONPATH"
   echo "FASHION_MNIST_ROOT=$FASHION_MNIST_ROOT"
   echo "${PIP_CMD[*]}"
-  echo "${BENCH_CMD[*]}"
+  for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "${BENCH_CMD[*]}"; done
+  ((${#GROUPS_[@]} == 1)) || echo "${REPORT_CMD[*]}"
   exit 0
 fi
 
@@ -96,7 +138,10 @@ say "installing ${#WHEEL_FILES[@]} wheels into $SITE (no index, no dependencies)
 # model-index's wheel ships a top-level package named 'tests', which would shadow ours
 [[ -f "$SITE/tests/test_yml_head.py" ]] && rm -rf "$SITE/tests"
 ENV_TXT="$(mktemp "${TMPDIR:-/tmp}/gpu_env.XXXXXX")"
-{ echo "\$ ${PIP_CMD[*]}"; echo "\$ ${BENCH_CMD[*]}"; echo "PYTHONPATH=$PYTHONPATH";
+{ echo "\$ ${PIP_CMD[*]}"
+  for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "\$ ${BENCH_CMD[*]}"; done
+  ((${#GROUPS_[@]} == 1)) || echo "(the ${#GROUPS_[@]} commands above ran at the same time)"
+  echo "PYTHONPATH=$PYTHONPATH";
   echo "FASHION_MNIST_ROOT=$FASHION_MNIST_ROOT"; nvidia-smi 2>&1 || true; } > "$ENV_TXT"
 CSML_DEVICE_SITE_REAL="$(cd "$SITE" && pwd -P)" "$PY" - <<'PY' | tee -a "$ENV_TXT"
 import os
@@ -113,6 +158,11 @@ site = os.environ['CSML_DEVICE_SITE_REAL']
 for mod in (mmcv, mmengine, mmpretrain):
     if not os.path.realpath(mod.__file__).startswith(site + os.sep):
         sys.exit(f'[gpu_quality] ERROR: {mod.__name__} comes from {mod.__file__}, not from {site}')
+try:  # mmengine's Runner (collect_env) imports distutils, gone from Python 3.12's stdlib
+    from distutils import errors  # noqa: F401  (setuptools provides it there)
+except ImportError as e:
+    sys.exit(f'[gpu_quality] ERROR: {e}: mmengine needs distutils; on Python >= 3.12 it comes '
+             'with setuptools, which this interpreter lacks (carry a setuptools wheel)')
 cuda = torch.cuda.is_available()
 print(f'[gpu_quality] python {sys.version.split()[0]} torch {torch.__version__} '
       f'(CUDA {torch.version.cuda}) mmcv {mmcv.__version__} (compiled ops: '
@@ -143,15 +193,29 @@ pack() {
   fi
   say "packed into $OUT: $(ls "$OUT" | tr '\n' ' ')"
 }
-say "\$ ${BENCH_CMD[*]}"
+PIDS=()
+for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do
+  bench_cmd "$gi"
+  say "\$ ${BENCH_CMD[*]}"
+  if ((${#GROUPS_[@]} == 1)); then
+    "${BENCH_CMD[@]}" &
+  else
+    # each group's lines carry its number
+    "${BENCH_CMD[@]}" > >(sed -u "s/^/[group $((gi + 1))] /") 2>&1 &
+  fi
+  PIDS+=($!)
+done
 rc=0
-"${BENCH_CMD[@]}" || rc=$?
-if [[ "$rc" == 124 || "$rc" == 137 ]]; then
-  say "bench_quality.py stopped at the time limit (${LIMIT_S} s); runs with a result are kept"
-fi
-if [[ "$rc" != 0 ]]; then
+for pid in "${PIDS[@]}"; do
+  prc=0; wait "$pid" || prc=$?
+  if [[ "$prc" == 124 || "$prc" == 137 ]]; then
+    say "a bench_quality.py stopped at the time limit (${LIMIT_S} s); runs with a result are kept"
+  fi
+  [[ "$rc" != 0 ]] || rc="$prc"
+done
+if [[ "$rc" != 0 || ${#GROUPS_[@]} -gt 1 ]]; then
   # the report is rebuilt after each pair; rebuild it from every result that made it
-  "$PY" tools/benchmarks/bench_quality.py "${ARGS[@]}" --report-only || true
+  "${REPORT_CMD[@]}" || true
 fi
 pack
 exit "$rc"
