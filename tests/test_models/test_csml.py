@@ -58,7 +58,7 @@ def test_plain_moco_special_case_equals_mmpretrain_moco():
     assert int(ours.queue_ptr) == int(moco.queue_ptr) == 4
 
 
-def _reference_loss(model, x, queue, w_s, w_c):
+def _reference_loss(model, x, queue, w_s, w_c, neighbour_query=True):
     """The three-term formula written out with cross entropy, from the model's encoders."""
     t = 0.2
 
@@ -71,6 +71,8 @@ def _reference_loss(model, x, queue, w_s, w_c):
     k = model._keys(x[1])[0]
     kn = model._keys(x[3])[0]
     la = w_s * l(q, k) + (w_c * l(q, kn) if w_c > 0 else 0)
+    if not neighbour_query:
+        return la
     ln = w_s * l(qn, kn) + (w_c * l(qn, k) if w_c > 0 else 0)
     return (la + ln) / 2
 
@@ -89,6 +91,31 @@ def test_cross_sample_loss_matches_formula_and_warmup(epoch, weights):
         ref = _reference_loss(model, x, queue, *weights)
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
     set_epoch(0)
+
+
+def test_anchor_only_queries_match_formula_and_skip_the_neighbour_pass(monkeypatch):
+    """neighbour_query=False: L = w_s l(q, k) + w_c l(q, k'), and the neighbour image is
+    encoded once (as a key), not also as a query."""
+    torch.manual_seed(0)
+    model = MODELS.build(csml_cfg(use_cutmix=False, neighbour_query=False,
+                                  cross_weights=(0.6, 0.4), cross_warmup_epochs=0))
+    x = views()
+    queue = model.queue[0].clone()
+    projected = []
+    original = model._project_sets
+    monkeypatch.setattr(model, '_project_sets',
+                        lambda images: projected.append(len(images)) or original(images))
+    with torch.no_grad():
+        loss = model.loss(x, [DataSample() for _ in range(4)])['loss']
+        ref = _reference_loss(model, x, queue, 0.6, 0.4, neighbour_query=False)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert projected == [1]
+    # with CutMix the mixed image is the second query set, and the loss still has a gradient
+    model = MODELS.build(csml_cfg(neighbour_query=False, cross_warmup_epochs=0))
+    out = model.loss(views(), [DataSample() for _ in range(4)])
+    assert 'cutmix_lam' in out and torch.isfinite(out['loss'])
+    out['loss'].backward()
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
 
 
 def test_full_csml_step_multi_level_queues_and_gradients():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 BENCH = 'tools/benchmarks/bench_quality.py'
 
@@ -173,3 +174,90 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
             assert os.path.isfile(path), (pair, key, config)
             epochs.add(Config.fromfile(path).train_cfg.max_epochs)
         assert len(epochs) == 1, (pair, epochs)
+
+
+def _fake_training(monkeypatch, bench_quality, calls, final_epoch):
+    """Replaces the training and evaluation processes of the harness: 'training' writes
+    the final epoch's checkpoint the way mmengine does (the file and last_checkpoint)."""
+    def fake_run(cmd, log):
+        calls.append(cmd)
+        run_dir = cmd[cmd.index('--work-dir') + 1]
+        ckpt = os.path.join(run_dir, f'epoch_{final_epoch}.pth')
+        open(ckpt, 'wb').close()
+        with open(os.path.join(run_dir, 'last_checkpoint'), 'w') as f:
+            f.write(ckpt)
+
+    monkeypatch.setattr(bench_quality, '_run', fake_run)
+    monkeypatch.setattr(bench_quality, '_knn_eval',
+                        lambda *a, **k: {'top1_k20': 80.0, 'linear_top1': 81.0})
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkeypatch):
+    """A run that a session or a device call left at epoch 1 of 2 continues with --resume
+    from that checkpoint under the same options; its train time adds the kept part of the
+    killed segment (up to its checkpoint's write time) to the new segment; a run with other
+    options is refused; a run whose last epoch is saved is only evaluated."""
+    import time
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_quality
+
+    work, results = tmp_path / 'work', tmp_path / 'runs'
+    run_dir = work / 'simclr' / 'seed0'
+    run_dir.mkdir(parents=True)
+    opts = ['randomness.seed=0'] + bench_quality.epoch_override_options(
+        bench_quality.METHODS['simclr'][1], 2)
+    # the killed segment: started 100 s before its epoch-1 checkpoint, which a machine that
+    # is gone wrote (last_checkpoint names its path there)
+    ckpt = run_dir / 'epoch_1.pth'
+    ckpt.write_bytes(b'')
+    now = time.time()
+    os.utime(ckpt, (now - 50, now - 50))
+    (run_dir / 'last_checkpoint').write_text('/elsewhere/work/simclr/seed0/epoch_1.pth')
+    (run_dir / 'segments.json').write_text(json.dumps(
+        {'options': opts, 'segments': [{'start': now - 150, 'end': None}]}))
+    calls = []
+    _fake_training(monkeypatch, bench_quality, calls, final_epoch=2)
+    res = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
+    assert len(calls) == 1
+    cmd = calls[0]
+    assert cmd[cmd.index('--resume') + 1] == str(ckpt)
+    assert cmd[cmd.index('--cfg-options') + 1:] == opts
+    assert res['segments'] == 2 and res['knn_top1'] == 80.0
+    state = json.loads((run_dir / 'segments.json').read_text())
+    first, second = state['segments']
+    assert first['end'] == pytest.approx(now - 50, abs=1e-3)
+    assert res['train_seconds'] == pytest.approx(
+        100 + second['end'] - second['start'], abs=0.1)
+    assert json.loads((results / 'simclr' / 'seed0.json').read_text()) == res
+
+    # training had finished (epoch 2 saved) but the evaluation was cut off: evaluate only
+    os.remove(results / 'simclr' / 'seed0.json')
+    calls.clear()
+    res2 = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
+    assert calls == [] and res2['train_seconds'] == res['train_seconds']
+
+    # other options than the interrupted run's: refused, naming the folder
+    os.remove(results / 'simclr' / 'seed0.json')
+    (run_dir / 'last_checkpoint').write_text(str(ckpt))
+    with pytest.raises(RuntimeError, match='other options'):
+        bench_quality.run_method('simclr', 0, str(work), str(results), ['model.x=1'], epochs=2)
+    assert calls == []
+
+
+def test_knn_curve_merges_the_segments_of_a_resumed_run(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools',
+                                    'benchmarks'))
+    import bench_quality
+
+    def segment(stamp, steps, per_epoch=5):
+        d = tmp_path / stamp / 'vis_data'
+        d.mkdir(parents=True)
+        (d / 'scalars.json').write_text(''.join(
+            json.dumps({'knn/top1_k20': v, 'step': s}) + '\n' for s, v in steps))
+        (tmp_path / stamp / f'{stamp}.log').write_text(
+            f'Epoch(train)  [1][ 5/{per_epoch}]  lr: 0.1\n')
+
+    segment('20261204_100000', [(0, 70.0), (1, 72.0), (2, 73.0)])
+    segment('20261204_110000', [(2, 73.5), (3, 75.0)])  # resumed after epoch 2
+    assert bench_quality.knn_curve(str(tmp_path)) == [[0, 70.0], [5, 72.0], [10, 73.5],
+                                                      [15, 75.0]]

@@ -268,3 +268,57 @@ def test_wheels_and_image_cover_the_stack_requirements():
                         'bash tools/device/prepare_wheels.sh')
         warnings.warn('requirements not followed offline (other versions installed here, no '
                       f'.device_wheels/): {unread}')
+
+
+def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
+    """The runs the time limit cut off (a checkpoint, no result) come back in parts of at
+    most CSML_DEVICE_PART_MIB MiB, with the last checkpoint but not the older ones; finished
+    runs stay behind. Unpacked and carried as .device_work, the next call copies them into
+    its work-dir, where bench_quality.py resumes them."""
+    import json
+    import sys
+    import tarfile
+    wheels = _fake_wheels(tmp_path)
+    work, report, out = tmp_path / 'work', tmp_path / 'report', tmp_path / 'OUT'
+    out.mkdir()
+    cut = work / 'e3' / 'simclr' / 'seed0'
+    (cut / '20261204_170000').mkdir(parents=True)
+    (cut / 'epoch_1.pth').write_bytes(os.urandom(1000))
+    (cut / 'epoch_2.pth').write_bytes(os.urandom(3 * 1024 * 1024))
+    (cut / 'last_checkpoint').write_text(str(cut / 'epoch_2.pth'))
+    (cut / 'segments.json').write_text('{}')
+    (cut / '20261204_170000' / '20261204_170000.log').write_text('log')
+    done = work / 'e3' / 'wcl' / 'seed0'
+    done.mkdir(parents=True)
+    (done / 'epoch_3.pth').write_bytes(b'x')
+    (done / 'last_checkpoint').write_text(str(done / 'epoch_3.pth'))
+    (report / 'runs_e3' / 'wcl').mkdir(parents=True)
+    (report / 'runs_e3' / 'wcl' / 'seed0.json').write_text(json.dumps(dict(
+        method='wcl', label='WCL', config='c.py', options=[], seed=0, knn_top1=80.0,
+        linear_top1=80.0, train_seconds=1.0, curve=[])))
+    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_SKIP_INSTALL='1',
+               PYTHON=sys.executable, OUT=str(out), CSML_DEVICE_PART_MIB='1',
+               CSML_DEVICE_WORK_IN=str(tmp_path / 'absent'), CSML_GPU_TIME_LIMIT_S='0')
+    args = ('--report-only', '--epochs', '3', '--out-dir', str(report))
+    proc = _run(GPU, *args, '--work-dir', str(work), env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    parts = sorted(out.glob('gpu_work.tar.part-*'))
+    assert len(parts) == 4 and all(p.stat().st_size <= 1024 * 1024 for p in parts)
+    joined = tmp_path / 'gpu_work.tar'
+    joined.write_bytes(b''.join(p.read_bytes() for p in parts))
+    with tarfile.open(joined) as tar:
+        names = sorted(tar.getnames())
+        assert names == ['e3/simclr/seed0/20261204_170000/20261204_170000.log',
+                         'e3/simclr/seed0/epoch_2.pth', 'e3/simclr/seed0/last_checkpoint',
+                         'e3/simclr/seed0/segments.json']
+        carried = tmp_path / 'device_work'
+        tar.extractall(carried)
+    # the next call, on a fresh machine: the carried runs land in its work-dir
+    fresh = tmp_path / 'fresh_work'
+    out2 = tmp_path / 'OUT2'
+    out2.mkdir()
+    env.update(CSML_DEVICE_WORK_IN=str(carried), OUT=str(out2))
+    proc = _run(GPU, *args, '--work-dir', str(fresh), env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    copied = fresh / 'e3' / 'simclr' / 'seed0' / 'epoch_2.pth'
+    assert copied.read_bytes() == (cut / 'epoch_2.pth').read_bytes()

@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -156,7 +156,9 @@ def knn_curve(run_dir: str) -> List[List[float]]:
     """``[[iteration, kNN top-1], ...]`` from the KNNEvalHook scalars of a training run.
 
     The hook logs at epoch boundaries (``step`` = finished epochs); iterations per epoch
-    come from the training log's ``Epoch(train) [e][i/N]`` lines.
+    come from the training log's ``Epoch(train) [e][i/N]`` lines. A run resumed after an
+    interruption has one log folder per segment (named by its start time); their points are
+    merged, the later segment's value winning where two give the same epoch.
     """
     scalars, logs = [], []
     for dirpath, _, files in os.walk(run_dir):
@@ -164,14 +166,23 @@ def knn_curve(run_dir: str) -> List[List[float]]:
         logs += [osp.join(dirpath, f) for f in files if f.endswith('.log') and f[0].isdigit()]
     if not scalars or not logs:
         return []
-    with open(sorted(logs)[-1]) as f:
-        found = re.findall(r'Epoch\(train\)\s*\[\d+\]\[\s*\d+/(\d+)\]', f.read())
-    if not found:
+    per_epoch = None
+    for log in sorted(logs, key=osp.basename, reverse=True):
+        with open(log) as f:
+            found = re.findall(r'Epoch\(train\)\s*\[\d+\]\[\s*\d+/(\d+)\]', f.read())
+        if found:
+            per_epoch = int(found[-1])
+            break
+    if per_epoch is None:
         return []
-    per_epoch = int(found[-1])
-    with open(sorted(scalars)[-1]) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [[int(r['step']) * per_epoch, r['knn/top1_k20']] for r in rows if 'knn/top1_k20' in r]
+    points: Dict[int, float] = {}
+    for path in sorted(scalars, key=lambda p: osp.basename(osp.dirname(osp.dirname(p)))):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line) if line.strip() else {}
+                if 'knn/top1_k20' in row:
+                    points[int(row['step'])] = row['knn/top1_k20']
+    return [[step * per_epoch, points[step]] for step in sorted(points)]
 
 
 def epoch_override_options(config: str, epochs: int) -> List[str]:
@@ -228,8 +239,62 @@ def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
     return result_file, run_dir, None
 
 
+def _interrupted(run_dir: str) -> Optional[Tuple[str, int]]:
+    """``(checkpoint, epoch)`` of the last checkpoint an unfinished run left, or None.
+
+    ``last_checkpoint`` may name the file by its path on another machine (a work dir carried
+    from the GPU machine); the file of that name in ``run_dir`` is then taken.
+    """
+    pointer = osp.join(run_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        ckpt = f.read().strip()
+    if not osp.isfile(ckpt):
+        ckpt = osp.join(run_dir, osp.basename(ckpt))
+    m = re.fullmatch(r'epoch_(\d+)\.pth', osp.basename(ckpt))
+    if not osp.isfile(ckpt) or not m:
+        return None
+    return ckpt, int(m.group(1))
+
+
+def _segments(run_dir: str, opts: List[str], resume_from: Optional[str],
+              start: bool) -> dict:
+    """The training segments of one run (``segments.json``), a new one opened if ``start``.
+
+    The file lists ``{start, end}`` (wall-clock seconds) of each training process of the run,
+    with the options it ran with. A segment that was killed has no end; it is closed at the
+    write time of the checkpoint resumed from, the work it kept (0 s if it kept none). A
+    stored run with other options is not resumed: that would mix two recipes.
+    """
+    path = osp.join(run_dir, 'segments.json')
+    state = {'options': opts, 'segments': []}
+    if resume_from is not None and osp.isfile(path):
+        with open(path) as f:
+            state = json.load(f)
+        if state['options'] != opts:
+            raise RuntimeError(
+                f'{run_dir} holds an interrupted run with other options ({state["options"]}), '
+                f'not {opts}; delete that folder or give another --work-dir.')
+        kept = osp.getmtime(resume_from)
+        for seg in state['segments']:
+            if seg['end'] is None:
+                seg['end'] = max(seg['start'], min(kept, time.time()))
+    if start:
+        state['segments'].append({'start': time.time(), 'end': None})
+    _write_json(path, state)
+    return state
+
+
 def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str],
                epochs: Optional[int] = None) -> dict:
+    """Pretrains one config for one seed and evaluates it; resumes an interrupted run.
+
+    A run whose work dir holds a checkpoint but no result (a session or a device call that
+    ended mid-run) continues from that checkpoint (``tools/train.py --resume``), or goes
+    straight to the evaluation when the checkpoint is the last epoch's. Its train time is
+    the sum of its segments' (``_segments``), and the result says how many there were.
+    """
     label, config, options = METHODS[key]
     result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
     if done is not None:
@@ -238,23 +303,49 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     opts = [f'randomness.seed={seed}', *options, *extra]
     if epochs:
         opts += epoch_override_options(config, epochs)
-    print(f'[quality] {key} seed {seed}: training {config}', flush=True)
-    t0 = time.time()
-    _run([sys.executable, 'tools/train.py', config, '--work-dir', run_dir, '--cfg-options',
-          *opts], log)
-    train_s = time.time() - t0
-    with open(osp.join(run_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
+    target = epochs or _config_epochs(config)
+    partial = _interrupted(run_dir)
+    resume_from = partial[0] if partial else None
+    trained = partial is not None and partial[1] >= target
+    state = _segments(run_dir, opts, resume_from, start=not trained)
+    if trained:
+        print(f'[quality] {key} seed {seed}: training had finished ({osp.basename(resume_from)})'
+              '; evaluating', flush=True)
+    else:
+        how = f'resuming from {osp.basename(resume_from)}' if resume_from else 'training'
+        print(f'[quality] {key} seed {seed}: {how} {config}', flush=True)
+        resume = ['--resume', resume_from] if resume_from else []
+        _run([sys.executable, 'tools/train.py', config, '--work-dir', run_dir, *resume,
+              '--cfg-options', *opts], log)
+        state['segments'][-1]['end'] = time.time()
+        _write_json(osp.join(run_dir, 'segments.json'), state)
+    segments = state['segments']
+    # None: a run trained before segments were recorded, its time unknown
+    train_s = sum(seg['end'] - seg['start'] for seg in segments) if segments else None
+    found = _interrupted(run_dir)
+    if found is None or found[1] < target:
+        raise RuntimeError(f'{key} seed {seed}: training ended without the epoch-{target} '
+                           f'checkpoint in {run_dir} (see {log})')
+    ckpt = found[0]
     res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
     result = dict(method=key, label=label, config=config, options=opts, seed=seed,
                   knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
-                  train_seconds=round(train_s, 1), hardware=hardware(),
+                  train_seconds=None if train_s is None else round(train_s, 1),
+                  hardware=hardware(),
                   curve=knn_curve(run_dir),
                   checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt)
+    if len(segments) > 1:
+        result['segments'] = len(segments)
     _write_json(result_file, result)
+    took = '?' if train_s is None else f'{train_s:.0f}'
     print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
-          f'{result["linear_top1"]:.2f} ({train_s:.0f} s)', flush=True)
+          f'{result["linear_top1"]:.2f} ({took} s)', flush=True)
     return result
+
+
+def _config_epochs(config: str) -> int:
+    from mmengine.config import Config
+    return int(Config.fromfile(osp.join(ROOT, config)).train_cfg['max_epochs'])
 
 
 def run_floor(key: str, seed: int, work_dir: str, results_dir: str) -> dict:
@@ -266,7 +357,7 @@ def run_floor(key: str, seed: int, work_dir: str, results_dir: str) -> dict:
     res = _knn_eval(config, [mode], osp.join(run_dir, 'knn.json'),
                     osp.join(run_dir, 'bench.log'), seed, [], linear=key != 'raw')
     result = dict(method=key, label=label, config=config, seed=seed, knn_top1=res['top1_k20'],
-                  linear_top1=res.get('linear_top1'))
+                  linear_top1=res.get('linear_top1'), hardware=hardware())
     _write_json(result_file, result)
     print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
           f'{result["linear_top1"]}', flush=True)
@@ -353,7 +444,7 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
     os.makedirs(out_dir, exist_ok=True)
     shown = osp.relpath(results_dir, ROOT) if results_dir.startswith(ROOT) else results_dir
     machines = sorted({r.get('hardware', DEFAULT_HARDWARE) for rows in results.values()
-                       for r in rows if 'train_seconds' in r})
+                       for r in rows if 'train_seconds' in r or 'hardware' in r})
     on_gpu = any('CPU' not in m for m in machines)
     title = f'at {args.epochs} epochs' if args.epochs else 'at a CPU budget'
     if on_gpu:
@@ -405,8 +496,9 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
                 continue
             # the fastest seed is the budget a quiet machine gives; slower seeds ran
             # beside other jobs, so the whole range is shown
-            times = sorted(r['train_seconds'] for r in rows)
-            t = f'{times[0]:.0f}' + (f' (–{times[-1]:.0f})' if len(times) > 1 else '')
+            times = sorted(r['train_seconds'] for r in rows if r.get('train_seconds') is not None)
+            t = (f'{times[0]:.0f}' + (f' (–{times[-1]:.0f})' if len(times) > 1 else '')
+                 if times else '–')
             opts = [o for o in rows[0]['options'] if not o.startswith('randomness.seed')]
             cfg = f'`{rows[0]["config"]}`' + (f' with `{" ".join(opts)}`' if opts else '')
             lines.append(

@@ -37,6 +37,18 @@
 #   CSML_GPU_TIME_LIMIT_S=540           wall-clock limit of bench_quality.py (0: none)
 #   CSML_DEVICE_DRY_RUN=1               as --dry-run
 #   CSML_DEVICE_ALLOW_CPU=1             run without a GPU (to try the script on a CPU machine)
+#   CSML_DEVICE_SKIP_INSTALL=1          no install and no check: the interpreter's own stack
+#                                       (the tests; a machine that has the stack installed)
+#   CSML_DEVICE_WORK_IN=.device_work    unfinished runs of an earlier call, copied into the
+#                                       work-dir first (see "Runs cut off" below)
+#   CSML_DEVICE_PART_MIB=15             size of the parts of gpu_work.tar
+#
+# Runs cut off: bench_quality.py resumes a run whose work-dir folder holds a checkpoint but no
+# result. On this machine the work-dir lives only as long as the machine, so the runs the time
+# limit cut off are packed too (their last checkpoint, segments.json and logs), as
+# $OUT/gpu_work.tar.part-aa, -ab, ... Here: mkdir -p .device_work && cat
+# .../gpu_work.tar.part-* | tar -x -C .device_work, then carry [".device_wheels",
+# ".device_work"] in the next call (64 MiB together with the working tree), which resumes them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -45,9 +57,12 @@ SITE="${CSML_DEVICE_SITE:-/tmp/site}"
 PY="${PYTHON:-python3}"
 LIMIT_S="${CSML_GPU_TIME_LIMIT_S:-540}"
 DRY="${CSML_DEVICE_DRY_RUN:-0}"
-# Twice the CPU budget of the wcl pair, sized (by estimate, not yet measured: about 10 s an
-# epoch there) so that both runs and the floors fit one 10-minute call. The time limit above
-# keeps what finished, and a later call skips the runs that have a result.
+WORK_IN="${CSML_DEVICE_WORK_IN:-$ROOT/.device_work}"
+PART_MIB="${CSML_DEVICE_PART_MIB:-15}"
+# The wcl pair at 12 epochs (SimCLR's CPU budget is 7). Measured on an H200 (docs/benchmarks.md):
+# about 35 ms a step alone, 19 s an epoch with the kNN monitor, so about 5 minutes a run with
+# its evaluation: the two runs take two calls, the second (on the warm machine, or carrying
+# .device_work) resuming what the first's time limit cut off.
 DEFAULT_ARGS=(--pairs wcl --seeds 0 --epochs 12)
 DEFAULT_OUT_DIR=docs/results/gpu
 DEFAULT_WORK_DIR=/tmp/csml_quality_gpu
@@ -133,16 +148,21 @@ if [[ "$DRY" == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------- install and check
-say "installing ${#WHEEL_FILES[@]} wheels into $SITE (no index, no dependencies)"
-"${PIP_CMD[@]}"
-# model-index's wheel ships a top-level package named 'tests', which would shadow ours
-[[ -f "$SITE/tests/test_yml_head.py" ]] && rm -rf "$SITE/tests"
+if [[ "${CSML_DEVICE_SKIP_INSTALL:-0}" == 1 ]]; then
+  say "CSML_DEVICE_SKIP_INSTALL=1: no install, the interpreter's own packages"
+else
+  say "installing ${#WHEEL_FILES[@]} wheels into $SITE (no index, no dependencies)"
+  "${PIP_CMD[@]}"
+  # model-index's wheel ships a top-level package named 'tests', which would shadow ours
+  [[ -f "$SITE/tests/test_yml_head.py" ]] && rm -rf "$SITE/tests"
+fi
 ENV_TXT="$(mktemp "${TMPDIR:-/tmp}/gpu_env.XXXXXX")"
 { echo "\$ ${PIP_CMD[*]}"
   for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "\$ ${BENCH_CMD[*]}"; done
   ((${#GROUPS_[@]} == 1)) || echo "(the ${#GROUPS_[@]} commands above ran at the same time)"
   echo "PYTHONPATH=$PYTHONPATH";
   echo "FASHION_MNIST_ROOT=$FASHION_MNIST_ROOT"; nvidia-smi 2>&1 || true; } > "$ENV_TXT"
+[[ "${CSML_DEVICE_SKIP_INSTALL:-0}" == 1 ]] || \
 CSML_DEVICE_SITE_REAL="$(cd "$SITE" && pwd -P)" "$PY" - <<'PY' | tee -a "$ENV_TXT"
 import os
 import sys
@@ -174,6 +194,18 @@ if not cuda and os.environ.get('CSML_DEVICE_ALLOW_CPU') != '1':
 PY
 
 # ---------------------------------------------------------------- the table
+# runs an earlier call left unfinished (see pack_unfinished), carried in WORK_IN
+if [[ -d "$WORK_IN" ]] && [[ -n "$(ls -A "$WORK_IN")" ]]; then
+  mkdir -p "$WORK_DIR"
+  cp -a "$WORK_IN"/. "$WORK_DIR"/
+  say "copied the unfinished runs of $WORK_IN into $WORK_DIR"
+fi
+# side by side, each process gets its share of the cores for its CPU work
+if ((${#GROUPS_[@]} > 1)) && [[ -z "${OMP_NUM_THREADS:-}" ]]; then
+  NCPU="$(nproc 2>/dev/null || echo 16)"
+  export OMP_NUM_THREADS=$(( NCPU / ${#GROUPS_[@]} > 0 ? NCPU / ${#GROUPS_[@]} : 1 ))
+  say "OMP_NUM_THREADS=$OMP_NUM_THREADS for each of the ${#GROUPS_[@]} groups"
+fi
 pack() {
   [[ -n "${OUT:-}" && -d "${OUT:-}" ]] || return 0
   cp "$ENV_TXT" "$OUT/gpu_env.txt"
@@ -190,8 +222,38 @@ pack() {
   if [[ -d "$WORK_DIR" ]]; then
     (cd "$WORK_DIR" && find . -type f \( -name '*.log' -o -name '*.json' -o -name '*.py' \) -print0 \
       | tar -czf "$OUT/gpu_logs.tar.gz" --null -T -) || true
+    pack_unfinished || true
   fi
   say "packed into $OUT: $(ls "$OUT" | tr '\n' ' ')"
+}
+# The runs the time limit cut off (a checkpoint, no result), so that a later call on a fresh
+# machine resumes them: each one's folder without its older checkpoints, in one tar split
+# into $OUT/gpu_work.tar.part-aa, -ab, ... of PART_MIB MiB (the run tool brings back files of
+# at most 16 MiB). Here: cat gpu_work.tar.part-* | tar -x -C .device_work, then carry
+# .device_work with .device_wheels; this script copies it into the work-dir first.
+pack_unfinished() {
+  local ptr run rel results ckpt
+  local -a keep=()
+  while IFS= read -r -d '' ptr; do
+    run="$(dirname "$ptr")"; rel="${run#./}"              # e12/wcl/seed0 or wcl/seed0
+    if [[ "$rel" =~ ^e([0-9]+)/([^/]+)/(seed[0-9]+)$ ]]; then
+      results="$OUT_DIR/runs_e${BASH_REMATCH[1]}/${BASH_REMATCH[2]}/${BASH_REMATCH[3]}.json"
+    elif [[ "$rel" =~ ^([^/]+)/(seed[0-9]+)$ ]]; then
+      results="$OUT_DIR/runs/${BASH_REMATCH[1]}/${BASH_REMATCH[2]}.json"
+    else
+      continue
+    fi
+    [[ -f "$results" ]] && continue
+    ckpt="$(basename "$(cat "$WORK_DIR/$rel/last_checkpoint")")"
+    [[ -f "$WORK_DIR/$rel/$ckpt" ]] || continue
+    # the folder without the checkpoints older than the last
+    while IFS= read -r -d '' f; do
+      [[ "$f" == *.pth && "$(basename "$f")" != "$ckpt" ]] || keep+=("$f")
+    done < <(cd "$WORK_DIR" && find "$rel" -type f -print0)
+  done < <(cd "$WORK_DIR" && find . -name last_checkpoint -print0)
+  ((${#keep[@]})) || return 0
+  tar -cf - -C "$WORK_DIR" "${keep[@]}" | split -b "${PART_MIB}M" - "$OUT/gpu_work.tar.part-"
+  say "unfinished runs for a later call: $OUT/gpu_work.tar.part-* (here: cat them | tar -x -C .device_work)"
 }
 PIDS=()
 for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do

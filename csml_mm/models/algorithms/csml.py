@@ -30,7 +30,7 @@ class CsMl(BaseSelfSupervisor):
     level (Xu et al., "Seed the Views", arXiv 2012.02733; the released code)::
 
         L_anchor = w_s l(q,  k)  + w_c l(q,  k')
-        L_nb     = w_s l(q', k') + w_c l(q', k)
+        L_nb     = w_s l(q', k') + w_c l(q', k)        (when neighbour_query)
         L_mix    = lam l(q_mix, k) + (1 - lam) l(q_mix, k')
         L_level  = mean of the active terms      (the code: sum / 3)
         L        = sum_levels alpha_level * L_level
@@ -44,6 +44,10 @@ class CsMl(BaseSelfSupervisor):
     Only the anchor keys ``k`` are enqueued.
 
     ``use_neighbour=False, use_cutmix=False`` leaves ``L = l(q, k)``: MoCo v2.
+    ``neighbour_query=False`` [DESIGN] keeps the neighbour as a positive key of the
+    anchor's query (``L_anchor``) but drops it as a query (no ``L_nb``): one query
+    pass and two key passes a step instead of two and two, so a step costs about
+    1.25 MoCo v2 steps instead of 2 (``configs/csml/README.md``).
 
     Args:
         backbone, neck, head: Configs; the neck returns one projection per level
@@ -55,6 +59,8 @@ class CsMl(BaseSelfSupervisor):
             the paper's m = 0.999 is 0.001 here).
         use_neighbour: Cross-sample positives ``L_nb`` and the ``w_c`` terms.
         use_cutmix: The ``L_mix`` term (needs the neighbour views).
+        neighbour_query: The ``L_nb`` term, the neighbour image as a query (the
+            released code's choice, default); ``False`` saves its encoder pass.
         cross_weights: ``(w_s, w_c)``; normalised to sum to 1 per term.
         cross_warmup_epochs: Epochs (0-based, ``epoch < cross_warmup_epochs``) with
             ``(1, 0)``: the code uses 11 for 200 epochs; scale it with the schedule.
@@ -73,7 +79,8 @@ class CsMl(BaseSelfSupervisor):
 
     def __init__(self, backbone: dict, neck: dict, head: dict, queue_len: int = 65536,
                  feat_dim: int = 128, momentum: float = 0.001, use_neighbour: bool = True,
-                 use_cutmix: bool = True, cross_weights: Sequence[float] = (0.5, 0.5),
+                 use_cutmix: bool = True, neighbour_query: bool = True,
+                 cross_weights: Sequence[float] = (0.5, 0.5),
                  cross_warmup_epochs: int = 11, cutmix_alpha: float = 2.0,
                  level_weights: Optional[Sequence[float]] = None, fuse_views: bool = True,
                  pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
@@ -96,6 +103,7 @@ class CsMl(BaseSelfSupervisor):
         self.feat_dim = int(feat_dim)
         self.use_neighbour = use_neighbour
         self.use_cutmix = use_cutmix
+        self.neighbour_query = bool(neighbour_query) and use_neighbour
         self.cross_weights = tuple(float(w) for w in cross_weights)
         self.cross_warmup_epochs = int(cross_warmup_epochs)
         self.cutmix_alpha = float(cutmix_alpha)
@@ -247,15 +255,15 @@ class CsMl(BaseSelfSupervisor):
         self._check_views(inputs)
         im_q, im_k = inputs[0], inputs[1]
         query_images = [im_q]
-        if self.use_neighbour:
+        if self.neighbour_query:
             query_images.append(inputs[2])
         if self.use_cutmix:
             mixed, lam = cutmix_pair(im_q, inputs[2], self.cutmix_alpha)
             query_images.append(mixed)
         query_sets = self._project_sets(query_images)
         q = query_sets[0]
-        q_nb = query_sets[1] if self.use_neighbour else None
-        q_mix = query_sets[2] if self.use_cutmix else None
+        q_nb = query_sets[1] if self.neighbour_query else None
+        q_mix = query_sets[-1] if self.use_cutmix else None
         with torch.no_grad():
             self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
             key_sets = self._keys_sets([im_k, inputs[3]] if self.use_neighbour else [im_k])
@@ -266,8 +274,10 @@ class CsMl(BaseSelfSupervisor):
         for level in range(self.num_levels):
             queue = self.queue[level].clone().detach()
             if self.use_neighbour:
-                terms = [self._term(q[level], [k[level], k_nb[level]], [w_s, w_c], queue),
-                         self._term(q_nb[level], [k_nb[level], k[level]], [w_s, w_c], queue)]
+                terms = [self._term(q[level], [k[level], k_nb[level]], [w_s, w_c], queue)]
+                if self.neighbour_query:
+                    terms.append(self._term(q_nb[level], [k_nb[level], k[level]], [w_s, w_c],
+                                            queue))
             else:
                 terms = [self._term(q[level], [k[level]], [1.0], queue)]
             if self.use_cutmix:
