@@ -243,6 +243,12 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
         bench_quality.run_method('simclr', 0, str(work), str(results), ['model.x=1'], epochs=2)
     assert calls == []
 
+    # a folder from before segments were recorded (options unknown) is trained over
+    os.remove(run_dir / 'segments.json')
+    res3 = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
+    assert len(calls) == 1 and '--resume' not in calls[0]
+    assert 'segments' not in res3 and res3['train_seconds'] >= 0
+
 
 def test_knn_curve_merges_the_segments_of_a_resumed_run(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools',

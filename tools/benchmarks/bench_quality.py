@@ -45,6 +45,10 @@ METHODS: Dict[str, tuple] = {
     'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py', []),
     'csml-ml': ('CsMl multi-level (HSA-style)',
                 'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py', []),
+    'mocov2-5e': ('MoCo v2 (SplitBN), 5 epochs',
+                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py', []),
+    'csml-5e': ('CsMl, 5 epochs',
+                'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py', []),
     'mocov2-7e': ('MoCo v2, BN in the projection MLP',
                   'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py', []),
     'mocov2-8e': ('MoCo v2, BN in the projection MLP, 8 epochs',
@@ -63,6 +67,8 @@ METHODS: Dict[str, tuple] = {
 #: comparison -> (baseline, methods...), the first entry is the baseline
 PAIRS: Dict[str, List[str]] = {
     'csml': ['mocov2', 'mocov2-bn', 'csml', 'csml-ml'],
+    # the same two recipes one epoch longer
+    'csml-5e': ['mocov2-5e', 'csml-5e'],
     'wcl': ['simclr', 'wcl'],
     'mocov2': ['simclr', 'mocov2-7e'],
     # MoCo v2 on its own, one epoch longer than SimCLR's budget: the recipe that clears +5
@@ -76,7 +82,8 @@ FLOORS = {
     'random-resnet': ('ResNet-18 w16, random init', RESNET_CFG, '--random-init'),
     'random-vit': ('ViT d4 w64 p4, random init', VIT_CFG, '--random-init'),
 }
-FLOOR_OF = {'csml': 'random-resnet', 'wcl': 'random-resnet', 'mocov2': 'random-resnet',
+FLOOR_OF = {'csml': 'random-resnet', 'csml-5e': 'random-resnet',
+            'wcl': 'random-resnet', 'mocov2': 'random-resnet',
             'mocov2-8e': 'random-resnet',
             'aps': 'random-vit',
             'supervised': 'random-resnet'}
@@ -304,7 +311,10 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     if epochs:
         opts += epoch_override_options(config, epochs)
     target = epochs or _config_epochs(config)
-    partial = _interrupted(run_dir)
+    # only a run that recorded its segments (and so its options) is resumed; an older
+    # folder is trained over from the start
+    recorded = osp.isfile(osp.join(run_dir, 'segments.json'))
+    partial = _interrupted(run_dir) if recorded else None
     resume_from = partial[0] if partial else None
     trained = partial is not None and partial[1] >= target
     state = _segments(run_dir, opts, resume_from, start=not trained)
