@@ -92,6 +92,7 @@ FLOOR_OF = {'csml': 'random-resnet', 'csml-5e': 'random-resnet',
 PAIRED_DIFFERENCES: Dict[str, List[tuple]] = {
     'csml': [('mocov2', 'mocov2-bn'), ('csml', 'mocov2'), ('csml-ml', 'mocov2'),
              ('csml-ml', 'csml')],
+    'csml-5e': [('csml-5e', 'mocov2-5e'), ('csml-5e', 'csml'), ('mocov2-5e', 'mocov2')],
     'aps': [('aps', 'aps-uniform')],
 }
 KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
