@@ -315,6 +315,12 @@ def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
         tar.extractall(carried)
     # the next call, on a fresh machine: the carried runs land in its work-dir
     fresh = tmp_path / 'fresh_work'
+    # a run that went further on a still-warm machine keeps its own pointer
+    ahead = fresh / 'e3' / 'wcl' / 'seed0'
+    ahead.mkdir(parents=True)
+    (ahead / 'last_checkpoint').write_text('newer')
+    (carried / 'e3' / 'wcl' / 'seed0').mkdir(parents=True)
+    (carried / 'e3' / 'wcl' / 'seed0' / 'last_checkpoint').write_text('older')
     out2 = tmp_path / 'OUT2'
     out2.mkdir()
     env.update(CSML_DEVICE_WORK_IN=str(carried), OUT=str(out2))
@@ -322,3 +328,4 @@ def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     copied = fresh / 'e3' / 'simclr' / 'seed0' / 'epoch_2.pth'
     assert copied.read_bytes() == (cut / 'epoch_2.pth').read_bytes()
+    assert (ahead / 'last_checkpoint').read_text() == 'newer'

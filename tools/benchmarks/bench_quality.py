@@ -331,8 +331,7 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
         state['segments'][-1]['end'] = time.time()
         _write_json(osp.join(run_dir, 'segments.json'), state)
     segments = state['segments']
-    # None: a run trained before segments were recorded, its time unknown
-    train_s = sum(seg['end'] - seg['start'] for seg in segments) if segments else None
+    train_s = sum(seg['end'] - seg['start'] for seg in segments)
     found = _interrupted(run_dir)
     if found is None or found[1] < target:
         raise RuntimeError(f'{key} seed {seed}: training ended without the epoch-{target} '
@@ -341,16 +340,14 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
     result = dict(method=key, label=label, config=config, options=opts, seed=seed,
                   knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
-                  train_seconds=None if train_s is None else round(train_s, 1),
-                  hardware=hardware(),
+                  train_seconds=round(train_s, 1), hardware=hardware(),
                   curve=knn_curve(run_dir),
                   checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt)
     if len(segments) > 1:
         result['segments'] = len(segments)
     _write_json(result_file, result)
-    took = '?' if train_s is None else f'{train_s:.0f}'
     print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
-          f'{result["linear_top1"]:.2f} ({took} s)', flush=True)
+          f'{result["linear_top1"]:.2f} ({train_s:.0f} s)', flush=True)
     return result
 
 
@@ -507,9 +504,8 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
                 continue
             # the fastest seed is the budget a quiet machine gives; slower seeds ran
             # beside other jobs, so the whole range is shown
-            times = sorted(r['train_seconds'] for r in rows if r.get('train_seconds') is not None)
-            t = (f'{times[0]:.0f}' + (f' (–{times[-1]:.0f})' if len(times) > 1 else '')
-                 if times else '–')
+            times = sorted(r['train_seconds'] for r in rows)
+            t = f'{times[0]:.0f}' + (f' (–{times[-1]:.0f})' if len(times) > 1 else '')
             opts = [o for o in rows[0]['options'] if not o.startswith('randomness.seed')]
             cfg = f'`{rows[0]["config"]}`' + (f' with `{" ".join(opts)}`' if opts else '')
             lines.append(

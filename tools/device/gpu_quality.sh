@@ -13,9 +13,9 @@
 #       --and --epochs 12 --pairs csml --methods mocov2 csml --seeds 0 --no-floors
 #
 # '--and' splits the arguments into groups; each group is one bench_quality.py process and the
-# groups run at the same time on the one GPU (a quarter-width ResNet at batch 128 leaves it
-# mostly idle, so two or three processes train nearly as fast each as one alone; their train
-# times are then those of a shared GPU). Groups share the out-dir, so give them different
+# groups run at the same time on the one GPU. Measured on an H200 (docs/benchmarks.md), five
+# groups gave only about 1.2 times the throughput of one process alone, each at a quarter of
+# its speed; their train times are those of a shared GPU. Groups share the out-dir, so give them different
 # methods, the floors to one group only (--no-floors on the others) and the same --epochs;
 # the report is rebuilt from every result once all have stopped.
 #
@@ -194,10 +194,11 @@ if not cuda and os.environ.get('CSML_DEVICE_ALLOW_CPU') != '1':
 PY
 
 # ---------------------------------------------------------------- the table
-# runs an earlier call left unfinished (see pack_unfinished), carried in WORK_IN
+# runs an earlier call left unfinished (see pack_unfinished), carried in WORK_IN; files the
+# work-dir has already (a warm machine that went further since) are kept, not overwritten
 if [[ -d "$WORK_IN" ]] && [[ -n "$(ls -A "$WORK_IN")" ]]; then
   mkdir -p "$WORK_DIR"
-  cp -a "$WORK_IN"/. "$WORK_DIR"/
+  cp -an "$WORK_IN"/. "$WORK_DIR"/
   say "copied the unfinished runs of $WORK_IN into $WORK_DIR"
 fi
 # side by side, each process gets its share of the cores for its CPU work
