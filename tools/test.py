@@ -18,7 +18,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
-from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
+from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
+                           init_dist_for_launcher)
 from csml_mm.utils.dist_timeout import dist_timeout_from_cfg  # noqa: E402
 
 
@@ -79,3 +80,6 @@ if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
     with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
         main()
+    # a finished multi-process run leaves without the native teardown, which aborts now and
+    # then under gloo (csml_mm/utils/dist.py)
+    exit_after_distributed_run(0)

@@ -20,7 +20,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
 from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
-from csml_mm.utils import check_config, init_dist_for_launcher  # noqa: E402
+from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
+                           init_dist_for_launcher)
 from csml_mm.utils.config_check import check_cfg_options, check_folder_roots  # noqa: E402
 from csml_mm.utils.config_check import check_data_roots  # noqa: E402
 from csml_mm.datasets.data_check import (apply_corrupt_image_policy,  # noqa: E402
@@ -141,3 +142,6 @@ if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
     with cli_errors():  # a bad checkpoint or data, a diverged run: one `error: ...` line
         main()
+    # a finished multi-process run leaves without the native teardown, which aborts now and
+    # then under gloo (csml_mm/utils/dist.py)
+    exit_after_distributed_run(0)

@@ -1,0 +1,39 @@
+"""exit_after_distributed_run: leave a finished multi-process run without the native teardown."""
+import subprocess
+import sys
+
+SCRIPT = r'''
+import atexit, logging, pathlib, sys
+import torch.distributed as dist
+from csml_mm.utils import exit_after_distributed_run
+
+out = pathlib.Path(sys.argv[1])
+exit_after_distributed_run(5)  # no process group yet: returns, nothing happens
+sys.stdout.write('before the group\n')
+dist.init_process_group('gloo', store=dist.FileStore(str(out / 'store'), 1), rank=0,
+                        world_size=1)
+atexit.register(lambda: (out / 'atexit').write_text('ran'))
+logging.basicConfig(filename=str(out / 'run.log'), level=logging.INFO)
+logging.getLogger('csml').info('the last log line')
+sys.stdout.write('buffered output')  # a pipe: block-buffered until flushed
+exit_after_distributed_run(3)
+(out / 'after').write_text('not reached')
+'''
+
+
+def test_exit_after_distributed_run_flushes_runs_exit_handlers_and_exits(tmp_path, repo_root):
+    proc = subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    # the first call returned (no process group), the second flushed stdout before leaving
+    assert proc.stdout == 'before the group\nbuffered output'
+    assert (tmp_path / 'atexit').read_text() == 'ran'
+    assert 'the last log line' in (tmp_path / 'run.log').read_text()
+    assert not (tmp_path / 'after').exists()
+
+
+def test_exit_after_distributed_run_returns_without_a_process_group():
+    from csml_mm.utils import exit_after_distributed_run
+    import torch.distributed as dist
+    assert not dist.is_initialized()
+    assert exit_after_distributed_run(7) is None  # still running: no exit happened
