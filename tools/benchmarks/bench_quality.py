@@ -49,6 +49,10 @@ METHODS: Dict[str, tuple] = {
                   'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py', []),
     'csml-5e': ('CsMl, 5 epochs',
                 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py', []),
+    'mocov2-6e': ('MoCo v2 (SplitBN), 6 epochs',
+                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py', []),
+    'csml-6e': ('CsMl, 6 epochs',
+                'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py', []),
     'mocov2-7e': ('MoCo v2, BN in the projection MLP',
                   'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py', []),
     'mocov2-8e': ('MoCo v2, BN in the projection MLP, 8 epochs',
@@ -69,6 +73,8 @@ PAIRS: Dict[str, List[str]] = {
     'csml': ['mocov2', 'mocov2-bn', 'csml', 'csml-ml'],
     # the same two recipes one epoch longer
     'csml-5e': ['mocov2-5e', 'csml-5e'],
+    # ... and two epochs longer: the CsMl recipe that clears +5
+    'csml-6e': ['mocov2-6e', 'csml-6e'],
     'wcl': ['simclr', 'wcl'],
     'mocov2': ['simclr', 'mocov2-7e'],
     # MoCo v2 on its own, one epoch longer than SimCLR's budget: the recipe that clears +5
@@ -82,7 +88,7 @@ FLOORS = {
     'random-resnet': ('ResNet-18 w16, random init', RESNET_CFG, '--random-init'),
     'random-vit': ('ViT d4 w64 p4, random init', VIT_CFG, '--random-init'),
 }
-FLOOR_OF = {'csml': 'random-resnet', 'csml-5e': 'random-resnet',
+FLOOR_OF = {'csml': 'random-resnet', 'csml-5e': 'random-resnet', 'csml-6e': 'random-resnet',
             'wcl': 'random-resnet', 'mocov2': 'random-resnet',
             'mocov2-8e': 'random-resnet',
             'aps': 'random-vit',
@@ -93,6 +99,7 @@ PAIRED_DIFFERENCES: Dict[str, List[tuple]] = {
     'csml': [('mocov2', 'mocov2-bn'), ('csml', 'mocov2'), ('csml-ml', 'mocov2'),
              ('csml-ml', 'csml')],
     'csml-5e': [('csml-5e', 'mocov2-5e'), ('csml-5e', 'csml'), ('mocov2-5e', 'mocov2')],
+    'csml-6e': [('csml-6e', 'mocov2-6e'), ('csml-6e', 'csml'), ('mocov2-6e', 'mocov2')],
     'aps': [('aps', 'aps-uniform')],
 }
 KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
