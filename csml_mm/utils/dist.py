@@ -109,16 +109,16 @@ def exit_after_distributed_run(code: int = 0) -> None:
     """
     if not (dist.is_available() and dist.is_initialized()):
         return
+    _flush_std_streams()
+    atexit._run_exitfuncs()  # CPython's runner of the registered exit handlers
+    logging.shutdown()
+    _flush_std_streams()
+    os._exit(code)
+
+
+def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (AttributeError, OSError, ValueError):  # closed or replaced streams
             pass
-    atexit._run_exitfuncs()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
-    os._exit(code)
