@@ -1,9 +1,10 @@
 """exit_after_distributed_run: leave a finished multi-process run without the native teardown."""
+import os
 import subprocess
 import sys
 
 SCRIPT = r'''
-import atexit, logging, pathlib, sys
+import atexit, logging, logging.handlers, pathlib, sys
 import torch.distributed as dist
 from csml_mm.utils import exit_after_distributed_run
 
@@ -13,8 +14,14 @@ sys.stdout.write('before the group\n')
 dist.init_process_group('gloo', store=dist.FileStore(str(out / 'store'), 1), rank=0,
                         world_size=1)
 atexit.register(lambda: (out / 'atexit').write_text('ran'))
-logging.basicConfig(filename=str(out / 'run.log'), level=logging.INFO)
-logging.getLogger('csml').info('the last log line')
+# a buffering handler: its record reaches the file only when logging is shut down
+target = logging.FileHandler(str(out / 'run.log'))
+logger = logging.getLogger('csml')
+logger.setLevel(logging.INFO)
+logger.addHandler(logging.handlers.MemoryHandler(1000, flushLevel=logging.CRITICAL,
+                                                 target=target))
+logger.info('the last log line')
+assert (out / 'run.log').read_text() == ''
 sys.stdout.write('buffered output')  # a pipe: block-buffered until flushed
 exit_after_distributed_run(3)
 (out / 'after').write_text('not reached')
@@ -22,8 +29,9 @@ exit_after_distributed_run(3)
 
 
 def test_exit_after_distributed_run_flushes_runs_exit_handlers_and_exits(tmp_path, repo_root):
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONUNBUFFERED'}
     proc = subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], cwd=repo_root,
-                          capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr[-2000:]
     # the first call returned (no process group), the second flushed stdout before leaving
     assert proc.stdout == 'before the group\nbuffered output'

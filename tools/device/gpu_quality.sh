@@ -15,9 +15,9 @@
 # '--and' splits the arguments into groups; each group is one bench_quality.py process and the
 # groups run at the same time on the one GPU. Measured on an H200 (docs/benchmarks.md), five
 # groups gave only about 1.2 times the throughput of one process alone, each at a quarter of
-# its speed; their train times are those of a shared GPU. Groups share the out-dir, so give them different
-# methods, the floors to one group only (--no-floors on the others) and the same --epochs;
-# the report is rebuilt from every result once all have stopped.
+# its speed; their train times are those of a shared GPU. Groups share the out-dir, so give
+# them different methods, the floors to one group only (--no-floors on the others) and the
+# same --epochs; the report is rebuilt from every result once all have stopped.
 #
 # Unless the arguments name them, --out-dir is docs/results/gpu (so results carried back into
 # the checkout make a later call resume) and --work-dir /tmp/csml_quality_gpu (checkpoints stay
