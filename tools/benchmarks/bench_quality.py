@@ -53,6 +53,9 @@ METHODS: Dict[str, tuple] = {
                   'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py', []),
     'csml-6e': ('CsMl, 6 epochs',
                 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py', []),
+    'csml-ml-6e': ('CsMl multi-level (HSA-style), 6 epochs',
+                   'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-6e_fmnist.py',
+                   []),
     'mocov2-7e': ('MoCo v2, BN in the projection MLP',
                   'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py', []),
     'mocov2-8e': ('MoCo v2, BN in the projection MLP, 8 epochs',
@@ -74,7 +77,7 @@ PAIRS: Dict[str, List[str]] = {
     # the same two recipes one epoch longer
     'csml-5e': ['mocov2-5e', 'csml-5e'],
     # ... and two epochs longer: the CsMl recipe that clears +5
-    'csml-6e': ['mocov2-6e', 'csml-6e'],
+    'csml-6e': ['mocov2-6e', 'csml-6e', 'csml-ml-6e'],
     'wcl': ['simclr', 'wcl'],
     'mocov2': ['simclr', 'mocov2-7e'],
     # MoCo v2 on its own, one epoch longer than SimCLR's budget: the recipe that clears +5
@@ -99,7 +102,8 @@ PAIRED_DIFFERENCES: Dict[str, List[tuple]] = {
     'csml': [('mocov2', 'mocov2-bn'), ('csml', 'mocov2'), ('csml-ml', 'mocov2'),
              ('csml-ml', 'csml')],
     'csml-5e': [('csml-5e', 'mocov2-5e'), ('csml-5e', 'csml'), ('mocov2-5e', 'mocov2')],
-    'csml-6e': [('csml-6e', 'mocov2-6e'), ('csml-6e', 'csml'), ('mocov2-6e', 'mocov2')],
+    'csml-6e': [('csml-6e', 'mocov2-6e'), ('csml-6e', 'csml'), ('mocov2-6e', 'mocov2'),
+                ('csml-ml-6e', 'mocov2-6e'), ('csml-ml-6e', 'csml-6e'), ('csml-ml-6e', 'csml-ml')],
     'aps': [('aps', 'aps-uniform')],
 }
 KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
