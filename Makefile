@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make setup  - create .venv and install the pinned stack (builds mmcv once, cached)"
-	@echo "make demo   - pretrain on Fashion-MNIST and print kNN top-1 vs random init (~10 min)"
+	@echo "make demo   - pretrain on Fashion-MNIST and print kNN top-1 vs random init (5-12 min)"
 	@echo "make test   - run the whole test suite"
 	@echo "make bench-quality - the quality table (docs/results/quality.md); hours on a CPU, resumable"
 
