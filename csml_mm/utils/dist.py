@@ -99,8 +99,9 @@ def exit_after_distributed_run(code: int = 0) -> None:
     interpreter's shutdown aborts there now and then: ``terminate called without an active
     exception``, SIGABRT, no Python frame, after the work is done and saved; torchrun then
     fails the whole job. Measured on 2 CPU cores with a two-rank DDP script of three steps
-    (``tools/analysis_tools/dist_exit_abort.py``): 13 of 60 runs aborted; 6 of 40 with ``dist.barrier()`` and
-    ``dist.destroy_process_group()`` before exit; none of 40 ending with this function.
+    (``tools/analysis_tools/dist_exit_abort.py``): 13 of 60 runs aborted; 6 of 40 with
+    ``dist.barrier()`` and ``dist.destroy_process_group()`` before exit; none of 40 ending
+    with this function.
 
     So, once the run has finished: flush the standard streams, run the Python exit
     handlers (``atexit``: logging's flush among them), and leave with ``os._exit(code)``,
