@@ -9,13 +9,14 @@ DEMO_FALLBACK_CONFIG ?= configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py
 DEMO_WORK_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast bench-quality clean-venv help
+.PHONY: setup demo test test-fast bench-quality bench-transfer clean-venv help
 
 help:
 	@echo "make setup  - create .venv and install the pinned stack (builds mmcv once, cached)"
 	@echo "make demo   - pretrain on Fashion-MNIST and print kNN top-1 vs random init (5-12 min)"
 	@echo "make test   - run the whole test suite"
 	@echo "make bench-quality - the quality table (docs/results/quality.md); hours on a CPU, resumable"
+	@echo "make bench-transfer - the transfer table (docs/results/transfer.md); hours on a CPU, resumable"
 
 setup:
 	@bash tools/setup_env.sh
@@ -27,6 +28,10 @@ demo: setup
 BENCH_ARGS ?=
 bench-quality: setup
 	@$(PY) tools/benchmarks/bench_quality.py $(BENCH_ARGS)
+
+TRANSFER_ARGS ?=
+bench-transfer: setup
+	@$(PY) tools/benchmarks/bench_transfer.py $(TRANSFER_ARGS)
 
 test: setup
 	@$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -89,6 +89,50 @@ def load_fashion_mnist(data_root: str, split: str) -> Tuple[np.ndarray, np.ndarr
     return _CACHE[key]
 
 
+def _resolve_subset_file(path: str) -> str:
+    if osp.isabs(path) or osp.isfile(path):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'FashionMNISTGz: subset_file {path} does not exist; make '
+                                    'it with tools/dataset_converters/make_label_subset.py.')
+        return path
+    from csml_mm.utils.paths import package_path
+    try:
+        return package_path(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f'FashionMNISTGz: subset_file {path} was found neither from the working directory '
+            f'({os.getcwd()}) nor among the files shipped with csml_mm; make it with '
+            'tools/dataset_converters/make_label_subset.py fashion-mnist:train OUT --percent P.'
+        ) from None
+
+
+def read_subset_file(path: str, labels: np.ndarray) -> np.ndarray:
+    """Indices listed in a subset file (``index label`` lines), checked against ``labels``."""
+    indices, expected = [], []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+                raise ValueError(f'{path}:{lineno}: expected "index label", got {line.strip()!r}.')
+            indices.append(int(parts[0]))
+            expected.append(int(parts[1]))
+    if not indices:
+        raise ValueError(f'{path} lists no images.')
+    idx = np.asarray(indices)
+    if idx.max() >= len(labels) or len(set(indices)) != len(indices):
+        raise ValueError(f'{path}: indices must be distinct and below {len(labels)} (the split '
+                         'size); was it made for another split?')
+    wrong = np.flatnonzero(labels[idx] != np.asarray(expected))
+    if len(wrong):
+        i = int(wrong[0])
+        raise ValueError(f'{path}: image {indices[i]} is listed with label {expected[i]} but has '
+                         f'label {int(labels[idx[i]])}; the file was made for another split or '
+                         'data set.')
+    return idx
+
+
 @DATASETS.register_module()
 class FashionMNISTGz(BaseDataset):
     """Fashion-MNIST (Xiao et al. 2017) from the original ``.gz`` files, in memory.
@@ -103,6 +147,12 @@ class FashionMNISTGz(BaseDataset):
         data_root: Folder of the four IDX ``.gz`` files; default
             ``$FASHION_MNIST_ROOT`` or ``/usr/share/datasets/fashion-mnist``.
         num_samples: Keep the first ``num_samples`` images (``None``: all).
+        subset_file: Keep only the images listed in this file, ``index label`` per line,
+            as ``tools/dataset_converters/make_label_subset.py fashion-mnist:<split>``
+            writes it (the few-label benchmark's 1% / 10% subsets). Every label must
+            match the split's, so a file of another split fails loudly. A relative path
+            is looked up from the working directory, then among the files shipped with
+            csml_mm (``configs/...``). Applied before ``num_samples``.
         pad: Zero border in pixels (2 gives the 32 px of the CIFAR recipes).
         pipeline: Transforms.
     """
@@ -110,7 +160,8 @@ class FashionMNISTGz(BaseDataset):
 
     def __init__(self, split: str = 'train', data_root: Optional[str] = None,
                  num_samples: Optional[int] = None, pad: int = 2,
-                 pipeline: Sequence = (), test_mode: bool = False, **kwargs) -> None:
+                 pipeline: Sequence = (), test_mode: bool = False,
+                 subset_file: Optional[str] = None, **kwargs) -> None:
         if split not in _FILES:
             raise ValueError(f'FashionMNISTGz: split must be "train" or "test", got {split!r}.')
         if num_samples is not None and num_samples < 1:
@@ -120,12 +171,16 @@ class FashionMNISTGz(BaseDataset):
             raise ValueError(f'FashionMNISTGz: pad must be >= 0, got {pad}.')
         self.split = split
         self.num_samples = num_samples
+        self.subset_file = _resolve_subset_file(subset_file) if subset_file else None
         self.pad = int(pad)
         super().__init__(ann_file='', data_root=data_root or default_root(),
                          pipeline=pipeline, test_mode=test_mode, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         images, labels = load_fashion_mnist(self.data_root, self.split)
+        if self.subset_file is not None:
+            keep = read_subset_file(self.subset_file, labels)
+            images, labels = images[keep], labels[keep]
         if self.num_samples is not None:
             images, labels = images[:self.num_samples], labels[:self.num_samples]
         p = self.pad
@@ -135,5 +190,8 @@ class FashionMNISTGz(BaseDataset):
                      ori_shape=out.shape[1:3]) for i in range(len(out))]
 
     def extra_repr(self) -> List[str]:
-        return [f'Split: \t{self.split}', f'Data root: \t{self.data_root}',
-                f'Padding: \t{self.pad}']
+        out = [f'Split: \t{self.split}', f'Data root: \t{self.data_root}',
+               f'Padding: \t{self.pad}']
+        if self.subset_file:
+            out.append(f'Subset: \t{self.subset_file}')
+        return out

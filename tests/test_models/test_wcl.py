@@ -263,3 +263,41 @@ def test_bf16_autocast_keeps_the_losses_close_to_fp32():
     for key in ('loss_ins', 'loss_graph'):
         assert bf16[key].dtype == torch.float32
         assert bf16[key].item() == pytest.approx(fp32[key].item(), rel=0.05), key
+
+
+# ------------------------------------------------------------ label purity monitor
+def _purity_loop(comps, classes):
+    """Plain-loop reference: per image, the share of its component mates with its class."""
+    shares = []
+    for i in range(len(comps)):
+        mates = [j for j in range(len(comps)) if j != i and comps[j] == comps[i]]
+        if mates:
+            shares.append(sum(classes[j] == classes[i] for j in mates) / len(mates))
+        else:
+            shares.append(0.0)
+    return 100 * sum(shares) / len(shares)
+
+
+def test_graph_purity_matches_plain_loop_and_is_only_a_monitor():
+    from csml_mm.models.algorithms.wcl import WCL
+    classes = [0, 0, 1, 1, 1, 2, 0, 2]
+    weak = dict(labels1=torch.tensor([0, 0, 0, 1, 1, 2, 2, 2]),
+                labels2=torch.tensor([5, 5, 7, 7, 7, 5, 9, 9]))
+    data = [DataSample().set_gt_label(c) for c in classes]
+    got = WCL.graph_purity(weak, data, torch.device('cpu'))
+    want = 0.5 * (_purity_loop(weak['labels1'].tolist(), classes)
+                  + _purity_loop(weak['labels2'].tolist(), classes))
+    assert got is not None and abs(float(got) - want) < 1e-4
+    assert WCL.graph_purity(weak, samples(8), torch.device('cpu')) is None  # no labels
+
+    # in a training step: logged next to the loss, with the same loss as without labels
+    torch.manual_seed(0)
+    model = MODELS.build(wcl_cfg())
+    x = views(n=8)
+    with_labels = model.loss(x, [DataSample().set_gt_label(c) for c in classes])
+    without = model.loss(x, samples(8))
+    assert 'graph_purity' in with_labels and 'graph_purity' not in without
+    assert 0 <= float(with_labels['graph_purity']) <= 100
+    for key in ('loss_ins', 'loss_graph'):
+        assert torch.equal(with_labels[key], without[key])
+    assert not with_labels['graph_purity'].requires_grad

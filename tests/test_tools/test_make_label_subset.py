@@ -79,3 +79,47 @@ def test_bad_annotation_line(tmp_path):
     ann.write_text('a/b.JPEG 0\nno_label_here\n')
     with pytest.raises(ValueError, match='bad.txt:2'):
         tool.main([str(ann), str(tmp_path / 'o.txt'), '--percent', '1'])
+
+
+def test_fashion_mnist_subset_feeds_the_dataset(tmp_path, write_idx, monkeypatch):
+    """``fashion-mnist:train`` -> ``index label`` lines -> FashionMNISTGz(subset_file=...)
+    keeps exactly those images; a file whose labels do not match the split is refused."""
+    import numpy as np
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS
+
+    import csml_mm  # noqa: F401
+    from csml_mm.datasets import fashion_mnist as fm
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 30)
+    rng.shuffle(labels)
+    imgs = rng.integers(0, 256, (300, 28, 28))
+    for prefix, n in (('train', 300), ('t10k', 20)):
+        write_idx(tmp_path / f'{prefix}-images-idx3-ubyte.gz', imgs[:n], 0x803)
+        write_idx(tmp_path / f'{prefix}-labels-idx1-ubyte.gz', labels[:n], 0x801)
+    monkeypatch.setenv('FASHION_MNIST_ROOT', str(tmp_path))
+    fm._CACHE.clear()
+    out = tmp_path / 'sub.txt'
+    tool.main(['fashion-mnist:train', str(out), '--percent', '10', '--seed', '0'])
+    sub = _read(out)
+    assert len(sub) == 30 and Counter(lbl for _, lbl in sub) == {c: 3 for c in range(10)}
+    for idx, lbl in sub:
+        assert labels[int(idx)] == lbl
+    init_default_scope('mmpretrain')
+    ds = DATASETS.build(dict(type='FashionMNISTGz', split='train', subset_file=str(out), pad=0))
+    assert len(ds) == 30
+    for k, (idx, lbl) in enumerate(sub):  # the file's order
+        item = ds[k]
+        assert item['gt_label'] == lbl
+        np.testing.assert_array_equal(item['img'][..., 0], imgs[int(idx)])
+    # the same file against the test split: labels differ -> a clear error
+    bad = tmp_path / 'bad.txt'
+    first = sub[0]
+    wrong = (first[1] + 1) % 10
+    bad.write_text(f'{first[0]} {wrong}\n')
+    with pytest.raises(ValueError, match='listed with label'):
+        DATASETS.build(dict(type='FashionMNISTGz', split='train', subset_file=str(bad)))
+    with pytest.raises(FileNotFoundError, match='make_label_subset'):
+        DATASETS.build(dict(type='FashionMNISTGz', split='train',
+                            subset_file='no/such/subset.txt'))
+    fm._CACHE.clear()

@@ -54,6 +54,17 @@ PAIRS = [
      'configs/benchmarks/classification/fmnist/resnet18-w16_linear-1xb128-steplr-10e_fmnist.py'),
     ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
      'configs/benchmarks/classification/fmnist/vit-d4w64-p4_linear-1xb128-steplr-10e_fmnist.py'),
+    # the few-label fine-tuning of the transfer table (docs/results/transfer.md)
+    ('configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py'),
+    ('configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb128-coslr-600i_fmnist-10pct.py'),
+    ('configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py'),
+    ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/vit-d4w64-p4_finetune-1xb64-coslr-500i_fmnist-1pct.py'),
+    ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
+     'configs/benchmarks/classification/fmnist/vit-d4w64-p4_finetune-1xb128-coslr-600i_fmnist-10pct.py'),
 ]
 
 #: Benchmark configs known to build another network than their pretraining config, with the

@@ -148,11 +148,12 @@ def _write_json(path: str, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _run(cmd: List[str], log: str) -> None:
+def _run(cmd: List[str], log: str, env: Optional[dict] = None) -> None:
     with open(log, 'a') as f:
         f.write('$ ' + ' '.join(cmd) + '\n')
         f.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, env=_env(), stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=ROOT, env=dict(_env(), **(env or {})), stdout=f,
+                              stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
@@ -234,6 +235,49 @@ def epoch_override_options(config: str, epochs: int) -> List[str]:
     return opts
 
 
+def positive_purity(run_dir: str) -> Optional[dict]:
+    """Label purity of what a method treated as positives, read from its training logs.
+
+    CsMl: the share of mined neighbours with the anchor's class at each mining round
+    (``NeighbourMiningHook``); WCL: the share of each anchor's graph-component mates with
+    its class, averaged over the log windows of each epoch (``graph_purity``). A monitor
+    only: the labels never reach a loss.
+    """
+    rounds, graph = [], {}
+    for dirpath, _, files in os.walk(run_dir):
+        for name in sorted(files):
+            path = osp.join(dirpath, name)
+            if name.endswith('.log') and name[0].isdigit():
+                with open(path) as f:
+                    rounds += [float(v) for v in re.findall(r'label purity ([\d.]+)%', f.read())]
+            elif name == 'scalars.json':
+                with open(path) as f:
+                    for line in f:
+                        row = json.loads(line) if line.strip() else {}
+                        if 'graph_purity' in row and 'epoch' in row:
+                            graph.setdefault(int(row['epoch']), []).append(row['graph_purity'])
+    out = {}
+    if rounds:
+        out['mined_neighbours'] = rounds
+    if graph:
+        out['graph_components'] = [round(statistics.mean(graph[e]), 2) for e in sorted(graph)]
+    return out or None
+
+
+def purity_text(pre: List[dict]) -> str:
+    """The purity records of one method's runs as one line, seed by seed."""
+    parts = []
+    for rec in sorted(pre, key=lambda r: r['seed']):
+        pur = rec.get('purity') or {}
+        if 'mined_neighbours' in pur:
+            parts.append(f'seed {rec["seed"]}: mined neighbours ' +
+                         ' / '.join(f'{v:.1f}' for v in pur['mined_neighbours']) + '%')
+        if 'graph_components' in pur:
+            parts.append(f'seed {rec["seed"]}: graph components ' +
+                         ' / '.join(f'{v:.1f}' for v in pur['graph_components']) + '%')
+    return '; '.join(parts)
+
+
 #: the hardware of results written before runs recorded their own
 DEFAULT_HARDWARE = 'one process on 2 CPU cores'
 
@@ -259,7 +303,8 @@ def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
 
 
 def _interrupted(run_dir: str) -> Optional[Tuple[str, int]]:
-    """``(checkpoint, epoch)`` of the last checkpoint an unfinished run left, or None.
+    """``(checkpoint, count)`` of the last checkpoint a run left (``epoch_N.pth`` or
+    ``iter_N.pth``: N epochs or iterations done), or None.
 
     ``last_checkpoint`` may name the file by its path on another machine (a work dir carried
     from the GPU machine); the file of that name in ``run_dir`` is then taken.
@@ -271,7 +316,7 @@ def _interrupted(run_dir: str) -> Optional[Tuple[str, int]]:
         ckpt = f.read().strip()
     if not osp.isfile(ckpt):
         ckpt = osp.join(run_dir, osp.basename(ckpt))
-    m = re.fullmatch(r'epoch_(\d+)\.pth', osp.basename(ckpt))
+    m = re.fullmatch(r'(?:epoch|iter)_(\d+)\.pth', osp.basename(ckpt))
     if not osp.isfile(ckpt) or not m:
         return None
     return ckpt, int(m.group(1))
@@ -305,24 +350,17 @@ def _segments(run_dir: str, opts: List[str], resume_from: Optional[str],
     return state
 
 
-def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str],
-               epochs: Optional[int] = None) -> dict:
-    """Pretrains one config for one seed and evaluates it; resumes an interrupted run.
+def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag: str,
+                    env: Optional[dict] = None) -> Tuple[str, float, int]:
+    """Trains ``config`` into ``run_dir`` until its ``target``-th epoch (or iteration)
+    checkpoint exists; returns ``(checkpoint, train seconds, segments)``.
 
     A run whose work dir holds a checkpoint but no result (a session or a device call that
-    ended mid-run) continues from that checkpoint (``tools/train.py --resume``), or goes
-    straight to the evaluation when the checkpoint is the last epoch's. Its train time is
-    the sum of its segments' (``_segments``), and the result says how many there were.
+    ended mid-run) continues from that checkpoint (``tools/train.py --resume``), or is
+    taken as it is when the checkpoint is the last one. Its train time is the sum of its
+    segments' (``_segments``). Shared by this harness and ``bench_transfer.py``.
     """
-    label, config, options = METHODS[key]
-    result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
-    if done is not None:
-        return done
     log = osp.join(run_dir, 'bench.log')
-    opts = [f'randomness.seed={seed}', *options, *extra]
-    if epochs:
-        opts += epoch_override_options(config, epochs)
-    target = epochs or _config_epochs(config)
     # only a run that recorded its segments (and so its options) is resumed; an older
     # folder is trained over from the start
     recorded = osp.isfile(osp.join(run_dir, 'segments.json'))
@@ -331,34 +369,58 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     trained = partial is not None and partial[1] >= target
     state = _segments(run_dir, opts, resume_from, start=not trained)
     if trained:
-        print(f'[quality] {key} seed {seed}: training had finished ({osp.basename(resume_from)})'
-              '; evaluating', flush=True)
+        print(f'{tag}: training had finished ({osp.basename(resume_from)})', flush=True)
     else:
         how = f'resuming from {osp.basename(resume_from)}' if resume_from else 'training'
-        print(f'[quality] {key} seed {seed}: {how} {config}', flush=True)
+        print(f'{tag}: {how} {config}', flush=True)
         resume = ['--resume', resume_from] if resume_from else []
         _run([sys.executable, 'tools/train.py', config, '--work-dir', run_dir, *resume,
-              '--cfg-options', *opts], log)
+              '--cfg-options', *opts], log, env)
         state['segments'][-1]['end'] = time.time()
         _write_json(osp.join(run_dir, 'segments.json'), state)
     segments = state['segments']
     train_s = sum(seg['end'] - seg['start'] for seg in segments)
     found = _interrupted(run_dir)
     if found is None or found[1] < target:
-        raise RuntimeError(f'{key} seed {seed}: training ended without the epoch-{target} '
-                           f'checkpoint in {run_dir} (see {log})')
-    ckpt = found[0]
-    res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'), log, seed, [])
+        raise RuntimeError(f'{tag}: training ended without the checkpoint of epoch or '
+                           f'iteration {target} in {run_dir} (see {log})')
+    return found[0], train_s, len(segments)
+
+
+def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str],
+               epochs: Optional[int] = None, evaluate: bool = True) -> dict:
+    """Pretrains one config for one seed (``train_resumable``) and evaluates it.
+
+    ``evaluate=False`` (the transfer harness, which only needs the checkpoint) skips the
+    kNN and linear evaluation; the result then has no ``knn_top1``.
+    """
+    label, config, options = METHODS[key]
+    result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
+    if done is not None:
+        return done
+    opts = [f'randomness.seed={seed}', *options, *extra]
+    if epochs:
+        opts += epoch_override_options(config, epochs)
+    target = epochs or _config_epochs(config)
+    ckpt, train_s, segments = train_resumable(config, run_dir, opts, target,
+                                              f'[quality] {key} seed {seed}')
     result = dict(method=key, label=label, config=config, options=opts, seed=seed,
-                  knn_top1=res['top1_k20'], linear_top1=res['linear_top1'],
                   train_seconds=round(train_s, 1), hardware=hardware(),
                   curve=knn_curve(run_dir),
                   checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt)
-    if len(segments) > 1:
-        result['segments'] = len(segments)
+    purity = positive_purity(run_dir)
+    if purity:
+        result['purity'] = purity
+    if evaluate:
+        res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'),
+                        osp.join(run_dir, 'bench.log'), seed, [])
+        result.update(knn_top1=res['top1_k20'], linear_top1=res['linear_top1'])
+    if segments > 1:
+        result['segments'] = segments
     _write_json(result_file, result)
-    print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
-          f'{result["linear_top1"]:.2f} ({train_s:.0f} s)', flush=True)
+    if evaluate:
+        print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
+              f'{result["linear_top1"]:.2f} ({train_s:.0f} s)', flush=True)
     return result
 
 
@@ -531,6 +593,12 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
                 ra, rb = results[a], results[b]
                 lines.append(f'- {METHODS[a][0]} − {METHODS[b][0]}: {_delta(ra, rb)} '
                              f'({_by_seed(ra, rb)})')
+        purity = [(k, purity_text(results.get(k, []))) for k in keys]
+        purity = [(k, text) for k, text in purity if text]
+        if purity:
+            lines += ['', 'Label purity of the positives (a monitor: labels never reach a loss; '
+                      'random pairs share a class 10% of the time):', '']
+            lines += [f'- {METHODS[k][0]}: {text}' for k, text in purity]
         png = plot_pair(pair, results, out_dir)
         if png:
             lines += ['', f'![kNN top-1 against iteration, {pair}]({osp.basename(png)})', '',

@@ -10,9 +10,15 @@ Usage::
         data/imagenet/meta/train_10percent.txt --percent 10 --seed 0
     python tools/dataset_converters/make_label_subset.py data/my_dataset/train \
         data/my_dataset/meta/train_4shot.txt --per-class 4
+    # Fashion-MNIST's train split (in memory, no files): "index label" lines, read by
+    # FashionMNISTGz(subset_file=...); the few-label benchmark's fixed 1% / 10% subsets:
+    python tools/dataset_converters/make_label_subset.py fashion-mnist:train \
+        configs/benchmarks/classification/fmnist/subsets/train_1pct_seed0.txt --percent 1
 
-The source is an mmpretrain annotation file (``relative/path label`` per line) or a
-folder with one sub-folder per class (labels = sorted folder names). The output is an
+The source is an mmpretrain annotation file (``relative/path label`` per line), a
+folder with one sub-folder per class (labels = sorted folder names), or
+``fashion-mnist:train`` / ``fashion-mnist:test`` (the installed Fashion-MNIST split; each
+image is named by its index, zero-padded to 5 digits, so the lines sort by index). The output is an
 mmpretrain annotation file, ``relative/path label`` per line, sorted by label then path.
 
 The balanced draw takes ``n = round(percent / 100 * N / C)`` images of every class (at
@@ -36,8 +42,8 @@ Entry = Tuple[str, int]
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Make a labelled-subset annotation file')
-    parser.add_argument('source', help='annotation file ("path label" lines) or a folder '
-                        'with one sub-folder per class')
+    parser.add_argument('source', help='annotation file ("path label" lines), a folder '
+                        'with one sub-folder per class, or fashion-mnist:train')
     parser.add_argument('out', help='output annotation file')
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument('--percent', type=float, help='percentage of the images, e.g. 1 or 10')
@@ -47,8 +53,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+FMNIST_PREFIX = 'fashion-mnist:'
+
+
 def read_annotations(source: str) -> List[Entry]:
-    """``[(relative path, label)]`` from an annotation file or a class-folder tree."""
+    """``[(relative path, label)]`` from an annotation file, a class-folder tree or
+    ``fashion-mnist:<split>`` (``(index, label)`` of that split, the index as text)."""
+    if source.startswith(FMNIST_PREFIX):
+        from csml_mm.datasets.fashion_mnist import default_root, load_fashion_mnist
+        _, labels = load_fashion_mnist(default_root(), source[len(FMNIST_PREFIX):])
+        return [(f'{i:05d}', int(label)) for i, label in enumerate(labels)]
     if osp.isdir(source):
         classes = sorted(d for d in os.listdir(source) if osp.isdir(osp.join(source, d)))
         if not classes:

@@ -201,4 +201,35 @@ class WCL(BaseSelfSupervisor):
                 comps = 0.5 * (labels['labels1'].unique().numel()
                                + labels['labels2'].unique().numel())
                 losses['graph_mean_size'] = torch.tensor(n / comps, device=z.device)
+                purity = self.graph_purity(labels, data_samples, z.device)
+                if purity is not None:
+                    losses['graph_purity'] = purity
         return losses
+
+    @staticmethod
+    @torch.no_grad()
+    def graph_purity(weak: Dict[str, torch.Tensor], data_samples: List[DataSample],
+                     device: torch.device) -> Optional[torch.Tensor]:
+        r"""Label purity (%) of the weak labels: a monitor, never part of the loss.
+
+        For every image :math:`i` of the global batch and each view's graph, the share of its
+        component mates :math:`\{j \neq i : y_v(j) = y_v(i)\}` that have its class;
+        mean over images and the two views. None when the samples carry no ``gt_label``
+        (a folder without labels). Computed on the device: no host synchronisation.
+        """
+        if not data_samples or not all('gt_label' in ds for ds in data_samples):
+            return None
+        cls = torch.cat([ds.gt_label.reshape(-1)[:1] for ds in data_samples]).to(device)
+        if get_world_size() > 1:
+            from mmengine.dist import all_gather
+            cls = torch.cat(all_gather(cls))
+        if cls.numel() != weak['labels1'].numel():
+            return None
+        same_cls = cls.unsqueeze(0) == cls.unsqueeze(1)
+        not_self = ~torch.eye(cls.numel(), dtype=torch.bool, device=device)
+        shares = []
+        for comp in (weak['labels1'], weak['labels2']):
+            mates = (comp.unsqueeze(0) == comp.unsqueeze(1)) & not_self
+            hits = (mates & same_cls).sum(1).float()
+            shares.append((hits / mates.sum(1).clamp(min=1).float()).mean())
+        return 50.0 * (shares[0] + shares[1])

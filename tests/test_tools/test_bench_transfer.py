@@ -1,0 +1,83 @@
+"""The transfer harness end to end in --quick mode on a small Fashion-MNIST copy: pretraining
+through the quality harness, detection and few-label fine-tuning, records, report, gate line,
+plot, resume without re-training, and the missing-data message."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+BENCH = 'tools/benchmarks/bench_transfer.py'
+
+
+def _small_fmnist(root, write_idx, n_train=256, n_test=64):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:28, 0:28]
+    for prefix, n in (('train', n_train), ('t10k', n_test)):
+        labels = np.arange(n) % 10
+        imgs = np.zeros((n, 28, 28), np.uint8)
+        for i, c in enumerate(labels):  # class-dependent garment-like blobs
+            inside = ((yy - 14) / (5 + c)) ** 2 + ((xx - 14) / (12 - c // 2)) ** 2 <= 1
+            imgs[i][inside] = rng.integers(120, 256, inside.sum())
+        write_idx(root / f'{prefix}-images-idx3-ubyte.gz', imgs, 0x803)
+        write_idx(root / f'{prefix}-labels-idx1-ubyte.gz', labels, 0x801)
+
+
+def _bench(repo_root, env, *args):
+    return subprocess.run([sys.executable, BENCH, *args], cwd=repo_root, env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def test_quick_run_writes_records_report_and_resumes(repo_root, subprocess_env, tmp_path,
+                                                     write_idx):
+    data = tmp_path / 'fmnist'
+    data.mkdir()
+    _small_fmnist(data, write_idx)
+    env = dict(subprocess_env, FASHION_MNIST_ROOT=str(data))
+    work, out = tmp_path / 'work', tmp_path / 'report'
+    args = ('--quick', '--rows', 'random-resnet', 'supervised', 'wcl', '--seeds', '0',
+            '--work-dir', str(work), '--out-dir', str(out))
+    proc = _bench(repo_root, env, *args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = out / 'transfer_runs'
+    for row in ('random-resnet', 'supervised', 'wcl'):
+        det = json.load(open(runs / 'det' / row / 'seed0.json'))
+        for key in ('box_ap', 'box_ap50', 'mask_ap', 'mask_ap50'):
+            assert 0 <= det[key] <= 100, det
+        assert det['curve'][-1][0] == 4 and det['hardware'].startswith('one process on')
+        for task in ('semi1', 'semi10'):
+            rec = json.load(open(runs / task / row / 'seed0.json'))
+            assert 0 <= rec['top1'] <= 100 and rec['config'].endswith('pct.py')
+    rand = json.load(open(runs / 'det' / 'random-resnet' / 'seed0.json'))
+    assert rand['pretrain'] is None and 'model.backbone.init_cfg=None' in rand['options']
+    wcl = json.load(open(runs / 'det' / 'wcl' / 'seed0.json'))
+    assert wcl['pretrain']['method'] == 'wcl'
+    assert 'train_cfg.max_epochs=1' in wcl['pretrain']['options']  # the quality recipe, 1 epoch
+    # the pretraining record is public too, with the label purity of WCL's graph positives
+    pre = json.load(open(runs / 'pretrain' / 'wcl' / 'seed0.json'))
+    assert 'checkpoint' not in pre
+    purity = pre['purity']['graph_components']
+    assert len(purity) == 1 and 0 <= purity[0] <= 100
+    report = (out / 'transfer.md').read_text()
+    assert '`--quick` smoke run' in report
+    assert '## The design check' in report and 'box AP over 1 seed(s)' in report
+    assert f'| {wcl["label"]} | {wcl["box_ap"]:.2f} |' in report
+    assert 'WCL against SimCLR, 7 epochs' in report  # the baseline is named
+    assert 'graph components' in report
+    assert (out / 'transfer_det_resnet.png').stat().st_size > 1000
+    # resume: nothing is trained again
+    stamp = os.path.getmtime(runs / 'det' / 'wcl' / 'seed0.json')
+    proc = _bench(repo_root, env, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'training' not in proc.stdout, proc.stdout
+    assert os.path.getmtime(runs / 'det' / 'wcl' / 'seed0.json') == stamp
+
+
+def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, tmp_path):
+    env = dict(subprocess_env, FASHION_MNIST_ROOT=str(tmp_path / 'nowhere'))
+    proc = _bench(repo_root, env, '--quick', '--rows', 'random-resnet', '--seeds', '0',
+                  '--work-dir', str(tmp_path / 'w'), '--out-dir', str(tmp_path / 'o'))
+    assert proc.returncode != 0
+    assert 'apt-get install dataset-fashion-mnist' in proc.stderr
+    assert not (tmp_path / 'w').exists()
