@@ -179,7 +179,7 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
 def _fake_training(monkeypatch, bench_quality, calls, final_epoch):
     """Replaces the training and evaluation processes of the harness: 'training' writes
     the final epoch's checkpoint the way mmengine does (the file and last_checkpoint)."""
-    def fake_run(cmd, log):
+    def fake_run(cmd, log, env=None):
         calls.append(cmd)
         run_dir = cmd[cmd.index('--work-dir') + 1]
         ckpt = os.path.join(run_dir, f'epoch_{final_epoch}.pth')
@@ -267,3 +267,27 @@ def test_knn_curve_merges_the_segments_of_a_resumed_run(tmp_path):
     segment('20261204_110000', [(2, 73.5), (3, 75.0)])  # resumed after epoch 2
     assert bench_quality.knn_curve(str(tmp_path)) == [[0, 70.0], [5, 72.0], [10, 73.5],
                                                       [15, 75.0]]
+
+
+def test_positive_purity_reads_mining_rounds_and_graph_purity(tmp_path):
+    """The purity monitor of a run, from its logs: CsMl's mining rounds in order, WCL's
+    graph purity averaged per epoch (over the log windows of that epoch)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools',
+                                    'benchmarks'))
+    import bench_quality
+    seg = tmp_path / '20261207_010101'
+    (seg / 'vis_data').mkdir(parents=True)
+    (seg / '20261207_010101.log').write_text(
+        'NeighbourMiningHook: mined 1 neighbours for 9 images in 1.0s (extraction 0.5s), '
+        'label purity 61.5%\nother line\n'
+        'NeighbourMiningHook: mined 1 neighbours ... label purity 70.25%\n')
+    rows = [{'epoch': 1, 'iter': 1, 'graph_purity': 40.0}, {'epoch': 1, 'graph_purity': 50.0},
+            {'epoch': 2, 'graph_purity': 70.0}, {'epoch': 2, 'loss': 1.0},
+            {'step': 1, 'knn/top1_k20': 50.0}]
+    (seg / 'vis_data' / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows))
+    got = bench_quality.positive_purity(str(tmp_path))
+    assert got == {'mined_neighbours': [61.5, 70.25], 'graph_components': [45.0, 70.0]}
+    assert bench_quality.positive_purity(str(tmp_path / 'nothing')) is None
+    text = bench_quality.purity_text([{'seed': 1, 'purity': got}, {'seed': 0}])
+    assert text == ('seed 1: mined neighbours 61.5 / 70.2%; '
+                    'seed 1: graph components 45.0 / 70.0%')

@@ -162,7 +162,8 @@ def det_metrics(run_dir: str) -> dict:
     """Final box/mask AP (x100) and the box-AP curve ``[[iteration, AP], ...]``."""
     evals = [r for r in _scalars(run_dir) if DET_METRICS['box_ap'] in r]
     if not evals:
-        raise RuntimeError(f'{run_dir}: no CocoMetric result in the logs')
+        raise RuntimeError(f'{run_dir}: no CocoMetric result in the logs (CocoMetric logs none '
+                           'when the detector returned no box above its score threshold)')
     by_step = {int(r['step']): r for r in evals}
     last = by_step[max(by_step)]
     out = {k: round(100 * last[v], 2) for k, v in DET_METRICS.items()}
@@ -194,8 +195,10 @@ def quick_options(task: str, work_dir: str) -> List[str]:
     opts = [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
             f'default_hooks.checkpoint.interval={n}', 'default_hooks.logger.interval=1']
     if task == 'det':
+        # every detection kept (threshold below 0: a few-step model's scores round to 0),
+        # since CocoMetric reports nothing for an empty result
         opts += [f'train_dataloader.dataset.indices={QUICK_SCENES["num_train"]}',
-                 'train_dataloader.batch_size=2']
+                 'train_dataloader.batch_size=2', 'model.test_cfg.rcnn.score_thr=-1.0']
     else:
         opts += [f'train_dataloader.dataset.subset_file={quick_subset(work_dir)}']
     return opts

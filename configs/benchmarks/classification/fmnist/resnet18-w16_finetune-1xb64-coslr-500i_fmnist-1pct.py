@@ -42,6 +42,6 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=ma
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64)
-default_hooks = dict(logger=dict(interval=50),
+default_hooks = dict(logger=dict(interval=50, log_metric_by_epoch=False),
                      checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)

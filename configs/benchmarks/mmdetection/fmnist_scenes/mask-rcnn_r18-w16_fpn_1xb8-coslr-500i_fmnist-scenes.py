@@ -102,8 +102,9 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters - warmup_iters, by_epoch=False,
          begin=warmup_iters, end=max_iters),
 ]
+# log_metric_by_epoch=False: the metrics are logged at their iteration (the AP curves)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=val_interval,
                     max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
