@@ -64,7 +64,7 @@ def test_quick_run_writes_records_report_and_resumes(repo_root, subprocess_env, 
     assert '`--quick` smoke run' in report
     assert '## The design check' in report and 'not recorded yet' in report
     assert f'| {wcl["label"]} | {wcl["box_ap"]:.2f} |' in report
-    assert 'WCL against SimCLR, 7 epochs' in report  # the baseline is named
+    assert 'WCL, 7 epochs against SimCLR, 7 epochs' in report  # the baseline is named
     assert 'graph components' in report
     assert (out / 'transfer_det_resnet.png').stat().st_size > 1000
     # resume: nothing is trained again

@@ -69,6 +69,7 @@ ROWS: Dict[str, tuple] = {
     'aps': ('APS, selective view 2', 'vit', 'aps', 'aps-full'),
 }
 RANDOM_OF = {'resnet': 'random-resnet', 'vit': 'random-vit'}
+FAMILY_LABEL = {'resnet': 'ResNet-18 w16', 'vit': 'ViT d4 w64 p4'}
 #: the gate of the design: the supervised backbone must beat random init by this box AP
 GATE_BOX_AP = 5.0
 SCENES = dict(num_train=3000, num_val=1000, seed=0)
@@ -319,7 +320,7 @@ def plot_det(family: str, records: dict, out_dir: str) -> Optional[str]:
                     label=ROWS[row][0] if j == 0 else None)
     ax.set_xlabel('fine-tuning iteration')
     ax.set_ylabel('box AP (COCO AP@[.5:.95], val scenes)')
-    ax.set_title(f'Mask R-CNN on Fashion-MNIST scenes: {family} rows')
+    ax.set_title(f'Mask R-CNN on Fashion-MNIST scenes: {FAMILY_LABEL[family]} rows')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -377,7 +378,7 @@ def write_report(out_dir: str, args) -> str:
         if not any(records.get(t, {}).get(r) for t in TASKS for r in rows):
             continue
         rand = RANDOM_OF[family]
-        lines += [f'## {"ResNet-18 w16" if family == "resnet" else "ViT d4 w64 p4"} rows', '',
+        lines += [f'## {FAMILY_LABEL[family]} rows', '',
                   '| row | box AP | Δ box vs random | Δ box vs baseline | box AP50 | mask AP | '
                   'Δ mask vs random | mask AP50 | 1% top-1 | Δ vs random | 10% top-1 | '
                   'Δ vs random | seeds |',
