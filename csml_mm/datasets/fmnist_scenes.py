@@ -246,8 +246,8 @@ def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: 
 
     Raises:
         FileNotFoundError: Fashion-MNIST is not installed (the message says how to get it).
-        FileExistsError: ``out_dir`` holds something else (another key, or no metadata)
-            and ``force`` is off.
+        FileExistsError: ``out_dir`` holds a set made with other settings and ``force``
+            is off, or holds anything that is not a scenes set (never replaced).
     """
     spec = spec or SceneSpec()
     if num_train < 1 or num_val < 1:
@@ -264,9 +264,10 @@ def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: 
             raise FileExistsError(
                 f'{out_dir} holds Fashion-MNIST scenes made with other settings '
                 f'({meta.get("key")}); pass --force to replace them or choose another folder.')
-    elif osp.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise FileExistsError(f'{out_dir} exists, is not empty and holds no {META_FILE}; '
-                              'pass --force to replace it or choose another folder.')
+    elif osp.isdir(out_dir) and os.listdir(out_dir):
+        # never deleted, even with force: it is not a scenes set
+        raise FileExistsError(f'{out_dir} exists, is not empty and holds no {META_FILE} (it is '
+                              'not a scenes set); choose another folder.')
     root = fmnist_root or default_root()
     if not fashion_mnist_available(root):
         raise FileNotFoundError(missing_message(root) + ' The scenes are made from it.')

@@ -145,6 +145,13 @@ def test_cached_set_is_reused_and_other_settings_refused(tmp_path, fmnist):
     assert len(os.listdir(osp.join(out, 'train'))) == 5
     # nothing half-written is left beside it
     assert [n for n in os.listdir(tmp_path) if n.startswith('.scenes-')] == []
+    # a folder that is not a scenes set is never replaced, not even with force
+    other = tmp_path / 'mine'
+    other.mkdir()
+    (other / 'keep.txt').write_text('user data')
+    with pytest.raises(FileExistsError, match='not a scenes set'):
+        make_scenes(str(other), 4, 2, fmnist_root=root, force=True)
+    assert (other / 'keep.txt').read_text() == 'user data'
 
 
 def test_missing_fashion_mnist_names_the_fix(tmp_path, repo_root, subprocess_env):

@@ -267,14 +267,16 @@ def test_bf16_autocast_keeps_the_losses_close_to_fp32():
 
 # ------------------------------------------------------------ label purity monitor
 def _purity_loop(comps, classes):
-    """Plain-loop reference: per image, the share of its component mates with its class."""
+    """Plain-loop reference: per labelled image with labelled mates, the share of its
+    component mates (labelled ones) with its class; unlabelled images (None) are left out."""
     shares = []
     for i in range(len(comps)):
-        mates = [j for j in range(len(comps)) if j != i and comps[j] == comps[i]]
+        if classes[i] is None:
+            continue
+        mates = [j for j in range(len(comps))
+                 if j != i and comps[j] == comps[i] and classes[j] is not None]
         if mates:
             shares.append(sum(classes[j] == classes[i] for j in mates) / len(mates))
-        else:
-            shares.append(0.0)
     return 100 * sum(shares) / len(shares)
 
 
@@ -289,6 +291,13 @@ def test_graph_purity_matches_plain_loop_and_is_only_a_monitor():
                   + _purity_loop(weak['labels2'].tolist(), classes))
     assert got is not None and abs(float(got) - want) < 1e-4
     assert WCL.graph_purity(weak, samples(8), torch.device('cpu')) is None  # no labels
+    # a sample without a label is left out of the purity, not counted as a miss
+    part = [None, 0, 1, 1, 1, 2, 0, 2]
+    data = [DataSample() if c is None else DataSample().set_gt_label(c) for c in part]
+    got = WCL.graph_purity(weak, data, torch.device('cpu'))
+    want = 0.5 * (_purity_loop(weak['labels1'].tolist(), part)
+                  + _purity_loop(weak['labels2'].tolist(), part))
+    assert abs(float(got) - want) < 1e-4
 
     # in a training step: logged next to the loss, with the same loss as without labels
     torch.manual_seed(0)

@@ -133,7 +133,6 @@ def test_fine_tune_from_a_checkpoint_lowers_the_loss(tmp_path, write_idx, repo_r
     cfg = tmp_path / 'scenes_short.py'
     cfg.write_text(
         f'_base_ = [{osp.join(ROOT, bench_transfer.DET_CFG["resnet"])!r}]\n'
-        f'num_train_scenes = 8\n'
         f'train_dataloader = dict(batch_size=4, dataset=dict(indices=8))\n'
         f'train_cfg = dict(max_iters={iters}, val_interval={iters})\n'
         # no warm-up: a constant learning rate, so a few steps show learning

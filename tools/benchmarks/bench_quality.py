@@ -350,6 +350,18 @@ def _segments(run_dir: str, opts: List[str], resume_from: Optional[str],
     return state
 
 
+def _clear_stale(run_dir: str) -> None:
+    """Remove what an earlier, unresumable training left in ``run_dir`` (checkpoints and
+    timestamped log folders), so that a run trained from the start reads only its own logs."""
+    import shutil
+    for name in os.listdir(run_dir):
+        path = osp.join(run_dir, name)
+        if re.fullmatch(r'\d{8}_\d{6}', name) and osp.isdir(path):
+            shutil.rmtree(path)
+        elif re.fullmatch(r'(?:epoch|iter)_\d+\.pth|last_checkpoint', name):
+            os.remove(path)
+
+
 def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag: str,
                     env: Optional[dict] = None) -> Tuple[str, float, int]:
     """Trains ``config`` into ``run_dir`` until its ``target``-th epoch (or iteration)
@@ -367,6 +379,8 @@ def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag
     partial = _interrupted(run_dir) if recorded else None
     resume_from = partial[0] if partial else None
     trained = partial is not None and partial[1] >= target
+    if resume_from is None:
+        _clear_stale(run_dir)
     state = _segments(run_dir, opts, resume_from, start=not trained)
     if trained:
         print(f'{tag}: training had finished ({osp.basename(resume_from)})', flush=True)

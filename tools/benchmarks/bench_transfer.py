@@ -31,6 +31,7 @@ import os
 import os.path as osp
 import statistics
 import sys
+import time
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -92,9 +93,12 @@ def parse_args(argv=None):
     p.add_argument('--tasks', nargs='+', default=list(TASKS), choices=list(TASKS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--work-dir', default=None,
-                   help='checkpoints, logs and the scenes (default: $CSML_MM_CACHE/transfer)')
-    p.add_argument('--out-dir', default=osp.join(ROOT, 'docs', 'results'),
-                   help='where transfer.md, its plots and the records (transfer_runs/) go')
+                   help='checkpoints, logs and the scenes (default: $CSML_MM_CACHE/transfer; '
+                   'with --quick $CSML_MM_CACHE/transfer-quick, so a smoke run never mixes '
+                   'with the real table)')
+    p.add_argument('--out-dir', default=None,
+                   help='where transfer.md, its plots and the records (transfer_runs/) go '
+                   '(default: docs/results; with --quick WORK_DIR/report)')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: 1 pretraining epoch, tiny scenes, a few iterations (point '
                    'FASHION_MNIST_ROOT at a small copy to make it a minute long)')
@@ -159,26 +163,33 @@ def _scalars(run_dir: str) -> List[dict]:
     return rows
 
 
-def det_metrics(run_dir: str) -> dict:
-    """Final box/mask AP (x100) and the box-AP curve ``[[iteration, AP], ...]``."""
+class MissingEvaluation(RuntimeError):
+    """The run's final evaluation is not in its logs (e.g. killed while evaluating)."""
+
+
+def det_metrics(run_dir: str, target: int) -> dict:
+    """Box/mask AP (x100) at iteration ``target`` and the box-AP curve ``[[iteration, AP]]``."""
     evals = [r for r in _scalars(run_dir) if DET_METRICS['box_ap'] in r]
-    if not evals:
-        raise RuntimeError(f'{run_dir}: no CocoMetric result in the logs (CocoMetric logs none '
-                           'when the detector returned no box above its score threshold)')
     by_step = {int(r['step']): r for r in evals}
-    last = by_step[max(by_step)]
+    if target not in by_step:
+        raise MissingEvaluation(
+            f'{run_dir}: no CocoMetric result at iteration {target} in the logs (the run was '
+            'stopped while evaluating, or the detector returned no box above its score '
+            'threshold, for which CocoMetric logs nothing)')
+    last = by_step[target]
     out = {k: round(100 * last[v], 2) for k, v in DET_METRICS.items()}
     out['curve'] = [[s, round(100 * by_step[s][DET_METRICS['box_ap']], 2)]
                     for s in sorted(by_step)]
     return out
 
 
-def cls_metrics(run_dir: str) -> dict:
-    evals = [r for r in _scalars(run_dir) if 'accuracy/top1' in r]
-    if not evals:
-        raise RuntimeError(f'{run_dir}: no accuracy in the logs')
-    last = max(evals, key=lambda r: r['step'])
-    return {'top1': round(last['accuracy/top1'], 2)}
+def cls_metrics(run_dir: str, target: int) -> dict:
+    """Top-1 on the test split at iteration ``target``."""
+    evals = {int(r['step']): r for r in _scalars(run_dir) if 'accuracy/top1' in r}
+    if target not in evals:
+        raise MissingEvaluation(f'{run_dir}: no accuracy at iteration {target} in the logs (the '
+                                'run was stopped while evaluating?)')
+    return {'top1': round(evals[target]['accuracy/top1'], 2)}
 
 
 def _config_iters(config: str) -> int:
@@ -215,6 +226,27 @@ def quick_subset(work_dir: str) -> str:
     return out
 
 
+#: mmpretrain's ResNet initialises itself this way only while ``init_cfg`` is left at its
+#: default; the random-init rows of the classification tasks restore it (mmdet's ResNet does
+#: the same by itself when ``init_cfg`` is None), so that every random row starts from the
+#: initialisation of the quality table's random-init floor.
+RESNET_DEFAULT_INIT = [dict(type='Kaiming', layer=['Conv2d']),
+                       dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
+
+
+def random_init_config(config: str, family: str, task: str, run_dir: str) -> str:
+    """The config a random-init row trains: ``config`` itself, or for a classification
+    ResNet a child config in ``run_dir`` that restores mmpretrain's default initialisation
+    (``--cfg-options`` cannot set a list of dicts)."""
+    if task == 'det' or family != 'resnet':
+        return config
+    child = osp.join(run_dir, 'random_init.py')
+    with open(child, 'w') as f:
+        f.write(f'_base_ = [{osp.join(ROOT, config)!r}]\n'
+                f'model = dict(backbone=dict(init_cfg={RESNET_DEFAULT_INIT!r}))\n')
+    return child
+
+
 def run_task(task: str, row: str, seed: int, work_dir: str, out_dir: str, quick: bool,
              scenes: Optional[str]) -> dict:
     """Fine-tunes one row's backbone of one seed on one task; returns its record."""
@@ -225,8 +257,12 @@ def run_task(task: str, row: str, seed: int, work_dir: str, out_dir: str, quick:
             return json.load(f)
     pre = pretrain(row, seed, work_dir, out_dir, quick)
     config = task_config(task, family)
+    run_dir = osp.join(work_dir, task, row, f'seed{seed}')
+    os.makedirs(run_dir, exist_ok=True)
+    train_config = config
     if pre is None:
-        init = ['model.backbone.init_cfg=None']
+        train_config = random_init_config(config, family, task, run_dir)
+        init = ['model.backbone.init_cfg=None'] if train_config == config else []
     else:
         ckpt = _abs(pre['checkpoint'])
         if ',' in ckpt:
@@ -237,16 +273,29 @@ def run_task(task: str, row: str, seed: int, work_dir: str, out_dir: str, quick:
     if quick:
         opts += quick_options(task, work_dir)
     target = QUICK_ITERS if quick else _config_iters(config)
-    run_dir = osp.join(work_dir, task, row, f'seed{seed}')
-    os.makedirs(run_dir, exist_ok=True)
     env = {'FMNIST_SCENES_ROOT': scenes} if task == 'det' else None
-    _, train_s, segments = bq.train_resumable(config, run_dir, opts, target,
-                                              f'[transfer] {task} {row} seed {seed}', env)
-    metrics = det_metrics(run_dir) if task == 'det' else cls_metrics(run_dir)
+    tag = f'[transfer] {task} {row} seed {seed}'
+    measure = det_metrics if task == 'det' else cls_metrics
+    _, train_s, segments = bq.train_resumable(train_config, run_dir, opts, target, tag, env)
+    try:
+        metrics = measure(run_dir, target)
+    except MissingEvaluation as e:
+        # the last checkpoint is written before the last evaluation: a run stopped while
+        # evaluating looks finished; train it again from the start, keeping the old folder
+        aside = f'{run_dir}.unevaluated-{int(time.time())}'
+        print(f'{tag}: {e}; training again (the old run is kept in {aside})', flush=True)
+        os.replace(run_dir, aside)
+        os.makedirs(run_dir)
+        if train_config != config:
+            train_config = random_init_config(config, family, task, run_dir)
+        _, train_s, segments = bq.train_resumable(train_config, run_dir, opts, target, tag, env)
+        metrics = measure(run_dir, target)
     shown_opts = [o if 'init_cfg.checkpoint=' not in o else
                   'model.backbone.init_cfg.checkpoint=<pretraining checkpoint>' for o in opts]
     record = dict(task=task, row=row, label=label, seed=seed, config=config,
-                  options=shown_opts, pretrain=None if pre is None else dict(
+                  options=shown_opts, init='pretrained' if pre else (
+                      'random: mmpretrain ResNet default (Kaiming conv, BN weight 1)'
+                      if train_config != config else 'random: the backbone\'s default'), pretrain=None if pre is None else dict(
                       method=key, config=pre['config'], options=pre['options'],
                       train_seconds=pre.get('train_seconds')),
                   train_seconds=round(train_s, 1), hardware=bq.hardware(), **metrics)
@@ -443,8 +492,10 @@ def write_report(out_dir: str, args) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    work_dir = osp.abspath(args.work_dir or default_work_dir())
-    out_dir = osp.abspath(args.out_dir)
+    work_dir = osp.abspath(args.work_dir or (default_work_dir() + ('-quick' if args.quick
+                                                                    else '')))
+    out_dir = osp.abspath(args.out_dir or (osp.join(work_dir, 'report') if args.quick else
+                                           osp.join(ROOT, 'docs', 'results')))
     os.makedirs(out_dir, exist_ok=True)
     if not args.report_only:
         from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message

@@ -214,22 +214,31 @@ class WCL(BaseSelfSupervisor):
 
         For every image :math:`i` of the global batch and each view's graph, the share of its
         component mates :math:`\{j \neq i : y_v(j) = y_v(i)\}` that have its class;
-        mean over images and the two views. None when the samples carry no ``gt_label``
-        (a folder without labels). Computed on the device: no host synchronisation.
+        mean over images and the two views; images without a label are left out. None when
+        the samples carry no ``gt_label`` (a folder without labels). Computed on the device
+        (no device-to-host read of its own).
         """
-        if not data_samples or not all('gt_label' in ds for ds in data_samples):
-            return None
-        cls = torch.cat([ds.gt_label.reshape(-1)[:1] for ds in data_samples]).to(device)
+        if not any('gt_label' in ds for ds in data_samples):
+            return None  # an unlabelled data set (the same on every rank)
+        # one entry per sample, -1 where a label is missing, so that every rank gathers the
+        # same number of entries; the labels are CPU tensors here (no device read)
+        cls = torch.tensor([int(ds.gt_label.reshape(-1)[0])
+                            if 'gt_label' in ds and ds.gt_label.numel() else -1
+                            for ds in data_samples], device=device)
         if get_world_size() > 1:
             from mmengine.dist import all_gather
             cls = torch.cat(all_gather(cls))
         if cls.numel() != weak['labels1'].numel():
             return None
-        same_cls = cls.unsqueeze(0) == cls.unsqueeze(1)
+        known = cls >= 0
+        same_cls = (cls.unsqueeze(0) == cls.unsqueeze(1)) & known.unsqueeze(0)
         not_self = ~torch.eye(cls.numel(), dtype=torch.bool, device=device)
+        not_self &= known.unsqueeze(0) & known.unsqueeze(1)  # pairs of labelled images only
         shares = []
         for comp in (weak['labels1'], weak['labels2']):
             mates = (comp.unsqueeze(0) == comp.unsqueeze(1)) & not_self
             hits = (mates & same_cls).sum(1).float()
-            shares.append((hits / mates.sum(1).clamp(min=1).float()).mean())
+            count = mates.sum(1)
+            share = hits / count.clamp(min=1).float()
+            shares.append(share.sum() / (count > 0).sum().clamp(min=1).float())
         return 50.0 * (shares[0] + shares[1])

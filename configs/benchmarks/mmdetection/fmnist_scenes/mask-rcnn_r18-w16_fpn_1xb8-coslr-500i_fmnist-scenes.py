@@ -102,11 +102,14 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters - warmup_iters, by_epoch=False,
          begin=warmup_iters, end=max_iters),
 ]
-# log_metric_by_epoch=False: the metrics are logged at their iteration (the AP curves)
+# log_metric_by_epoch=False: the metrics are logged at their iteration (the AP curves).
+# csml_mm's checkpoint hook deletes the previous checkpoint only after the new one is written,
+# and RNGStateHook makes a resumed run continue the same random stream (docs/reliability.md).
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=val_interval,
-                    max_keep_ckpts=1))
+    checkpoint=dict(type='mmpretrain.SafeCheckpointHook', by_epoch=False,
+                    interval=val_interval, max_keep_ckpts=1),
+    rng_state=dict(type='mmpretrain.RNGStateHook'))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)

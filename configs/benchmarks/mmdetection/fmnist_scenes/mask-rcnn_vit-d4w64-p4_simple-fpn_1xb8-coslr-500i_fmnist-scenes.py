@@ -10,7 +10,8 @@
 # pretraining position embedding resized to 32 x 32) turned by the pyramid into strides 4-32
 # (scale factors 1, 1/2, 1/4, 1/8) plus a pooled stride-64 level, channel LayerNorm in the
 # pyramid; AdamW lr 2e-4, weight decay 0.05, layer-wise lr decay 0.75 (ViTDet's optimiser,
-# scaled to 4 blocks and batch 8), 100 warm-up iterations then cosine, no drop path.
+# scaled to 4 blocks and batch 8), the ResNet config's 50 warm-up iterations and cosine, no
+# drop path.
 _base_ = ['./mask-rcnn_r18-w16_fpn_1xb8-coslr-500i_fmnist-scenes.py']
 norm_cfg = dict(type='mmpretrain.LN2d', eps=1e-6)
 model = dict(
