@@ -82,3 +82,47 @@ def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, 
     assert proc.returncode != 0
     assert 'apt-get install dataset-fashion-mnist' in proc.stderr
     assert not (tmp_path / 'w').exists()
+
+
+def _bench_transfer(repo_root):
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_transfer
+    return bench_transfer
+
+
+def test_final_evaluation_is_required(repo_root, tmp_path):
+    """A run stopped while evaluating has its last checkpoint but not its last metrics: the
+    metrics readers refuse it instead of reporting the previous evaluation as final."""
+    import pytest
+    bt = _bench_transfer(repo_root)
+    logs = tmp_path / '20261207_000000' / 'vis_data'
+    logs.mkdir(parents=True)
+    rows = [{'step': 250, 'coco/bbox_mAP': 0.1, 'coco/bbox_mAP_50': 0.2, 'coco/segm_mAP': 0.1,
+             'coco/segm_mAP_50': 0.2}, {'step': 300, 'loss': 1.0},
+            {'step': 500, 'accuracy/top1': 70.0}]
+    (logs / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows))
+    with pytest.raises(bt.MissingEvaluation, match='iteration 500'):
+        bt.det_metrics(str(tmp_path), 500)
+    assert bt.det_metrics(str(tmp_path), 250)['box_ap'] == 10.0
+    assert bt.cls_metrics(str(tmp_path), 500) == {'top1': 70.0}
+    with pytest.raises(bt.MissingEvaluation):
+        bt.cls_metrics(str(tmp_path), 600)
+
+
+def test_random_classification_rows_keep_the_resnet_default_init(repo_root, tmp_path):
+    """`init_cfg=None` would drop mmpretrain ResNet's own initialisation; the random rows of
+    the classification tasks restore exactly the class's default instead."""
+    import inspect
+
+    from mmengine.config import Config
+    from mmpretrain.models.backbones import ResNet
+    bt = _bench_transfer(repo_root)
+    config = bt.SEMI_CFG['semi1']['resnet']
+    child = bt.random_init_config(config, 'resnet', 'semi1', str(tmp_path))
+    cfg = Config.fromfile(child)
+    default = inspect.signature(ResNet.__init__).parameters['init_cfg'].default
+    assert cfg.model.backbone.init_cfg == default
+    assert cfg.model.backbone.depth == 18 and cfg.model.head.num_classes == 10
+    # detection (mmdet's ResNet fills in its default itself) and the ViT use the config as is
+    assert bt.random_init_config(config, 'resnet', 'det', str(tmp_path)) == config
+    assert bt.random_init_config(config, 'vit', 'semi1', str(tmp_path)) == config
