@@ -244,7 +244,8 @@ def positive_purity(run_dir: str) -> Optional[dict]:
     only: the labels never reach a loss.
     """
     rounds, graph = [], {}
-    for dirpath, _, files in os.walk(run_dir):
+    for dirpath, dirnames, files in os.walk(run_dir):
+        dirnames.sort()  # the segments of a resumed run in time order (timestamped folders)
         for name in sorted(files):
             path = osp.join(dirpath, name)
             if name.endswith('.log') and name[0].isdigit():

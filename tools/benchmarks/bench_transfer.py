@@ -156,7 +156,8 @@ def _abs(path: str) -> str:
 
 def _scalars(run_dir: str) -> List[dict]:
     rows = []
-    for dirpath, _, files in os.walk(run_dir):
+    for dirpath, dirnames, files in os.walk(run_dir):
+        dirnames.sort()  # segments in time order: a later evaluation of a step wins
         if 'scalars.json' in files:
             with open(osp.join(dirpath, 'scalars.json')) as f:
                 rows += [json.loads(line) for line in f if line.strip()]
