@@ -632,14 +632,26 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
                   f'bash tools/device/gpu_quality.sh{budget_arg} --pairs wcl --seeds 0']
     lines += [f'python tools/benchmarks/bench_quality.py{budget_arg} --pairs csml --seeds 0   '
               '# one pair, one seed', '```', '']
-    path = osp.join(out_dir, 'quality.md')
-    # a name of this process's own: processes sharing the out-dir (gpu_quality.sh --and)
-    # may write the report at the same time
+    return write_text_atomic(osp.join(out_dir, 'quality.md'), lines)
+
+
+def write_text_atomic(path: str, lines: List[str]) -> str:
+    """Write a report atomically, through a file name of this process's own: processes
+    sharing the out-dir (gpu_quality.sh --and) may write the report at the same time."""
     part = f'{path}.{os.getpid()}.part'
     with open(part, 'w') as f:
         f.write('\n'.join(lines))
     os.replace(part, path)
     return path
+
+
+def require_fashion_mnist(tool: str) -> None:
+    """Exit with the install hint when Fashion-MNIST is not installed."""
+    from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
+    if not fashion_mnist_available():
+        sys.exit(f'{tool}: ' + missing_message(
+            '(the four IDX .gz files under $FASHION_MNIST_ROOT or '
+            '/usr/share/datasets/fashion-mnist)'))
 
 
 def main(argv=None) -> None:
@@ -655,11 +667,7 @@ def main(argv=None) -> None:
         extra += QUICK_OPTIONS
         epochs = epochs or QUICK_EPOCHS
     if not args.report_only:
-        from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
-        if not fashion_mnist_available():
-            sys.exit('bench_quality: ' + missing_message(
-                '(the four IDX .gz files under $FASHION_MNIST_ROOT or '
-                '/usr/share/datasets/fashion-mnist)'))
+        require_fashion_mnist('bench_quality')
         for seed in args.seeds:
             if not args.no_floors:
                 if seed == args.seeds[0]:

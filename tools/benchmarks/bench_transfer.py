@@ -483,12 +483,7 @@ def write_report(out_dir: str, args) -> str:
               'python tools/benchmarks/bench_transfer.py --rows random-resnet supervised '
               '--tasks det --seeds 0',
               'python tools/benchmarks/bench_transfer.py --report-only', '```', '']
-    path = osp.join(out_dir, 'transfer.md')
-    part = f'{path}.{os.getpid()}.part'
-    with open(part, 'w') as f:
-        f.write('\n'.join(lines))
-    os.replace(part, path)
-    return path
+    return bq.write_text_atomic(osp.join(out_dir, 'transfer.md'), lines)
 
 
 def main(argv=None) -> None:
@@ -499,11 +494,7 @@ def main(argv=None) -> None:
                                            osp.join(ROOT, 'docs', 'results')))
     os.makedirs(out_dir, exist_ok=True)
     if not args.report_only:
-        from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
-        if not fashion_mnist_available():
-            sys.exit('bench_transfer: ' + missing_message(
-                '(the four IDX .gz files under $FASHION_MNIST_ROOT or '
-                '/usr/share/datasets/fashion-mnist)'))
+        bq.require_fashion_mnist('bench_transfer')
         os.makedirs(work_dir, exist_ok=True)
         scenes = scenes_root(work_dir, args.quick) if 'det' in args.tasks else None
         for seed in args.seeds:
