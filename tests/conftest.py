@@ -21,6 +21,10 @@ def subprocess_env() -> dict:
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
     env['PYTHONUNBUFFERED'] = '1'
+    # shell tools call `python` / `$PYTHON`: make both the interpreter running the tests, so a
+    # suite started as `.venv/bin/python -m pytest` without an activated venv still finds mmengine
+    env['PYTHON'] = sys.executable
+    env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
     return env
 
 
