@@ -120,19 +120,23 @@ def _tiny_fmnist(root, write_idx):
     fm._CACHE.clear()
 
 
-def test_fine_tune_from_a_checkpoint_lowers_the_loss(tmp_path, write_idx, repo_root,
-                                                      subprocess_env):
+@pytest.mark.parametrize('family,method,script', [
+    ('resnet', 'csml-6e', 'train_fpn.sh'),
+    ('vit', 'aps', 'train_vit.sh'),
+])
+def test_fine_tune_from_a_checkpoint_lowers_the_loss(family, method, script, tmp_path, write_idx,
+                                                      repo_root, subprocess_env):
     data = tmp_path / 'fmnist'
     data.mkdir()
     _tiny_fmnist(data, write_idx)
     scenes = str(tmp_path / 'scenes')
     make_scenes(scenes, num_train=8, num_val=4, fmnist_root=str(data))
-    ckpt = str(tmp_path / 'csml.pth')
-    expected, _ = _pretrained_checkpoint('csml-6e', ckpt)
+    ckpt = str(tmp_path / f'{method}.pth')
+    expected, source = _pretrained_checkpoint(method, ckpt)
     iters = 16
     cfg = tmp_path / 'scenes_short.py'
     cfg.write_text(
-        f'_base_ = [{osp.join(ROOT, bench_transfer.DET_CFG["resnet"])!r}]\n'
+        f'_base_ = [{osp.join(ROOT, bench_transfer.DET_CFG[family])!r}]\n'
         f'train_dataloader = dict(batch_size=4, dataset=dict(indices=8))\n'
         f'train_cfg = dict(max_iters={iters}, val_interval={iters})\n'
         # no warm-up: a constant learning rate, so a few steps show learning
@@ -146,12 +150,13 @@ def test_fine_tune_from_a_checkpoint_lowers_the_loss(tmp_path, write_idx, repo_r
     work = tmp_path / 'work'
     env = dict(subprocess_env, FMNIST_SCENES_ROOT=scenes)
     proc = subprocess.run(
-        ['bash', 'tools/benchmarks/mmdetection/train_fpn.sh', str(cfg), ckpt, '1',
+        ['bash', f'tools/benchmarks/mmdetection/{script}', str(cfg), ckpt, '1',
          '--work-dir', str(work)],
         cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert 'matched 120/120 backbone keys' in out, out[-3000:]
+    n = len(source.state_dict())  # every key, counters included
+    assert f'matched {n}/{n} backbone keys' in out, out[-3000:]
     rows = [json.loads(line) for d, _, fs in os.walk(work) for f in fs if f == 'scalars.json'
             for line in open(osp.join(d, f)) if line.strip()]
     losses = [r['loss'] for r in rows if 'loss' in r]
