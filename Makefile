@@ -9,10 +9,12 @@ DEMO_FALLBACK_CONFIG ?= configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py
 DEMO_WORK_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast bench-quality bench-transfer clean-venv help
+.PHONY: setup setup-det setup-lite demo test test-fast bench-quality bench-transfer clean-venv help
 
 help:
-	@echo "make setup  - create .venv and install the pinned stack (builds mmcv once, cached)"
+	@echo "make setup  - create .venv with the main job's stack (mmcv-lite: no build; about 3-5 min)"
+	@echo "make setup-det - add detection: mmcv's compiled ops (built once, cached) and mmdet"
+	@echo "make setup-lite - back to the main job's stack (removes the compiled mmcv and mmdet)"
 	@echo "make demo   - pretrain on Fashion-MNIST and print kNN top-1 vs random init (5-12 min)"
 	@echo "make test   - run the whole test suite"
 	@echo "make bench-quality - the quality table (docs/results/quality.md); hours on a CPU, resumable"
@@ -20,6 +22,12 @@ help:
 
 setup:
 	@bash tools/setup_env.sh
+
+setup-det:
+	@bash tools/setup_env.sh det
+
+setup-lite:
+	@bash tools/setup_env.sh lite
 
 demo: setup
 	@$(PY) tools/demo.py --config $(DEMO_CONFIG) --fallback-config $(DEMO_FALLBACK_CONFIG) \
@@ -30,10 +38,10 @@ bench-quality: setup
 	@$(PY) tools/benchmarks/bench_quality.py $(BENCH_ARGS)
 
 TRANSFER_ARGS ?=
-bench-transfer: setup
+bench-transfer: setup-det
 	@$(PY) tools/benchmarks/bench_transfer.py $(TRANSFER_ARGS)
 
-test: setup
+test: setup-det
 	@$(PY) -m pytest tests $(PYTEST_ARGS)
 
 clean-venv:

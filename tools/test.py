@@ -14,10 +14,11 @@ _CHECKOUT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 if osp.isfile(osp.join(_CHECKOUT, 'csml_mm', '__init__.py')):
     sys.path.insert(0, _CHECKOUT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
+from csml_mm.utils.stack import load_config  # noqa: E402
 from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
                            init_dist_for_launcher)
 from csml_mm.utils.dist_timeout import dist_timeout_from_cfg  # noqa: E402
@@ -43,7 +44,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)  # a detection config on mmcv-lite: says `make setup-det`
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher

@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
+from csml_mm.utils.stack import load_config  # noqa: E402
 from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
 from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
                            init_dist_for_launcher)
@@ -116,7 +117,7 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)  # a detection config on mmcv-lite: says `make setup-det`
     cfg = merge_args(cfg, args)
     check_config(cfg)
     check_folder_roots(cfg)  # a missing image folder: name CSML_DATA_ROOT / CSML_EVAL_ROOT

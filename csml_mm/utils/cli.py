@@ -9,8 +9,8 @@ from typing import Iterator, Tuple, Type
 def user_errors() -> Tuple[Type[BaseException], ...]:
     """The exception types whose message alone tells the user what to fix."""
     from .checkpoint import CheckpointLoadError
-    from .errors import DataCheckError, NonFiniteTrainingError
-    return CheckpointLoadError, DataCheckError, NonFiniteTrainingError
+    from .errors import DataCheckError, NonFiniteTrainingError, StackError
+    return CheckpointLoadError, DataCheckError, NonFiniteTrainingError, StackError
 
 
 def one_line(exc: BaseException) -> str:

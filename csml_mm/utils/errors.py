@@ -32,3 +32,7 @@ class CorruptImageError(DataCheckError, OSError):
 
 class NonFiniteTrainingError(FloatingPointError):
     """A loss or gradient became NaN/Inf and training was stopped before the weights were."""
+
+
+class StackError(ImportError):
+    """The installed OpenMMLab stack lacks what a tool needs (mmdet, mmcv's compiled ops)."""
