@@ -60,7 +60,9 @@ setup(
     # Versions are pinned in requirements/pins.txt; these are the loose runtime needs.
     install_requires=['mmengine>=0.10.6', 'mmpretrain>=1.2.0', 'scikit-learn', 'scikit-image',
                       'scipy'],
-    extras_require={'mmdet': ['mmdet>=3.3.0'], 'faiss': ['faiss-cpu']},
+    # det: detection transfer; it also needs mmcv 2.1 WITH its compiled ops (README,
+    # "Installation"), which no extra can pull (no wheel for every torch)
+    extras_require={'det': ['mmdet>=3.3.0'], 'mmdet': ['mmdet>=3.3.0'], 'faiss': ['faiss-cpu']},
     cmdclass={'build_py': BuildPyWithConfigs},
     license='Apache-2.0',
     zip_safe=False,

@@ -5,9 +5,15 @@ mmpretrain's registries, routes mmengine's local checkpoint loading through a
 ``weights_only=True`` loader with an explicit allow-list, and makes checkpoint
 writes atomic, and fixes mmcv 2.1's hue jitter on numpy 2.
 """
-from .utils.checkpoint import install_checkpoint_io
-from .utils.compat import patch_mmcv_for_numpy2
-from .version import __version__
+import warnings
+
+# mmcv-lite (the main job's stack, no compiled ops) warns at import that one detection op is
+# missing; a detection tool run on that stack says so itself (csml_mm.utils.stack)
+warnings.filterwarnings('ignore', message=r'Fail to import ``MultiScaleDeformableAttention``')
+
+from .utils.checkpoint import install_checkpoint_io  # noqa: E402
+from .utils.compat import patch_mmcv_for_numpy2  # noqa: E402
+from .version import __version__  # noqa: E402
 
 install_checkpoint_io()
 patch_mmcv_for_numpy2()  # mmcv 2.1's adjust_hue overflows on numpy 2 (see utils/compat.py)
