@@ -10,6 +10,9 @@ import warnings
 # mmcv-lite (the main job's stack, no compiled ops) warns at import that one detection op is
 # missing; a detection tool run on that stack says so itself (csml_mm.utils.stack)
 warnings.filterwarnings('ignore', message=r'Fail to import ``MultiScaleDeformableAttention``')
+# mmcv's adjust_color warns at every call of mmpretrain's ColorJitter (pillow backend), that
+# is for every image of every batch, about a parameter that ColorJitter never passes
+warnings.filterwarnings('ignore', message="Only use 'alpha' for pillow backend")
 
 from .utils.checkpoint import install_checkpoint_io  # noqa: E402
 from .utils.compat import patch_mmcv_for_numpy2  # noqa: E402

@@ -21,23 +21,38 @@ _LOADERS = ('LoadImageFromFile', 'mmpretrain.LoadImageFromFile', 'mmcv.LoadImage
             'CheckedLoadImageFromFile')
 
 
-def _rewrite(node: Any, mode: str, skip_log: Optional[str], in_wrapper: bool = False) -> Any:
+def _rewrite(node: Any, mode: str, skip_log: Optional[str], in_wrapper: bool = False,
+             train: bool = False) -> Any:
     """A copy of ``node`` with every image loader replaced by the checked one."""
     if isinstance(node, dict):
         wrapper = in_wrapper or node.get('type') == 'NeighbourViewsDataset'
-        out = {k: _rewrite(v, mode, skip_log, wrapper) for k, v in node.items()}
+        out = {k: _rewrite(v, mode, skip_log, wrapper, train) for k, v in node.items()}
         if out.get('type') in _LOADERS:
             # NeighbourViewsDataset ties the neighbour table to indices: it cannot swap a file.
             own = 'raise' if in_wrapper else mode
             out['type'] = 'CheckedLoadImageFromFile'
             out.setdefault('on_corrupt', own)
-            if out['on_corrupt'] == 'skip' and skip_log:
+            # an oversized image (decompression-bomb guard) never stops a training run where
+            # another image can take its place; evaluations must see every image
+            out.setdefault('on_oversized', 'skip' if train and not in_wrapper else 'raise')
+            if 'skip' in (out['on_corrupt'], out['on_oversized']) and skip_log:
                 out.setdefault('skip_log', skip_log)
             out.pop('ignore_empty', None)
         return out
     if isinstance(node, (list, tuple)):
-        return type(node)(_rewrite(v, mode, skip_log, in_wrapper) for v in node)
+        return type(node)(_rewrite(v, mode, skip_log, in_wrapper, train) for v in node)
     return node
+
+
+def _skips(node: Any) -> bool:
+    """Whether a rewritten loader of ``node`` may skip an image."""
+    if isinstance(node, dict):
+        if node.get('type') == 'CheckedLoadImageFromFile':
+            return 'skip' in (node.get('on_corrupt'), node.get('on_oversized'))
+        return any(_skips(v) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_skips(v) for v in node)
+    return False
 
 
 def _has_loader(node: Any) -> bool:
@@ -50,11 +65,13 @@ def _has_loader(node: Any) -> bool:
 
 def apply_corrupt_image_policy(cfg: Config) -> Optional[str]:
     """Swap in :class:`CheckedLoadImageFromFile` everywhere (mmpretrain-scope configs only);
-    return the skip log path when the training loader skips corrupt images, else ``None``.
+    return the skip log path when the training loader may skip images, else ``None``.
 
     ``corrupt_images='skip'`` applies to ``train_dataloader``; every other loader (validation,
-    kNN, CsMl's mining pass) raises on a corrupt image. In skip mode a ``SkippedImagesHook``
-    is added to ``custom_hooks`` to count the skips into the training log.
+    kNN, CsMl's mining pass) raises on a corrupt image. Oversized images (above the loader's
+    ``max_pixels``) are always skipped by the training loader, where a wrapper allows it, and
+    raise elsewhere. When the training loader may skip, a ``SkippedImagesHook`` is added to
+    ``custom_hooks`` to count the skips into the training log.
     """
     mode = cfg.get('corrupt_images', 'raise')
     if mode not in CORRUPT_IMAGE_MODES:
@@ -64,23 +81,25 @@ def apply_corrupt_image_policy(cfg: Config) -> Optional[str]:
             raise ValueError('corrupt_images=skip works for mmpretrain configs (default_scope='
                              f"'mmpretrain'); this config's scope is {cfg.default_scope!r}.")
         return None
-    skip_log = None
-    if mode == 'skip':
-        skip_log = osp.join(cfg.get('work_dir') or '.', 'skipped_images.txt')
+    skip_log = osp.join(cfg.get('work_dir') or '.', 'skipped_images.txt')
+    skipping = False
     for key in list(cfg.keys()):
         if key.startswith('_'):
             continue
         value = cfg[key]
         if not isinstance(value, (dict, list, tuple)) or not _has_loader(value):
             continue
-        own = mode if key == 'train_dataloader' else 'raise'
+        train = key == 'train_dataloader'
+        own = mode if train else 'raise'
         new = _rewrite(value.to_dict() if hasattr(value, 'to_dict') else copy.deepcopy(value),
-                       own, skip_log if own == 'skip' else None)
+                       own, skip_log if train else None, train=train)
+        skipping = skipping or (train and _skips(new))
         cfg[key] = new
-    if skip_log:
-        hooks = list(cfg.get('custom_hooks') or [])
-        hooks.append(dict(type='SkippedImagesHook', skip_log=skip_log))
-        cfg.custom_hooks = hooks
+    if not skipping and mode != 'skip':
+        return None
+    hooks = list(cfg.get('custom_hooks') or [])
+    hooks.append(dict(type='SkippedImagesHook', skip_log=skip_log))
+    cfg.custom_hooks = hooks
     return skip_log
 
 

@@ -250,10 +250,10 @@ def test_skip_mode_skips_and_counts_corrupt_images(runs):
     assert {ln.split('\t')[0] for ln in lines} == set(run['bad'].values())
     for path in run['bad'].values():
         assert f'skipped corrupt image {path}' in run['out']
-    total = re.findall(r'SkippedImagesHook: (\d+) corrupt image read\(s\) skipped in this run',
+    total = re.findall(r'SkippedImagesHook: (\d+) corrupt or oversized image read\(s\) skipped in this run',
                        run['out'])
     assert total == [str(len(lines))], run['out'][-3000:]
-    assert 'corrupt image read(s) skipped so far' in run['out']
+    assert 'corrupt or oversized image read(s) skipped so far' in run['out']
     assert osp.isfile(osp.join(run['work_dir'], 'epoch_1.pth'))
 
 

@@ -1,4 +1,4 @@
-"""Count the corrupt images that ``CheckedLoadImageFromFile(on_corrupt='skip')`` skipped."""
+"""Count the corrupt and oversized images that ``CheckedLoadImageFromFile`` skipped."""
 import os.path as osp
 from typing import Optional
 
@@ -47,7 +47,7 @@ class SkippedImagesHook(Hook):
             files = len({ln.split('\t', 1)[0] for ln in lines})
             runner.message_hub.update_info('corrupt_images_skipped', count)
             runner.logger.warning(
-                f'SkippedImagesHook: {count} corrupt image read(s) skipped so far in this run '
+                f'SkippedImagesHook: {count} corrupt or oversized image read(s) skipped so far in this run '
                 f'({files} distinct file(s) listed in {self.skip_log}).')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
@@ -55,5 +55,5 @@ class SkippedImagesHook(Hook):
 
     def after_train(self, runner) -> None:
         self._update(runner)
-        runner.logger.info(f'SkippedImagesHook: {self.count} corrupt image read(s) skipped in '
+        runner.logger.info(f'SkippedImagesHook: {self.count} corrupt or oversized image read(s) skipped in '
                            f'this run (list: {self.skip_log}).')
