@@ -278,3 +278,57 @@ def test_training_on_a_messy_folder_skips_the_bomb_and_finishes(tmp_path, repo_r
     assert re.search(r'SkippedImagesHook: [1-9]\d* corrupt or oversized image', out)
     assert osp.isfile(work / 'epoch_1.pth')
     assert "Only use 'alpha' for pillow backend" not in out
+
+
+def test_prepare_folder_writes_a_clean_resized_copy_and_resumes(tmp_path, repo_root,
+                                                               subprocess_env):
+    src = tmp_path / 'src'
+    (src / 'cats').mkdir(parents=True)
+    (src / 'dogs' / 'deep').mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (300, 200, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    rgba[100:200, 50:150] = [10, 20, 30, 255]
+    Image.fromarray(rgba, 'RGBA').save(src / 'cats' / 'clip.png')
+    Image.fromarray(rng.integers(0, 256, (4, 5), dtype=np.uint8), 'L').save(
+        src / 'cats' / 'tiny.png')
+    Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)).save(
+        src / 'dogs' / 'deep' / 'photo.jpg')
+    _png_header_only(str(src / 'dogs' / 'bomb.png'), 30000, 30000)
+    full = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(full, format='PNG')
+    (src / 'dogs' / 'half.png').write_bytes(full.getvalue()[:40])
+    (src / 'notes.txt').write_text('not an image')
+    dst = tmp_path / 'dst'
+
+    def run(*extra):
+        return subprocess.run(
+            [sys.executable, 'tools/dataset_converters/prepare_folder.py', str(src), str(dst),
+             '--max-side', '100', '--workers', '2', *extra], cwd=repo_root, env=subprocess_env,
+            capture_output=True, text=True, timeout=300)
+
+    proc = run()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    written = sorted(str(p.relative_to(dst)) for p in dst.rglob('*.png'))
+    assert written == ['cats/clip.png', 'cats/tiny.png', 'dogs/deep/photo.png']
+    clip = np.asarray(Image.open(dst / 'cats' / 'clip.png'))
+    assert clip.shape == (100, 67, 3)  # longer side 300 -> 100, three channels
+    assert (clip[5, 5] == 255).all()  # transparent garbage became the white background
+    assert (np.abs(clip[50, 33].astype(int) - [10, 20, 30]) <= 1).all()  # the opaque square
+    assert np.asarray(Image.open(dst / 'cats' / 'tiny.png')).shape == (4, 5, 3)  # kept small
+    skipped = dict(ln.split('\t') for ln in
+                   (dst / 'prepare_folder_skipped.txt').read_text().splitlines())
+    assert set(skipped) == {str(src / 'dogs' / 'bomb.png'), str(src / 'dogs' / 'half.png')}
+    assert 'max_pixels' in skipped[str(src / 'dogs' / 'bomb.png')]
+    assert 'truncated PNG' in skipped[str(src / 'dogs' / 'half.png')]
+    assert re.search(r'\[prepare_folder\] 5/5 images, [\d.]+/s', proc.stdout)
+    assert 'wrote 3 images' in proc.stdout and 'skipped 2' in proc.stdout
+    # a second run redoes nothing that is there
+    before = {p: p.stat().st_mtime_ns for p in dst.rglob('*.png')}
+    assert run().returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in dst.rglob('*.png')} == before
+    # a copy inside the source is refused (it would be read back as images)
+    bad = subprocess.run([sys.executable, 'tools/dataset_converters/prepare_folder.py', str(src),
+                          str(src / 'copy')], cwd=repo_root, env=subprocess_env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and 'inside the source folder' in bad.stderr
