@@ -20,6 +20,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
 from csml_mm.utils.stack import load_config  # noqa: E402
+from csml_mm.utils.run_size import (cap_workers, epoch_options,  # noqa: E402
+                                    resolve_auto_queue)
 from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
 from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
                            init_dist_for_launcher)
@@ -40,6 +42,10 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or from the latest checkpoint in the '
         'work dir when no path is given')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument(
+        '--epochs', type=int, default=None,
+        help='train this many epochs, the learning-rate schedule stretched or shortened with '
+        'them (every scheduler that ends at the config\'s max_epochs ends at EPOCHS)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -115,10 +121,34 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def _say(message: str) -> None:
+    from mmengine.logging import print_log
+    print_log(f'[csml_mm] {message}', logger='current')
+
+
+def fit_run_size(cfg: Config, args) -> None:
+    """``--epochs`` with its schedule, and the workers capped by the cores (logged)."""
+    if args.epochs is not None:
+        opts = epoch_options(cfg, args.epochs)
+        cfg.merge_from_dict({k: int(v) for k, v in (o.split('=', 1) for o in opts)})
+        _say(f'--epochs {args.epochs}: ' + ', '.join(opts))
+    for change in cap_workers(cfg):
+        _say(f'{change} (no more workers than the cores this process may use)')
+
+
+def resolve_queue(cfg: Config) -> None:
+    """``model.queue_len='auto'``: sized from the training set and the total batch."""
+    from mmengine.dist import get_world_size
+    why = resolve_auto_queue(cfg, get_world_size())
+    if why:
+        _say(why)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config)  # a detection config on mmcv-lite: says `make setup-det`
     cfg = merge_args(cfg, args)
+    fit_run_size(cfg, args)
     check_config(cfg)
     check_folder_roots(cfg)  # a missing image folder: name CSML_DATA_ROOT / CSML_EVAL_ROOT
     check_data_roots(cfg)  # any other missing data_root/ann_file: before the model is built
@@ -129,6 +159,7 @@ def main(argv=None):
         timeout = dist_timeout_from_cfg(cfg)
         backend = init_dist_for_launcher(args.launcher, timeout=timeout)
         cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend
+    resolve_queue(cfg)
     # a collective timeout is re-raised naming the collective, the silent ranks and the setting
     with explain_collective_timeout(timeout):
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None

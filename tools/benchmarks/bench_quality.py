@@ -206,33 +206,12 @@ def knn_curve(run_dir: str) -> List[List[float]]:
 
 
 def epoch_override_options(config: str, epochs: int) -> List[str]:
-    """``--cfg-options`` that run ``config`` for ``epochs`` epochs with its schedule stretched.
-
-    Setting ``train_cfg.max_epochs`` alone is not enough: each ``_fmnist`` config ends its
-    learning-rate schedulers at its own ``max_epochs`` (``end``, and ``T_max`` of the cosine),
-    and mmengine leaves the learning rate where a scheduler ended, so every epoch past the
-    config's own would train at a learning rate of about 0. Every scheduler that ends at the
-    config's ``max_epochs`` is made to end at ``epochs`` (a cosine's ``T_max`` grows with it);
-    warm-ups that end earlier keep their length.
-    """
+    """``--cfg-options`` that run ``config`` for ``epochs`` epochs with its schedule stretched
+    (:func:`csml_mm.utils.run_size.epoch_options`, what ``tools/train.py --epochs`` does)."""
     from mmengine.config import Config
 
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    old = cfg.train_cfg.get('max_epochs')
-    opts = [f'train_cfg.max_epochs={epochs}']
-    schedulers = cfg.get('param_scheduler') or []
-    if isinstance(schedulers, dict):
-        schedulers = [schedulers]
-    for i, sched in enumerate(schedulers):
-        if not sched.get('by_epoch', True) or sched.get('end') != old:
-            continue
-        # a scheduler that would start at or after the new end never runs; it keeps a valid
-        # one-epoch span (mmengine refuses end <= begin)
-        end = max(epochs, sched.get('begin', 0) + 1)
-        opts.append(f'param_scheduler.{i}.end={end}')
-        if 'T_max' in sched:
-            opts.append(f'param_scheduler.{i}.T_max={end - sched.get("begin", 0)}')
-    return opts
+    from csml_mm.utils.run_size import epoch_options
+    return epoch_options(Config.fromfile(osp.join(ROOT, config)), epochs)
 
 
 def positive_purity(run_dir: str) -> Optional[dict]:

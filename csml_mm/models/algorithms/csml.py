@@ -99,6 +99,10 @@ class CsMl(BaseSelfSupervisor):
         if len(self.level_weights) != self.num_levels:
             raise ValueError(f'level_weights has {len(self.level_weights)} entries for '
                              f'{self.num_levels} levels (backbone.out_indices).')
+        if queue_len == 'auto':
+            raise ValueError("queue_len='auto' is sized from the training set by tools/train.py "
+                             '(csml_mm.utils.run_size.resolve_auto_queue); building the model '
+                             'another way, give a number.')
         self.queue_len = int(queue_len)
         self.feat_dim = int(feat_dim)
         self.use_neighbour = use_neighbour

@@ -1,0 +1,94 @@
+"""Sizes that follow the run: --epochs with its schedule, workers capped by the cores, and
+MoCo's queue sized from the training set (model.queue_len='auto')."""
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+from csml_mm.utils import run_size
+from csml_mm.utils.checkpoint import safe_torch_load
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+
+@pytest.mark.parametrize('images,batch,expected', [
+    (60000, 128, 3712),      # 60000 // 16 = 3750 -> 29 batches of 128
+    (2400, 64, 128),         # 150 -> 2 batches
+    (100, 64, 64),           # 6 -> at least one batch
+    (2_000_000, 256, 65536),  # capped at MoCo's ImageNet queue
+    (1_281_167, 256, 65536),
+])
+def test_auto_queue_len(images, batch, expected):
+    queue, why = run_size.auto_queue_len(images, batch)
+    # the rule, written out: a multiple of the batch, at most min(65536, images / 16) unless
+    # that is below one batch
+    assert queue == expected
+    assert queue % batch == 0 and (queue <= min(65536, images // 16) or queue == batch)
+    assert str(images) in why and str(queue) in why
+    with pytest.raises(ValueError, match='need images and a batch'):
+        run_size.auto_queue_len(0, batch)
+
+
+def test_workers_are_capped_everywhere_a_loader_is():
+    cfg = Config(dict(
+        train_dataloader=dict(batch_size=4, num_workers=8, dataset=dict(type='X')),
+        val_dataloader=dict(batch_size=4, num_workers=1, dataset=dict(type='X')),
+        custom_hooks=[dict(type='NeighbourMiningHook',
+                           dataloader=dict(batch_size=8, num_workers=6, dataset=dict(type='X')))]))
+    changes = run_size.cap_workers(cfg, cores=2)
+    assert cfg.train_dataloader.num_workers == 2 and cfg.val_dataloader.num_workers == 1
+    assert cfg.custom_hooks[0]['dataloader']['num_workers'] == 2
+    assert changes == ['train_dataloader.num_workers 8 -> 2',
+                       'custom_hooks[0].dataloader.num_workers 6 -> 2']
+    assert run_size.cap_workers(cfg, cores=2) == []
+
+
+def test_epochs_needs_an_epoch_based_config():
+    with pytest.raises(ValueError, match='max_iters'):
+        run_size.epoch_options(Config(dict(train_cfg=dict(max_iters=10))), 3)
+    with pytest.raises(ValueError, match='at least 1'):
+        run_size.epoch_options(Config(dict(train_cfg=dict(max_epochs=10))), 0)
+
+
+_AUTO = """_base_ = ['{root}/configs/mocov2/mocov2_resnet50_8xb32-coslr-200e_folder.py']
+model = dict(queue_len='auto', feat_dim=16,
+             backbone=dict(depth=18, base_channels=16, stem_channels=16,
+                           norm_cfg=dict(num_splits=2)),
+             neck=dict(in_channels=128, hid_channels=32, out_channels=16))
+train_dataloader = dict(batch_size=4, num_workers=64, persistent_workers=False)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
+randomness = dict(seed=0)
+"""
+
+
+def test_train_tool_sizes_the_run_from_the_data(tmp_path, repo_root, subprocess_env):
+    data = tmp_path / 'imgs'
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(
+            data / f'{i:02d}.png')
+    cfg = tmp_path / 'auto.py'
+    cfg.write_text(_AUTO.format(root=ROOT))
+    work = tmp_path / 'work'
+    env = dict(subprocess_env, CSML_DATA_ROOT=str(data))
+    proc = subprocess.run([sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(work),
+                           '--epochs', '1'], cwd=repo_root, env=env, capture_output=True,
+                          text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    # the 200-epoch cosine now ends after 1 epoch, and the run with it
+    assert '--epochs 1: train_cfg.max_epochs=1, param_scheduler.0.end=1, ' \
+           'param_scheduler.0.T_max=1' in out, out[-3000:]
+    cores = run_size.available_cores()
+    assert f'train_dataloader.num_workers 64 -> {cores}' in out
+    # 40 images // 16 = 2 keys: less than a batch of 4, so one batch
+    assert 'model.queue_len=auto -> 4:' in out
+    ckpt = safe_torch_load(str(work / 'epoch_1.pth'))
+    assert ckpt['state_dict']['queue'].shape == torch.Size([16, 4])
+    assert not osp.exists(work / 'epoch_2.pth')
