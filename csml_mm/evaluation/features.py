@@ -175,10 +175,41 @@ def _set_modes(model: nn.Module, modes: Dict[nn.Module, bool]) -> None:
             module.training = modes[module]
 
 
+#: seconds between two progress lines of a feature extraction
+PROGRESS_EVERY = 10.0
+
+
+class _Progress:
+    """A line at most every :data:`PROGRESS_EVERY` seconds on rank 0: images done (this
+    rank's share of the total), rate and time left; nothing for a pass shorter than that."""
+
+    def __init__(self, desc: str, total: Optional[int]) -> None:
+        import time
+        from mmengine.dist import get_rank
+        self.desc, self.total, self.done = desc, total, 0
+        self.quiet = get_rank() != 0
+        self.start = self.last = time.time()
+
+    def update(self, n: int) -> None:
+        import time
+        self.done += n
+        now = time.time()
+        if self.quiet or now - self.last < PROGRESS_EVERY:
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-9)
+        total = f'/{self.total}' if self.total else ''
+        left = (f', {max(self.total - self.done, 0) / rate:.0f} s left'
+                if self.total and rate > 0 else '')
+        from mmengine.logging import print_log
+        print_log(f'[{self.desc}] {self.done}{total} images, {rate:.0f} images/s{left}',
+                  logger='current')
+
+
 @torch.no_grad()
 def _extract_local(model: nn.Module, dataloader: Sequence,
                    feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]],
-                   require_labels: bool
+                   require_labels: bool, desc: str = 'features'
                    ) -> Tuple[Tensor, Tensor, Tensor, int, Optional[int]]:
     """This rank's ``(sample_idx, feats, labels)`` rows, the number of samples without a
     ``sample_idx`` and ``len(dataset)`` (see :func:`extract_features`)."""
@@ -195,6 +226,7 @@ def _extract_local(model: nn.Module, dataloader: Sequence,
 
     modes = {m: m.training for m in model.modules()}
     model.eval()
+    progress = _Progress(desc, None if num_samples is None else -(-num_samples // world_size))
     idx_list: List[int] = []
     missing_idx = 0
     feat_chunks: List[Tensor] = []
@@ -225,6 +257,7 @@ def _extract_local(model: nn.Module, dataloader: Sequence,
                     sample_idx = len(idx_list)
                 idx_list.append(int(sample_idx))
             feat_chunks.append(feats.cpu())
+            progress.update(feats.shape[0])
     finally:
         _set_modes(model, modes)
 
@@ -254,6 +287,7 @@ def extract_features(
     dataloader: Sequence,
     feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]] = None,
     require_labels: bool = True,
+    desc: str = 'features',
 ) -> Tuple[Tensor, Tensor]:
     """Extract L2-normalised features and labels of a whole dataset.
 
@@ -285,6 +319,8 @@ def extract_features(
             :func:`backbone_last_stage_features`.
         require_labels (bool): If False, samples without ``gt_label`` get
             label -1 instead of raising (neighbour mining on unlabelled data).
+        desc (str): Name of the pass in its progress lines (one at most every
+            :data:`PROGRESS_EVERY` seconds: images done, rate, time left).
 
     Returns:
         tuple[Tensor, Tensor]: ``feats`` of shape ``[N, D]`` (float32, CPU)
@@ -292,7 +328,7 @@ def extract_features(
     """
     world_size = get_world_size()
     idx, feats, labels, missing_idx, num_samples = _extract_local(
-        model, dataloader, feature_fn, require_labels)
+        model, dataloader, feature_fn, require_labels, desc)
     if world_size > 1:
         idx, feats, labels = _gather_from_ranks(idx, feats, labels)
     elif missing_idx:
@@ -322,6 +358,7 @@ def extract_features_sharded(
     dataloader: Sequence,
     feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]] = None,
     require_labels: bool = True,
+    desc: str = 'features',
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Like :func:`extract_features`, but every rank keeps only its own shard.
 
@@ -337,10 +374,10 @@ def extract_features_sharded(
         whole dataset.
     """
     if get_world_size() == 1:
-        feats, labels = extract_features(model, dataloader, feature_fn, require_labels)
+        feats, labels = extract_features(model, dataloader, feature_fn, require_labels, desc)
         return torch.arange(feats.shape[0]), feats, labels
     idx, feats, labels, missing_idx, num_samples = _extract_local(
-        model, dataloader, feature_fn, require_labels)
+        model, dataloader, feature_fn, require_labels, desc)
     order = torch.sort(idx, stable=True).indices
     idx, feats, labels = idx[order], feats[order], labels[order]
     first = torch.ones_like(idx, dtype=torch.bool)

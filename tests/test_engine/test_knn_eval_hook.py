@@ -3,6 +3,7 @@
 import glob
 import json
 import os.path as osp
+import re
 import uuid
 
 import numpy as np
@@ -249,3 +250,26 @@ def test_hook_in_runner(tmp_path):
 
     # The model is back in train mode after the last evaluation.
     assert runner.model.training and runner.model.backbone.training
+
+
+def test_extraction_reports_progress(monkeypatch):
+    """A line per batch once the interval has passed: images done of the total, rate and
+    time left, under the pass's name; none while the interval has not passed."""
+    import mmengine.logging
+
+    import csml_mm.evaluation.features as features
+    lines = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, **kw: lines.append(msg) if msg.startswith('[kNN') else None)
+    model = _build_model()
+    loader = Runner.build_dataloader(_loader_cfg(3, seed=1, batch_size=4), seed=0)
+    n = len(loader.dataset)
+    extract_features(model, loader, desc='kNN: bank')
+    assert lines == []  # the default interval (10 s) never passed
+    monkeypatch.setattr(features, 'PROGRESS_EVERY', 0.0)
+    extract_features(model, loader, desc='kNN: bank')
+    batches = -(-n // 4)
+    assert len(lines) == batches, lines
+    done = [min(4 * (i + 1), n) for i in range(batches)]
+    for line, d in zip(lines, done):
+        assert re.fullmatch(rf'\[kNN: bank\] {d}/{n} images, \d+ images/s, \d+ s left', line), line

@@ -235,8 +235,10 @@ def main(argv=None) -> Optional[dict]:
 
     start = time.time()
     feature_fn = _pixels if args.raw_pixels else None
-    train_feats, train_labels = extract_features(model, train_loader, feature_fn=feature_fn)
-    val_feats, val_labels = extract_features(model, val_loader, feature_fn=feature_fn)
+    train_feats, train_labels = extract_features(model, train_loader, feature_fn=feature_fn,
+                                                 desc='kNN: bank (train split)')
+    val_feats, val_labels = extract_features(model, val_loader, feature_fn=feature_fn,
+                                             desc='kNN: queries (val split)')
     print_log(
         f'extracted {len(train_labels)} train and {len(val_labels)} val '
         f'features of dim {train_feats.shape[1]} on {world_size} '

@@ -155,10 +155,10 @@ class KNNEvalHook(Hook):
     def _evaluate(self, runner, step: int) -> Dict[str, float]:
         """Extract features on all ranks, run kNN on rank 0 and log."""
         start = time.time()
-        train_feats, train_labels = extract_features(runner.model,
-                                                     self.train_loader)
-        val_feats, val_labels = extract_features(runner.model,
-                                                 self.val_loader)
+        train_feats, train_labels = extract_features(runner.model, self.train_loader,
+                                                     desc='kNN monitor: bank')
+        val_feats, val_labels = extract_features(runner.model, self.val_loader,
+                                                 desc='kNN monitor: queries')
         payload = [None]
         if get_rank() == 0:
             device = self._knn_device(runner)

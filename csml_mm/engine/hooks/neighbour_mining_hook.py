@@ -137,7 +137,8 @@ class NeighbourMiningHook(Hook):
         (:func:`~csml_mm.utils.topk_search.sharded_exact_topk`); only the
         ``[N, K]`` table and the labels are gathered to every rank."""
         ids, feats, labels = extract_features_sharded(model, self._loader, feature_fn=feature_fn,
-                                                      require_labels=False)
+                                                      require_labels=False,
+                                                      desc='neighbour mining')
         t_extract = time.time() - t0
         if self.backend != 'torch':
             raise ValueError("NeighbourMiningHook: backend='faiss' is single-process only; "
@@ -179,7 +180,7 @@ class NeighbourMiningHook(Hook):
                                                           t0)
         else:
             feats, labels = extract_features(model, self._loader, feature_fn=momentum_features,
-                                             require_labels=False)
+                                             require_labels=False, desc='neighbour mining')
             t_extract = time.time() - t0
             table = knn_search(feats, ds.num_neighbours, chunk_size=self.chunk_size,
                                device=device, backend=self.backend,
