@@ -42,3 +42,31 @@ def _write_idx(path, arr, magic):
 def write_idx():
     """The IDX (MNIST / Fashion-MNIST) file writer used to build small test copies."""
     return _write_idx
+
+
+_TINY_MOCO_FOLDER = """_base_ = ['{root}/configs/mocov2/mocov2_resnet50_8xb32-coslr-200e_folder.py']
+# MoCo v2 on an image folder at test size: ResNet-18 of width 16, batch 4
+model = dict(queue_len={queue_len!r}, feat_dim=16,
+             backbone=dict(depth=18, base_channels=16, stem_channels=16,
+                           norm_cfg=dict(num_splits=2)),
+             neck=dict(in_channels=128, hid_channels=32, out_channels=16))
+train_dataloader = dict(batch_size=4, num_workers={num_workers}, persistent_workers=False)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
+randomness = dict(seed=0)
+"""
+_ONE_EPOCH = """train_cfg = dict(max_epochs=1)
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=1, by_epoch=True, begin=0, end=1)]
+"""
+
+
+@pytest.fixture(scope='session')
+def tiny_moco_folder_config():
+    """``make(path, queue_len=16, num_workers=0, one_epoch=True)`` writes a test-sized MoCo v2
+    ``_folder`` config (its images: ``CSML_DATA_ROOT``) and returns its path; without
+    ``one_epoch`` it keeps the 200-epoch schedule of the base config."""
+    def make(path, queue_len=16, num_workers=0, one_epoch=True) -> str:
+        text = _TINY_MOCO_FOLDER.format(root=ROOT, queue_len=queue_len, num_workers=num_workers)
+        with open(path, 'w') as f:
+            f.write(text + (_ONE_EPOCH if one_epoch else ''))
+        return str(path)
+    return make

@@ -2,7 +2,7 @@
 import difflib
 import os
 import os.path as osp
-from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -70,16 +70,24 @@ def check_cfg_options(options: Optional[Mapping[str, Any]]) -> None:
                 'e.g. train_dataloader.dataset.data_root=/path.')
 
 
-def _folder_datasets(node: Any, where: str) -> Iterator[Tuple[str, Mapping]]:
-    """Yield ``(config path, dataset dict)`` for every ``CustomDataset`` in a config tree."""
+def find_in_config(node: Any, match: Callable[[Mapping], bool],
+                   where: str = '') -> Iterator[Tuple[str, Mapping]]:
+    """Yield ``(dotted path, dict)`` for every dict of a config tree that ``match`` accepts,
+    outermost first; list items are numbered (``custom_hooks.0.dataloader``), the form
+    ``--cfg-options`` takes."""
     if isinstance(node, Mapping):
-        if node.get('type') == 'CustomDataset':
+        if match(node):
             yield where, node
         for key, value in node.items():
-            yield from _folder_datasets(value, f'{where}.{key}' if where else str(key))
+            yield from find_in_config(value, match, f'{where}.{key}' if where else str(key))
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
-            yield from _folder_datasets(value, f'{where}.{i}')
+            yield from find_in_config(value, match, f'{where}.{i}')
+
+
+def _folder_datasets(node: Any, where: str) -> Iterator[Tuple[str, Mapping]]:
+    """Yield ``(config path, dataset dict)`` for every ``CustomDataset`` in a config tree."""
+    return find_in_config(node, lambda d: d.get('type') == 'CustomDataset', where)
 
 
 def check_folder_roots(cfg: Config) -> None:

@@ -18,9 +18,11 @@ Three things a user of a small folder otherwise edits by hand, each done by
 """
 import copy
 import os
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmengine.config import Config
+
+from .config_check import find_in_config
 
 __all__ = ['epoch_options', 'cap_workers', 'auto_queue_len', 'available_cores']
 
@@ -62,18 +64,6 @@ def epoch_options(cfg: Config, epochs: int) -> List[str]:
     return opts
 
 
-def _loaders(node: Any, path: str) -> Iterator[Tuple[str, dict]]:
-    """Every data-loader dict under ``node`` (a dict with a ``dataset`` and ``num_workers``)."""
-    if isinstance(node, dict):
-        if 'dataset' in node and 'num_workers' in node:
-            yield path, node
-        for key, value in node.items():
-            yield from _loaders(value, f'{path}.{key}' if path else str(key))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _loaders(value, f'{path}[{i}]')
-
-
 def cap_workers(cfg: Config, cores: Optional[int] = None) -> List[str]:
     """Lower every loader's ``num_workers`` to ``cores`` (default: :func:`available_cores`);
     returns one message per change. Loaders in hooks (kNN monitor, mining) count too."""
@@ -85,7 +75,8 @@ def cap_workers(cfg: Config, cores: Optional[int] = None) -> List[str]:
         value = cfg[key]
         if not isinstance(value, (dict, list, tuple)):
             continue
-        for path, loader in _loaders(value, key):
+        for path, loader in find_in_config(
+                value, lambda d: 'dataset' in d and 'num_workers' in d, key):
             workers = loader.get('num_workers')
             if isinstance(workers, int) and workers > cores:
                 loader['num_workers'] = cores

@@ -236,21 +236,11 @@ def test_the_training_loader_skips_oversized_images_where_it_can(tmp_path):
     assert "'on_oversized': 'skip'" not in repr(csml.train_dataloader.to_dict())
 
 
-_TINY_RUN = """_base_ = ['{root}/configs/mocov2/mocov2_resnet50_8xb32-coslr-200e_folder.py']
-model = dict(queue_len=16, feat_dim=16,
-             backbone=dict(depth=18, base_channels=16, stem_channels=16,
-                           norm_cfg=dict(num_splits=2)),
-             neck=dict(in_channels=128, hid_channels=32, out_channels=16))
-train_dataloader = dict(batch_size=4, num_workers=1, persistent_workers=False)
-train_cfg = dict(max_epochs=1)
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=1, by_epoch=True, begin=0, end=1)]
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
-randomness = dict(seed=0)
-"""
 
 
 def test_training_on_a_messy_folder_skips_the_bomb_and_finishes(tmp_path, repo_root,
-                                                                 subprocess_env):
+                                                                 subprocess_env,
+                                                                 tiny_moco_folder_config):
     data = tmp_path / 'folder'
     data.mkdir()
     rng = np.random.default_rng(4)
@@ -264,8 +254,7 @@ def test_training_on_a_messy_folder_skips_the_bomb_and_finishes(tmp_path, repo_r
     Image.fromarray(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)).save(data / 'tiny.png')
     bomb = str(data / 'zz_bomb.png')
     _png_header_only(bomb, 30000, 30000)
-    cfg = tmp_path / 'tiny.py'
-    cfg.write_text(_TINY_RUN.format(root=ROOT))
+    cfg = tiny_moco_folder_config(tmp_path / 'tiny.py', num_workers=1)
     work = tmp_path / 'work'
     env = dict(subprocess_env, CSML_DATA_ROOT=str(data))
     proc = subprocess.run([sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(work)],

@@ -161,27 +161,13 @@ def test_cifar_root_check_names_keys_and_files(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------ tools/train.py runs
-_TINY_FOLDER = f"""_base_ = ['{ROOT}/{FOLDER_CFG}']
-# MoCo v2 on an image folder at test size: ResNet-18 of width 16, batch 4, one epoch
-model = dict(queue_len=16, feat_dim=16,
-             backbone=dict(depth=18, base_channels=16, stem_channels=16,
-                           norm_cfg=dict(num_splits=2)),
-             neck=dict(in_channels=128, hid_channels=32, out_channels=16))
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False)
-train_cfg = dict(max_epochs=1)
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=1, by_epoch=True, begin=0, end=1)]
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
-randomness = dict(seed=0)
-"""
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_moco_folder_config):
     """The tools/train.py runs of this module, two at a time (each a few seconds)."""
     tmp = str(tmp_path_factory.mktemp('bad_data'))
-    cfg = osp.join(tmp, 'mocov2_tiny_folder.py')
-    with open(cfg, 'w') as f:
-        f.write(_TINY_FOLDER)
+    cfg = tiny_moco_folder_config(osp.join(tmp, 'mocov2_tiny_folder.py'))
     cases = {}
     # a truncated PNG, read in a dataloader worker: stops with the file's path
     cases['corrupt'] = dict(bad=_folder(osp.join(tmp, 'corrupt'), 7, truncated=True),

@@ -44,7 +44,7 @@ def test_workers_are_capped_everywhere_a_loader_is():
     assert cfg.train_dataloader.num_workers == 2 and cfg.val_dataloader.num_workers == 1
     assert cfg.custom_hooks[0]['dataloader']['num_workers'] == 2
     assert changes == ['train_dataloader.num_workers 8 -> 2',
-                       'custom_hooks[0].dataloader.num_workers 6 -> 2']
+                       'custom_hooks.0.dataloader.num_workers 6 -> 2']
     assert run_size.cap_workers(cfg, cores=2) == []
 
 
@@ -55,26 +55,18 @@ def test_epochs_needs_an_epoch_based_config():
         run_size.epoch_options(Config(dict(train_cfg=dict(max_epochs=10))), 0)
 
 
-_AUTO = """_base_ = ['{root}/configs/mocov2/mocov2_resnet50_8xb32-coslr-200e_folder.py']
-model = dict(queue_len='auto', feat_dim=16,
-             backbone=dict(depth=18, base_channels=16, stem_channels=16,
-                           norm_cfg=dict(num_splits=2)),
-             neck=dict(in_channels=128, hid_channels=32, out_channels=16))
-train_dataloader = dict(batch_size=4, num_workers=64, persistent_workers=False)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
-randomness = dict(seed=0)
-"""
 
 
-def test_train_tool_sizes_the_run_from_the_data(tmp_path, repo_root, subprocess_env):
+def test_train_tool_sizes_the_run_from_the_data(tmp_path, repo_root, subprocess_env,
+                                                tiny_moco_folder_config):
     data = tmp_path / 'imgs'
     data.mkdir()
     rng = np.random.default_rng(0)
     for i in range(40):
         Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(
             data / f'{i:02d}.png')
-    cfg = tmp_path / 'auto.py'
-    cfg.write_text(_AUTO.format(root=ROOT))
+    cfg = tiny_moco_folder_config(tmp_path / 'auto.py', queue_len='auto', num_workers=64,
+                                  one_epoch=False)
     work = tmp_path / 'work'
     env = dict(subprocess_env, CSML_DATA_ROOT=str(data))
     proc = subprocess.run([sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(work),
