@@ -82,25 +82,45 @@ def test_the_detection_stack_loads_detection_configs():
     assert cfg.default_scope == 'mmdet'
 
 
-def test_train_tool_prints_one_error_line_on_the_lite_stack(repo_root, subprocess_env, tmp_path):
-    # a child interpreter where mmcv's compiled ops are hidden, as on mmcv-lite
+def _lite_env(subprocess_env, tmp_path):
+    """A child interpreter where mmcv's compiled ops are hidden, as on mmcv-lite."""
     hide = tmp_path / 'hide'
     hide.mkdir()
     (hide / 'sitecustomize.py').write_text(
         'import importlib.util as u\n'
         '_real = u.find_spec\n'
         'u.find_spec = lambda name, *a, **k: None if name == "mmcv._ext" else _real(name, *a, **k)\n')
-    env = dict(subprocess_env, PYTHONPATH=str(hide) + ':' + subprocess_env['PYTHONPATH'])
-    cfg = 'configs/benchmarks/mmdetection/fmnist_scenes/' \
-          'mask-rcnn_r18-w16_fpn_1xb8-coslr-500i_fmnist-scenes.py'
-    proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir',
-                           str(tmp_path / 'w')], cwd=repo_root, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return dict(subprocess_env, PYTHONPATH=str(hide) + ':' + subprocess_env['PYTHONPATH'])
+
+
+@pytest.mark.parametrize('tool', ['train', 'bench_transfer'])
+def test_detection_tools_print_one_error_line_on_the_lite_stack(tool, repo_root, subprocess_env,
+                                                                tmp_path, write_idx):
+    env = _lite_env(subprocess_env, tmp_path)
+    if tool == 'train':
+        cmd = [sys.executable, 'tools/train.py', 'configs/benchmarks/mmdetection/fmnist_scenes/'
+               'mask-rcnn_r18-w16_fpn_1xb8-coslr-500i_fmnist-scenes.py', '--work-dir',
+               str(tmp_path / 'w')]
+    else:
+        # the tool checks for the data first: a small copy of Fashion-MNIST's files
+        data = tmp_path / 'fmnist'
+        data.mkdir()
+        import numpy as np
+        for prefix, n in (('train', 20), ('t10k', 10)):
+            write_idx(data / f'{prefix}-images-idx3-ubyte.gz', np.zeros((n, 28, 28)), 0x803)
+            write_idx(data / f'{prefix}-labels-idx1-ubyte.gz', np.arange(n) % 10, 0x801)
+        env['FASHION_MNIST_ROOT'] = str(data)
+        cmd = [sys.executable, 'tools/benchmarks/bench_transfer.py', '--rows', 'random-resnet',
+               '--tasks', 'det', '--seeds', '0', '--work-dir', str(tmp_path / 'w'),
+               '--out-dir', str(tmp_path / 'w')]
+    proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith('error: ')]
     assert len(errors) == 1 and 'make setup-det' in errors[0], proc.stderr[-2000:]
-    assert 'Traceback' not in proc.stderr
-    assert not (tmp_path / 'w').exists()
+    assert "mmcv's compiled ops" in errors[0] and 'Traceback' not in proc.stderr
+    assert not list((tmp_path / 'w').glob('det/**/*.json')) if tool != 'train' else \
+        not (tmp_path / 'w').exists()
 
 
 def _make_dry_run(target: str) -> str:

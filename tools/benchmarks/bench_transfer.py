@@ -495,6 +495,12 @@ def main(argv=None) -> None:
     os.makedirs(out_dir, exist_ok=True)
     if not args.report_only:
         bq.require_fashion_mnist('bench_transfer')
+        if 'det' in args.tasks:
+            from csml_mm.utils.stack import detection_stack_message, missing_detection_parts
+            missing = missing_detection_parts()
+            if missing:
+                raise SystemExit('error: ' + detection_stack_message(
+                    'bench_transfer.py --tasks det', missing))
         os.makedirs(work_dir, exist_ok=True)
         scenes = scenes_root(work_dir, args.quick) if 'det' in args.tasks else None
         for seed in args.seeds:

@@ -36,6 +36,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> str:
     args = parse_args(argv)
+    import importlib.util
+    if importlib.util.find_spec('pycocotools') is None:
+        sys.exit('fmnist_scenes: the scenes\' masks are written with pycocotools, part of the '
+                 'detection stack: run `make setup-det` (or `pip install pycocotools`).')
     out = args.out or default_scenes_dir(args.num_train, args.num_val, args.seed)
     start = time.time()
     try:
