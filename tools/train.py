@@ -134,6 +134,11 @@ def fit_run_size(cfg: Config, args) -> None:
         _say(f'--epochs {args.epochs}: ' + ', '.join(opts))
     for change in cap_workers(cfg):
         _say(f'{change} (no more workers than the cores this process may use)')
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(str(h.get('type', '')).endswith('FirstStepsLogHook') for h in hooks):
+        # a line after the first iteration and every 10 s until the logger's first line
+        scope = 'mmpretrain.' if cfg.get('default_scope', 'mmpretrain') != 'mmpretrain' else ''
+        cfg.custom_hooks = hooks + [dict(type=f'{scope}FirstStepsLogHook')]
 
 
 def resolve_queue(cfg: Config) -> None:

@@ -1,6 +1,7 @@
 """Sizes that follow the run: --epochs with its schedule, workers capped by the cores, and
 MoCo's queue sized from the training set (model.queue_len='auto')."""
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -70,7 +71,8 @@ def test_train_tool_sizes_the_run_from_the_data(tmp_path, repo_root, subprocess_
     work = tmp_path / 'work'
     env = dict(subprocess_env, CSML_DATA_ROOT=str(data))
     proc = subprocess.run([sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(work),
-                           '--epochs', '1'], cwd=repo_root, env=env, capture_output=True,
+                           '--epochs', '1', '--cfg-options', 'default_hooks.logger.interval=50'],
+                          cwd=repo_root, env=env, capture_output=True,
                           text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
@@ -81,6 +83,9 @@ def test_train_tool_sizes_the_run_from_the_data(tmp_path, repo_root, subprocess_
     assert f'train_dataloader.num_workers 64 -> {cores}' in out
     # 40 images // 16 = 2 keys: less than a batch of 4, so one batch
     assert 'model.queue_len=auto -> 4:' in out
+    # alive before the logger's first line (10 iterations, the logger's come every 50)
+    assert len(re.findall(r'\[first steps\] iteration 1/10: [\d.]+ s an iteration so far', out)) == 1, \
+        out[-3000:]
     ckpt = safe_torch_load(str(work / 'epoch_1.pth'))
     assert ckpt['state_dict']['queue'].shape == torch.Size([16, 4])
     assert not osp.exists(work / 'epoch_2.pth')
