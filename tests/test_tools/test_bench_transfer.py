@@ -126,3 +126,24 @@ def test_random_classification_rows_keep_the_resnet_default_init(repo_root, tmp_
     # detection (mmdet's ResNet fills in its default itself) and the ViT use the config as is
     assert bt.random_init_config(config, 'resnet', 'det', str(tmp_path)) == config
     assert bt.random_init_config(config, 'vit', 'semi1', str(tmp_path)) == config
+
+
+def test_readme_table_means_paired_differences_and_seed_counts(repo_root):
+    bt = _bench_transfer(repo_root)
+
+    def det(seed, box, mask):
+        return dict(seed=seed, box_ap=box, mask_ap=mask)
+    records = {
+        'det': {'random-resnet': [det(0, 20.0, 19.0), det(1, 22.0, 21.0)],
+                'csml': [det(0, 25.0, 23.0), det(1, 28.0, 26.5)]},
+        'semi1': {'random-resnet': [dict(seed=0, top1=70.0), dict(seed=1, top1=72.0)],
+                  'csml': [dict(seed=1, top1=75.5)]},
+    }
+    lines = bt.readme_table(records).splitlines()
+    assert lines[0].startswith('| backbone | seeds | box AP |')
+    assert lines[2] == '| ResNet-18 w16, random init | 0, 1 | 21.0 | 20.0 | 71.0 | – |'
+    # box: (25 + 28) / 2 = 26.5, paired (5 + 6) / 2 = +5.5; mask 24.8 (+4.8 = (4 + 5.5) / 2 ->
+    # +4.75, shown +4.8); 1%: one seed (seed 1), paired against random's seed 1: +3.5
+    assert lines[3] == ('| CsMl, 6 epochs | 0, 1 | 26.5 (+5.5) | 24.8 (+4.8) | '
+                        '75.5 (+3.5), 1 seed | – |')
+    assert len(lines) == 4  # rows without runs are left out

@@ -103,6 +103,9 @@ def parse_args(argv=None):
                    help='smoke run: 1 pretraining epoch, tiny scenes, a few iterations (point '
                    'FASHION_MNIST_ROOT at a small copy to make it a minute long)')
     p.add_argument('--report-only', action='store_true', help='only rebuild the report')
+    p.add_argument('--readme-table', action='store_true',
+                   help='print the README\'s short table (means over the recorded seeds) and '
+                   'stop')
     return p.parse_args(argv)
 
 
@@ -354,6 +357,41 @@ def gate(records: dict) -> Optional[dict]:
     return dict(diffs=d, mean=statistics.mean(d), met=statistics.mean(d) >= GATE_BOX_AP)
 
 
+def _short(rows: List[dict], ref: List[dict], field: str, is_ref: bool, n_seeds: int) -> str:
+    """``mean`` of a field over seeds, with the paired mean difference to ``ref``; the
+    number of seeds when it is fewer than the row's."""
+    vals = [r[field] for r in rows if r.get(field) is not None]
+    if not vals:
+        return '–'
+    d = paired(rows, ref, field)
+    fewer = f', {len(vals)} seed{"s" if len(vals) > 1 else ""}' if len(vals) < n_seeds else ''
+    return f'{statistics.mean(vals):.1f}' + ('' if is_ref or not d else
+                                              f' ({statistics.mean(d):+.1f})') + fewer
+
+
+def readme_table(records: dict) -> str:
+    """The README's short table: the ResNet rows that have runs, means over their seeds and,
+    in brackets, the mean difference to random init paired by seed."""
+    rand = RANDOM_OF['resnet']
+    out = ['| backbone | seeds | box AP | mask AP | 1% labels top-1 | 10% labels top-1 |',
+           '|---|---|---|---|---|---|']
+    for row, (label, family, _, _) in ROWS.items():
+        if family != 'resnet':
+            continue
+        got = {t: records.get(t, {}).get(row, []) for t in TASKS}
+        if not any(got.values()):
+            continue
+        seeds = sorted({r['seed'] for rows in got.values() for r in rows})
+        ref = {t: records.get(t, {}).get(rand, []) for t in TASKS}
+        n, r = len(seeds), row == rand
+        cells = [_short(got['det'], ref['det'], 'box_ap', r, n),
+                 _short(got['det'], ref['det'], 'mask_ap', r, n),
+                 _short(got['semi1'], ref['semi1'], 'top1', r, n),
+                 _short(got['semi10'], ref['semi10'], 'top1', r, n)]
+        out.append(f'| {label} | {", ".join(map(str, seeds))} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(out)
+
+
 def plot_det(family: str, records: dict, out_dir: str) -> Optional[str]:
     import matplotlib
     matplotlib.use('Agg')
@@ -493,6 +531,9 @@ def main(argv=None) -> None:
     out_dir = osp.abspath(args.out_dir or (osp.join(work_dir, 'report') if args.quick else
                                            osp.join(ROOT, 'docs', 'results')))
     os.makedirs(out_dir, exist_ok=True)
+    if args.readme_table:
+        print(readme_table(load_records(out_dir)))
+        return
     if not args.report_only:
         bq.require_fashion_mnist('bench_transfer')
         if 'det' in args.tasks:
