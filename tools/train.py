@@ -5,6 +5,7 @@ first (registration, safe checkpoint loading, atomic checkpoint writes) and
 ``--launcher pytorch|slurm|mpi`` also works on machines without a GPU (gloo).
 """
 import argparse
+import logging
 import os
 import os.path as osp
 import sys
@@ -16,12 +17,13 @@ if osp.isfile(osp.join(_CHECKOUT, 'csml_mm', '__init__.py')):
     sys.path.insert(0, _CHECKOUT)
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
 from csml_mm.utils.stack import load_config  # noqa: E402
 from csml_mm.utils.run_size import (cap_workers, epoch_options,  # noqa: E402
-                                    resolve_auto_queue)
+                                    epoch_warnings, resolve_auto_queue)
 from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
 from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
                            init_dist_for_launcher)
@@ -122,7 +124,6 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def _say(message: str) -> None:
-    from mmengine.logging import print_log
     print_log(f'[csml_mm] {message}', logger='current')
 
 
@@ -132,6 +133,8 @@ def fit_run_size(cfg: Config, args) -> None:
         opts = epoch_options(cfg, args.epochs)
         cfg.merge_from_dict({k: int(v) for k, v in (o.split('=', 1) for o in opts)})
         _say(f'--epochs {args.epochs}: ' + ', '.join(opts))
+        for warning in epoch_warnings(cfg, args.epochs):
+            print_log(f'[csml_mm] {warning}', logger='current', level=logging.WARNING)
     for change in cap_workers(cfg):
         _say(f'{change} (no more workers than the cores this process may use)')
     hooks = list(cfg.get('custom_hooks') or [])

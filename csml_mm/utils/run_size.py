@@ -24,7 +24,8 @@ from mmengine.config import Config
 
 from .config_check import find_in_config
 
-__all__ = ['epoch_options', 'cap_workers', 'auto_queue_len', 'available_cores']
+__all__ = ['epoch_options', 'epoch_warnings', 'cap_workers', 'auto_queue_len',
+           'available_cores']
 
 #: MoCo's queue on ImageNet; the largest ``'auto'`` gives
 MAX_QUEUE = 65536
@@ -62,6 +63,25 @@ def epoch_options(cfg: Config, epochs: int) -> List[str]:
         if 'T_max' in sched:
             opts.append(f'param_scheduler.{i}.T_max={end - sched.get("begin", 0)}')
     return opts
+
+
+def epoch_warnings(cfg: Config, epochs: int) -> List[str]:
+    """Epoch-valued settings that keep their length under ``--epochs`` and would now never
+    take effect: CsMl's cross-sample warm-up, a ``PipelineSwitchHook``'s switch epochs."""
+    out = []
+    warmup = (cfg.get('model') or {}).get('cross_warmup_epochs')
+    if isinstance(warmup, int) and warmup >= epochs:
+        out.append(f'model.cross_warmup_epochs={warmup} is not below --epochs {epochs}: the '
+                   'cross-sample (neighbour and CutMix) losses would never start; set '
+                   '--cfg-options model.cross_warmup_epochs=<fewer epochs>.')
+    for i, hook in enumerate(cfg.get('custom_hooks') or []):
+        if str(hook.get('type', '')).endswith('PipelineSwitchHook'):
+            late = [e for e in hook.get('switch_epochs', []) if e >= epochs]
+            if late:
+                out.append(f'custom_hooks.{i} (PipelineSwitchHook) switches at epoch(s) {late}, '
+                           f'not before the end of the {epochs}-epoch run: set its '
+                           'switch_epochs.')
+    return out
 
 
 def cap_workers(cfg: Config, cores: Optional[int] = None) -> List[str]:

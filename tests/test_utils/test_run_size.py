@@ -49,6 +49,17 @@ def test_workers_are_capped_everywhere_a_loader_is():
     assert run_size.cap_workers(cfg, cores=2) == []
 
 
+def test_epochs_warns_about_settings_that_would_never_start():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/csml/csml_resnet50_8xb32-coslr-200e_folder.py'))
+    warnings = run_size.epoch_warnings(cfg, 10)  # the cross-sample warm-up is 11 epochs
+    assert len(warnings) == 1 and 'model.cross_warmup_epochs=11' in warnings[0]
+    assert run_size.epoch_warnings(cfg, 12) == []
+    wcl = Config.fromfile(osp.join(ROOT, 'configs/wcl/wcl_resnet18-cifar_1xb256-lars-coslr-200e_cifar10.py'))
+    warnings = run_size.epoch_warnings(wcl, 10)  # multi-crop from epoch 10
+    assert len(warnings) == 1 and 'PipelineSwitchHook' in warnings[0] and '[10]' in warnings[0]
+    assert run_size.epoch_warnings(wcl, 11) == []
+
+
 def test_epochs_needs_an_epoch_based_config():
     with pytest.raises(ValueError, match='max_iters'):
         run_size.epoch_options(Config(dict(train_cfg=dict(max_iters=10))), 3)
