@@ -25,6 +25,7 @@ from mmengine.config import Config
 from .config_check import find_in_config
 
 __all__ = ['epoch_options', 'epoch_warnings', 'cap_workers', 'auto_queue_len',
+           'resolve_auto_queue_for_eval',
            'available_cores']
 
 #: MoCo's queue on ImageNet; the largest ``'auto'`` gives
@@ -133,5 +134,38 @@ def resolve_auto_queue(cfg: Config, world_size: int = 1) -> Optional[str]:
     dataset = DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset))
     total = int(cfg.train_dataloader.batch_size) * world_size
     queue, why = auto_queue_len(len(dataset), total)
+    cfg.model.queue_len = queue
+    return why
+
+
+def resolve_auto_queue_for_eval(cfg: Config, checkpoint: Optional[str] = None) -> Optional[str]:
+    """``model.queue_len='auto'`` for a tool that builds the model only to evaluate it.
+
+    The queue takes no part in evaluation, but its buffer must have the shape of the
+    checkpoint's to load it: the length is read from the checkpoint's ``queue`` buffer
+    (``(feat_dim, queue_len)``); without a checkpoint (random initialisation) any length
+    serves and one batch is used. Needs no training data. Returns the reason, or ``None``.
+    """
+    if not uses_auto_queue(cfg):
+        return None
+    queue = None
+    if checkpoint is not None:
+        from .checkpoint import safe_torch_load
+        ckpt = safe_torch_load(checkpoint, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+        for key, value in state.items():
+            if (key == 'queue' or key.endswith('.queue')) and getattr(value, 'ndim', 0) == 2:
+                queue = int(value.shape[1])
+                break
+        if queue is None:
+            raise ValueError(f'model.queue_len is "auto" and {checkpoint} holds no queue '
+                             'buffer to take its length from; set model.queue_len to the '
+                             'length the model was trained with (--cfg-options '
+                             'model.queue_len=N).')
+        why = f'model.queue_len=auto -> {queue}: the length of the checkpoint\'s queue'
+    else:
+        queue = int(cfg.train_dataloader.batch_size)
+        why = (f'model.queue_len=auto -> {queue} (one batch): no checkpoint, and the queue '
+               'takes no part in evaluation')
     cfg.model.queue_len = queue
     return why

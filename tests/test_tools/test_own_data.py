@@ -30,6 +30,14 @@ PRETRAIN = {
     'wcl': 'configs/wcl/wcl_resnet50_32xb128-lars-coslr-200e_folder.py',
     'aps': 'configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_folder.py',
 }
+#: The small recipes: 64 px, quarter-width ResNet-18 or the CPU ViT, for one machine.
+SMALL = {
+    'mocov2-small': 'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-64px-coslr-60e_folder.py',
+    'csml-small': 'configs/csml/csml_resnet18-w16_1xb128-bnneck-64px-coslr-60e_folder.py',
+    'wcl-small': 'configs/wcl/wcl_resnet18-w16_1xb128-64px-coslr-60e_folder.py',
+    'aps-small': 'configs/aps/aps_vit-d4w64-p8_1xb128-64px-coslr-60e_folder.py',
+}
+EVERY_RECIPE = dict(PRETRAIN, **SMALL)
 LINEAR = [
     'configs/benchmarks/classification/folder/resnet50_linear-8xb32-steplr-100e_folder.py',
     'configs/benchmarks/classification/folder/vit-small-p16_linear-8xb128-coslr-90e_folder.py',
@@ -136,18 +144,18 @@ def no_data_env(monkeypatch):
     return monkeypatch
 
 
-@pytest.mark.parametrize('method', sorted(PRETRAIN))
+@pytest.mark.parametrize('method', sorted(EVERY_RECIPE))
 def test_one_setting_moves_every_loader(method, repo_root, folders, no_data_env):
     images, labelled = folders
     no_data_env.setenv('CSML_DATA_ROOT', images)
     no_data_env.setenv('CSML_EVAL_ROOT', labelled)
-    cfg = Config.fromfile(osp.join(repo_root, PRETRAIN[method]))
+    cfg = Config.fromfile(osp.join(repo_root, EVERY_RECIPE[method]))
     roots = _data_roots(cfg.to_dict())
     assert {value for _, value in roots} == {images, labelled}, roots  # no default left
 
     train = cfg.train_dataloader.dataset
     inner = train.dataset if train.type == 'NeighbourViewsDataset' else train
-    assert (method == 'csml') == (train.type == 'NeighbourViewsDataset')
+    assert method.startswith('csml') == (train.type == 'NeighbourViewsDataset')
     assert inner.type == 'CustomDataset' and inner.with_label is False
     assert inner.data_root == images
     hooks = _hooks(cfg)
@@ -155,12 +163,12 @@ def test_one_setting_moves_every_loader(method, repo_root, folders, no_data_env)
         for key, prefix in (('train_dataloader', 'train'), ('val_dataloader', 'val')):
             assert loaders[key].dataset.data_root == labelled
             assert loaders[key].dataset.data_prefix == prefix
-    if method == 'csml':
+    if method.startswith('csml'):
         assert hooks['NeighbourMiningHook'].dataloader.dataset.data_root == images
 
     # The loaders really read the folders: every image once, in one order.
     num_images = 2 * NUM_PAIRS
-    if method == 'csml':
+    if method.startswith('csml'):
         assert len(_build(train.to_dict())) == num_images
         mining = _build(hooks['NeighbourMiningHook'].dataloader.dataset.to_dict())
         assert len(mining) == num_images
@@ -179,9 +187,9 @@ def test_one_setting_moves_every_loader(method, repo_root, folders, no_data_env)
     assert tuple(bank.metainfo['classes']) == CLASSES
 
 
-@pytest.mark.parametrize('method', sorted(PRETRAIN))
+@pytest.mark.parametrize('method', sorted(EVERY_RECIPE))
 def test_without_the_variables_no_knn_and_one_default(method, repo_root, no_data_env):
-    cfg = Config.fromfile(osp.join(repo_root, PRETRAIN[method]))
+    cfg = Config.fromfile(osp.join(repo_root, EVERY_RECIPE[method]))
     assert {value for _, value in _data_roots(cfg.to_dict())} == {DEFAULT_ROOT}
     assert cfg.knn_cfg is None
     assert 'KNNEvalHook' not in _hooks(cfg)
@@ -377,3 +385,41 @@ def test_csml_on_an_image_folder_end_to_end(repo_root, subprocess_env, tmp_path,
             f'{exported} (missing: none, unexpected: none)') in out
     assert 'Epoch(val) [1][' in out and 'accuracy/top1:' in out
     assert (tmp_path / 'linear' / 'epoch_1.pth').is_file()
+
+
+@pytest.mark.parametrize('method', sorted(SMALL))
+def test_small_recipe_trains_on_a_folder_and_evaluates(method, repo_root, subprocess_env,
+                                                      tmp_path, no_data_env):
+    """Each small recipe runs through tools/train.py on a folder of PNG files (batch 8 here),
+    with the queue sized by the data; kNN evaluation then rebuilds the model without the
+    training data and loads the checkpoint, queue included."""
+    images, labelled = str(tmp_path / 'images'), str(tmp_path / 'labelled')
+    _write_unlabelled(images)
+    _write_labelled(labelled)
+    env = dict(subprocess_env, CSML_DATA_ROOT=images, CSML_EVAL_ROOT=labelled)
+    work = tmp_path / 'work'
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', SMALL[method], '--work-dir', str(work),
+         '--epochs', '1', '--cfg-options', 'train_dataloader.batch_size=8'],
+        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    if method in ('mocov2-small', 'csml-small'):
+        # 32 images // 16 = 2 keys, less than the batch of 8: one batch
+        assert 'model.queue_len=auto -> 8:' in out
+    assert 'Epoch(train) [1][4/4]' in out or '[first steps] iteration 1/4' in out, out[-3000:]
+    n_bank, n_query = (len(CLASSES) * PER_CLASS[s] for s in ('train', 'val'))
+    assert f'kNN eval (epoch 1, N={n_bank}, M={n_query},' in out  # the monitor
+    ckpt = work / 'epoch_1.pth'
+    state = safe_torch_load(str(ckpt), map_location='cpu')['state_dict']
+    if 'queue' in state:
+        assert state['queue'].shape[1] == 8
+
+    knn_eval = _import_tool(repo_root, 'tools/analysis_tools/knn_eval.py')
+    no_data_env.setenv('LOCAL_RANK', '0')
+    no_data_env.setenv('CSML_EVAL_ROOT', labelled)  # no CSML_DATA_ROOT: not needed
+    summary = knn_eval.main([osp.join(repo_root, SMALL[method]), str(ckpt), '--cfg-options',
+                             'knn_cfg.train_dataloader.num_workers=0',
+                             'knn_cfg.val_dataloader.num_workers=0'])
+    assert (summary['num_train'], summary['num_val']) == (n_bank, n_query)
+    assert 0.0 <= summary['results']['top1_k10'] <= 100.0

@@ -100,3 +100,32 @@ def test_train_tool_sizes_the_run_from_the_data(tmp_path, repo_root, subprocess_
     ckpt = safe_torch_load(str(work / 'epoch_1.pth'))
     assert ckpt['state_dict']['queue'].shape == torch.Size([16, 4])
     assert not osp.exists(work / 'epoch_2.pth')
+
+
+def _auto_cfg():
+    return Config(dict(model=dict(type='MoCo', queue_len='auto'),
+                       train_dataloader=dict(batch_size=24)))
+
+
+def test_eval_tools_take_the_auto_queue_from_the_checkpoint(tmp_path):
+    """kNN evaluation builds the model of an `'auto'` config without its training data: the
+    queue buffer must have the trained shape for the checkpoint to load."""
+    ckpt = tmp_path / 'epoch_3.pth'
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(2, 3, 1, 1),
+                               'queue': torch.zeros(16, 384), 'queue_ptr': torch.zeros(1)},
+                'meta': {}}, ckpt)
+    cfg = _auto_cfg()
+    why = run_size.resolve_auto_queue_for_eval(cfg, str(ckpt))
+    assert cfg.model.queue_len == 384 and "checkpoint's queue" in why
+    # a backbone-only export has no queue: say what to set
+    torch.save({'backbone.conv1.weight': torch.zeros(2, 3, 1, 1)}, tmp_path / 'bb.pth')
+    with pytest.raises(ValueError, match='model.queue_len=N'):
+        run_size.resolve_auto_queue_for_eval(_auto_cfg(), str(tmp_path / 'bb.pth'))
+    # random initialisation: any length loads, one batch is used
+    cfg = _auto_cfg()
+    assert 'one batch' in run_size.resolve_auto_queue_for_eval(cfg)
+    assert cfg.model.queue_len == 24
+    # a number is left alone
+    fixed = Config(dict(model=dict(type='MoCo', queue_len=4096)))
+    assert run_size.resolve_auto_queue_for_eval(fixed, str(ckpt)) is None
+    assert fixed.model.queue_len == 4096

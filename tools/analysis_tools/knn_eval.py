@@ -147,6 +147,7 @@ def main(argv=None) -> Optional[dict]:
     from csml_mm.evaluation import (extract_features, knn_accuracy,
                                     linear_probe_accuracy)
     from csml_mm.utils.config_check import check_cfg_options
+    from csml_mm.utils.run_size import resolve_auto_queue_for_eval
     from mmpretrain.registry import MODELS
 
     cfg = Config.fromfile(args.config)
@@ -195,6 +196,9 @@ def main(argv=None) -> Optional[dict]:
     # As mmengine's Runner does: the top-level data_preprocessor is the model's default.
     if cfg.get('data_preprocessor') is not None:
         cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    why = resolve_auto_queue_for_eval(cfg, args.checkpoint)
+    if why:
+        logger.info(f'[csml_mm] {why}')
     model = MODELS.build(cfg.model)
     # mmengine prints one line per parameter from init_weights when the logger has
     # no file handler; keep the console readable.
