@@ -36,6 +36,10 @@ def test_config_loads_and_builds(path):
     else:
         from mmpretrain.registry import MODELS
         init_default_scope('mmpretrain')
+    # queue_len='auto' (the small _folder recipes) needs the training data, which these
+    # folders do not have here: the evaluation tools' rule (one batch) builds the model
+    from csml_mm.utils.run_size import resolve_auto_queue_for_eval
+    resolve_auto_queue_for_eval(cfg)
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor') is not None:  # the Runner's default, as in tools/
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)

@@ -43,7 +43,10 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or from the latest checkpoint in the '
         'work dir when no path is given')
-    parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision training (MixedPrecisionOptimWrapper: bf16 where '
+                        'the device supports it, else fp16 with a loss scaler; '
+                        'optim_wrapper.dtype chooses)')
     parser.add_argument(
         '--epochs', type=int, default=None,
         help='train this many epochs, the learning-rate schedule stretched or shortened with '
@@ -81,11 +84,12 @@ def merge_args(cfg: Config, args) -> Config:
 
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'MixedPrecisionOptimWrapper'):
             raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, '
                              f'got {wrapper!r}.')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        # mmengine's AmpOptimWrapper without its GPU-only assertion: bf16 where the device
+        # has it (CPU too), fp16 with a dynamic loss scaler otherwise
+        cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'  # loss_scale: 'dynamic'
 
     if args.resume == 'auto':
         cfg.resume = True

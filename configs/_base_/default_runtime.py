@@ -5,6 +5,9 @@ default_scope = 'mmpretrain'
 custom_imports = dict(imports=['csml_mm'], allow_failed_imports=False)
 
 default_hooks = dict(
+    # mmengine's RuntimeInfoHook reading the logged values from the device once per logger
+    # interval instead of every iteration (one host sync a step fewer on a GPU)
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),

@@ -15,7 +15,10 @@ model = dict(
     neck=dict(in_channels=384, hid_channels=4096, out_channels=256),
     predictor=dict(in_channels=256, hid_channels=4096, out_channels=256))
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    # the released code's torch.cuda.amp (fp16, dynamic loss scale); on a CPU or to use bf16:
+    # --cfg-options optim_wrapper.dtype=auto (bf16 where the device has it)
+    type='MixedPrecisionOptimWrapper',
+    dtype='float16',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=0.0024, betas=(0.9, 0.999), weight_decay=0.1))
 param_scheduler = [

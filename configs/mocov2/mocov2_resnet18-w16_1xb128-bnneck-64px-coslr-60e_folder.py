@@ -12,7 +12,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    type='MoCo',
+    type='MoCoV2',
     queue_len='auto',
     feat_dim=128,
     momentum=0.01,  # weight of the new parameters (m = 0.99 for a short run)

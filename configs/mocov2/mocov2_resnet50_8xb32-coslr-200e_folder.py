@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    type='MoCo',
+    type='MoCoV2',
     queue_len=65536,  # keep it well below the number of images (docs/own_data.md)
     feat_dim=128,
     momentum=0.001,  # weight of the new parameters (the paper's m = 0.999)

@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    type='MoCo',
+    type='MoCoV2',
     queue_len=65536,
     feat_dim=128,
     momentum=0.001,  # weight of the new parameters (the paper's m = 0.999)

@@ -7,6 +7,8 @@ from scipy.sparse.csgraph import connected_components
 
 from csml_mm.models.utils import connected_component_labels
 from csml_mm.models.utils.connected_components import (connected_components_from_edges,
+                                                       functional_graph_components,
+                                                       num_components,
                                                        knn_graph_neighbours)
 
 
@@ -165,3 +167,45 @@ def test_bad_input():
         connected_component_labels(torch.tensor([[0.0, 1.0], [float('nan'), 1.0]]))
     with pytest.raises(ValueError, match=r'\[B, D\]'):
         connected_component_labels(torch.zeros(3))
+
+
+def _components_by_walking(f):
+    """Plain reference: undirected edges i -- f[i], components by depth-first search,
+    each labelled with its smallest node."""
+    n = len(f)
+    adj = [set() for _ in range(n)]
+    for i, j in enumerate(f):
+        adj[i].add(int(j))
+        adj[int(j)].add(i)
+    label = [-1] * n
+    for start in range(n):
+        if label[start] >= 0:
+            continue
+        stack, comp = [start], []
+        label[start] = start
+        while stack:
+            node = stack.pop()
+            comp.append(node)
+            for nxt in adj[node]:
+                if label[nxt] < 0:
+                    label[nxt] = start
+                    stack.append(nxt)
+        for node in comp:
+            label[node] = min(comp)
+    return label
+
+
+@pytest.mark.parametrize('n', [1, 2, 3, 7, 64, 300])
+def test_functional_graph_components_match_a_walk(n):
+    """The fixed-round 1-NN components (no host read) against a depth-first search, on
+    random maps (any cycle lengths, long tails, self-loops) and on a single long chain."""
+    g = torch.Generator().manual_seed(n)
+    maps = [torch.randint(0, n, (n, ), generator=g) for _ in range(20)]
+    chain = torch.randperm(n, generator=g)
+    f = torch.empty(n, dtype=torch.long)
+    f[chain[:-1]] = chain[1:]
+    f[chain[-1]] = chain[-1]  # one path of length n - 1 into a self-loop
+    for f_ in maps + [f]:
+        got = functional_graph_components(f_)
+        assert got.tolist() == _components_by_walking(f_.tolist())
+        assert int(num_components(got)) == len(set(got.tolist()))

@@ -5,7 +5,10 @@
 # all 1600 epochs capped by the warm-up; the two differ by at most 1.1% of the peak).
 # Every batch makes `rounds` optimiser steps (APS.train_step); the LR changes per epoch.
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    # the released code's torch.cuda.amp (fp16, dynamic loss scale); on a CPU or to use bf16:
+    # --cfg-options optim_wrapper.dtype=auto (bf16 where the device has it)
+    type='MixedPrecisionOptimWrapper',
+    dtype='float16',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05))
 param_scheduler = [

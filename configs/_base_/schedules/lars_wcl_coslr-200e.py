@@ -10,7 +10,7 @@
 # inside the momentum buffer.
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='LARS', lr=4.8, momentum=0.9, weight_decay=1e-6, eta=0.001, eps=0.0),
+    optimizer=dict(type='DeviceLARS', lr=4.8, momentum=0.9, weight_decay=1e-6, eta=0.001, eps=0.0),
     paramwise_cfg=dict(custom_keys={
         'bn': dict(decay_mult=0, lars_exclude=True),
         'bias': dict(decay_mult=0, lars_exclude=True),

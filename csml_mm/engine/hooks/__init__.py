@@ -1,3 +1,4 @@
+from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .first_steps_log_hook import FirstStepsLogHook
 from .knn_eval_hook import KNNEvalHook
 from .mid_epoch_resume_hook import MidEpochResumeHook
@@ -8,5 +9,5 @@ from .rng_state_hook import RNGStateHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_images_hook import SkippedImagesHook
 
-__all__ = ['FirstStepsLogHook', 'KNNEvalHook', 'MidEpochResumeHook', 'NeighbourMiningHook', 'NonFiniteLossHook',
+__all__ = ['DeferredRuntimeInfoHook', 'FirstStepsLogHook', 'KNNEvalHook', 'MidEpochResumeHook', 'NeighbourMiningHook', 'NonFiniteLossHook',
            'RNGStateHook', 'SafeCheckpointHook', 'SkippedImagesHook']

@@ -7,6 +7,8 @@ least every ``every`` seconds, until the logger's own first line: iteration, sec
 iteration so far, time left at that pace, and the loss.
 """
 import time
+
+import torch
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -51,8 +53,10 @@ class FirstStepsLogHook(Hook):
         self._last = now
         per_iter = (now - self._start) / done
         left = max(runner.max_iters - runner.iter - 1, 0) * per_iter
-        loss = runner.message_hub.get_scalar('train/loss').current() if \
-            'train/loss' in runner.message_hub.log_scalars else None
+        # from this step's outputs: the message hub may only receive the logged values at
+        # the logger's interval (DeferredRuntimeInfoHook); one host read, on the lines shown
+        value = (outputs or {}).get('loss')
+        loss = float(value.detach()) if torch.is_tensor(value) else value
         shown = f', loss {loss:.4f}' if loss is not None else ''
         runner.logger.info(
             f'[first steps] iteration {runner.iter + 1}/{runner.max_iters}: {per_iter:.2f} s '

@@ -62,8 +62,10 @@ class NonFiniteLossHook(Hook):
     step has already written the NaN into the weights, and does not say what to try.
 
     Args:
-        interval: Check the logged loss terms every ``interval`` iterations (the guarded
-            optimizer steps are checked every iteration regardless). Defaults to 1.
+        interval: Where no optimizer wrapper is guarded, check the logged loss terms every
+            ``interval`` iterations. Guarded optimizer steps are checked every iteration
+            regardless, and their loss terms are then only read to describe a bad step.
+            Defaults to 1.
         mode: ``'raise'`` stops at the first non-finite loss or gradient; ``'skip'`` drops
             that optimizer step, logs it and goes on. Defaults to ``'raise'``.
         max_consecutive_skips: In ``'skip'`` mode, stop once this many iterations in a row
@@ -142,7 +144,11 @@ class NonFiniteLossHook(Hook):
             scaler_skips += wrapper.guard_scaler_skips
             wrapper.guard_scaler_skips = 0
         terms = {}
-        if outputs and self.every_n_train_iters(runner, self.interval):
+        # The guarded optimizer steps already saw the summed loss (every logged 'loss' term is
+        # part of it) without a host read of their own: read the terms (a device-to-host
+        # sync) only to describe a step that went wrong, or where no wrapper is guarded.
+        read_terms = bool(events) or not self._wrappers
+        if outputs and read_terms and self.every_n_train_iters(runner, self.interval):
             terms = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
                      for k, v in outputs.items() if 'loss' in k}
         bad_terms = {k: v for k, v in terms.items() if not math.isfinite(v)}

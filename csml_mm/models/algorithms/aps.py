@@ -7,11 +7,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_rank
-from mmengine.model import ExponentialMovingAverage
 from mmengine.optim import OptimWrapper
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from ..utils.ema import HostStepEMA
 
 
 _FIX_IDS = ("Build the views with MultiViewWithKeys + SparsePatchSampling + "
@@ -63,8 +63,8 @@ class APS(BaseSelfSupervisor):
         predictor: The predictor, e.g. ``NonLinearNeck(128, 512, 128,
             num_layers=3, with_avg_pool=False, with_last_bn_affine=False)``.
         ema_momentum: ``None`` (default, released code): stop-gradient targets
-            from the online network. A float: targets from an
-            ``ExponentialMovingAverage`` of backbone + projector with this weight
+            from the online network. A float: targets from a moving average
+            (:class:`HostStepEMA`) of backbone + projector with this weight
             of the new parameters (mmengine's convention; 0.01 = decay 0.99),
             updated once per optimiser step.
     """
@@ -80,7 +80,7 @@ class APS(BaseSelfSupervisor):
             raise ValueError(f'APS: ema_momentum is the weight of the new parameters, in (0, 1]; '
                              f'got {ema_momentum} (use 0.01 for a decay of 0.99).')
         self.ema_momentum = ema_momentum
-        self.target = (None if ema_momentum is None else ExponentialMovingAverage(
+        self.target = (None if ema_momentum is None else HostStepEMA(
             nn.Sequential(self.backbone, self.neck), ema_momentum))
 
     # ------------------------------------------------------------------ inputs

@@ -6,12 +6,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import all_gather
 from mmengine.logging import MessageHub
-from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ..utils.ema import HostStepEMA
 from ..utils.cutmix import cutmix_pair
 from ..utils.split_bn import batch_norms_all_split, grouped_batch_norm
 
@@ -113,11 +113,17 @@ class CsMl(BaseSelfSupervisor):
         self.cutmix_alpha = float(cutmix_alpha)
         self.fuse_views = bool(fuse_views)
 
-        self.encoder_k = ExponentialMovingAverage(nn.Sequential(self.backbone, self.neck),
-                                                  momentum)
+        self.encoder_k = HostStepEMA(nn.Sequential(self.backbone, self.neck), momentum)
         queue = F.normalize(torch.randn(self.num_levels, self.feat_dim, self.queue_len), dim=1)
         self.register_buffer('queue', queue)
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        # host copy of queue_ptr: the enqueue position without a device read each step; the
+        # buffer is still written (and saved); after loading it is read once
+        self._host_ptr: Optional[int] = 0
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._host_ptr = None
 
     # ------------------------------------------------------------------ set-up
     @staticmethod
@@ -220,10 +226,11 @@ class CsMl(BaseSelfSupervisor):
                 f'CsMl: queue_len={self.queue_len} is not a multiple of the global batch '
                 f'{batch} (batch per process x processes). Set model.queue_len to a multiple '
                 f'of {batch} or change train_dataloader.batch_size.')
-        ptr = int(self.queue_ptr)
+        ptr = int(self.queue_ptr) if self._host_ptr is None else self._host_ptr
         for level, k in enumerate(keys):
             self.queue[level, :, ptr:ptr + batch] = k.T
-        self.queue_ptr[0] = (ptr + batch) % self.queue_len
+        self._host_ptr = (ptr + batch) % self.queue_len
+        self.queue_ptr.fill_(self._host_ptr)
 
     # ------------------------------------------------------------------- loss
     def current_cross_weights(self) -> Tuple[float, float]:

@@ -6,6 +6,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import build_2d_sincos_position_embedding, resize_pos_embed
 from mmpretrain.registry import MODELS
+from csml_mm.utils.host_checks import host_checks_enabled
 
 _POS_TYPES = ('learned', 'sincos')
 
@@ -150,7 +151,8 @@ class TokenSubsetViT(VisionTransformer):
             raise ValueError(f'patch_ids must be [batch={batch}, n]; got {tuple(patch_ids.shape)}.')
         if patch_ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(f'patch_ids must be an integer tensor, got {patch_ids.dtype}.')
-        if patch_ids.numel() and (patch_ids.min() < 0 or patch_ids.max() >= num_patches):
+        if host_checks_enabled(patch_ids) and patch_ids.numel() and (
+                patch_ids.min() < 0 or patch_ids.max() >= num_patches):
             raise ValueError(f'patch_ids must lie in [0, {num_patches}) (the patch grid of this '
                              f'input); got [{int(patch_ids.min())}, {int(patch_ids.max())}].')
         index = patch_ids.long().to(x.device).unsqueeze(-1).expand(-1, -1, dims)

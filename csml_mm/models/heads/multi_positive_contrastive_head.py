@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
+from csml_mm.utils.host_checks import host_checks_enabled
 
 _MODES = ('per_positive', 'supcon')
 
@@ -71,7 +72,7 @@ class MultiPositiveContrastiveHead(BaseModule):
             logits = sim.float() / self.temperature
             weight = _normalised_weight(pos_weight)
             is_pos = weight > 0
-            if (is_pos & ~valid).any():
+            if host_checks_enabled(is_pos) and (is_pos & ~valid).any():
                 raise ValueError('A positive (pos_weight > 0) lies in a column marked invalid.')
             if self.mode == 'per_positive':
                 neg = logits.masked_fill(~(valid & ~is_pos), float('-inf'))
@@ -125,9 +126,11 @@ class MultiPositiveContrastiveHead(BaseModule):
 def _normalised_weight(pos_weight: torch.Tensor) -> torch.Tensor:
     """Check the positive weights (non-negative, at least one per row); rows sum to 1."""
     weight = pos_weight.float()
+    row_sum = weight.sum(dim=1, keepdim=True)
+    if not host_checks_enabled(weight):  # on a GPU: no host read (csml_mm.utils.host_checks)
+        return weight / row_sum
     if (weight < 0).any():
         raise ValueError('pos_weight must be non-negative.')
-    row_sum = weight.sum(dim=1, keepdim=True)
     if (row_sum <= 0).any():
         rows = torch.nonzero(row_sum.squeeze(1) <= 0).flatten()[:5].tolist()
         raise ValueError(f'Rows {rows} have no positive: every row of pos_weight needs '

@@ -5,6 +5,7 @@ from .split_bn import (SplitBatchNorm1d, SplitBatchNorm2d, batch_norms_all_split
                        grouped_batch_norm)
 from .connected_components import connected_component_labels  # noqa: F401
 from .pretrained_init import PretrainedBackboneInit  # noqa: F401  (registers 'PretrainedBackbone')
+from .ema import HostStepEMA  # noqa: F401
 
 __all__ = ['cutmix_pair', 'sample_cutmix_box', 'knn_search', 'SplitBatchNorm2d', 'SplitBatchNorm1d',
            'convert_split_bn',

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from csml_mm.utils.topk_search import exact_topk
+from csml_mm.utils.host_checks import host_checks_enabled
 
 
 def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) -> torch.Tensor:
@@ -43,10 +44,59 @@ def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) ->
         raise ValueError(f'A {k}-NN graph needs at least {k + 1} rows, got {n}.')
     with torch.no_grad(), torch.autocast(device_type=z.device.type, enabled=False):
         zn = F.normalize(z.detach().float(), dim=1)
+        if n <= chunk_size:
+            # a batch in one block: the similarity matrix with the diagonal masked, then
+            # argmax (k = 1: the first, i.e. lowest, index among ties) or topk; no host read
+            sim = zn @ zn.T
+            sim.fill_diagonal_(float('-inf'))
+            return sim.argmax(dim=1, keepdim=True) if k == 1 else sim.topk(k, dim=1).indices
         # the package's one exact top-k search; k = 1 ties go to the lowest index
         _, out = exact_topk(zn, zn, k, query_ids=torch.arange(n, device=z.device),
                             device=z.device, storage_dtype='fp32', max_query_chunk=chunk_size)
     return out
+
+
+def functional_graph_components(nbr: torch.Tensor) -> torch.Tensor:
+    """Components of the undirected graph with one edge ``i -- nbr[i]`` per node (1-NN).
+
+    Every node has exactly one out-edge, so each component holds exactly one cycle and
+    every node reaches it within ``n`` steps. Pointer doubling finds, in
+    ``T = ceil(log2 n) + 1`` rounds of gathers, ``f^{2^T}(i)`` (a node on ``i``'s cycle) and
+    the smallest index met along ``2^T`` steps from it (the smallest index of the cycle:
+    the component's representative); a scatter-min then gives each component its smallest
+    node index. A fixed number of rounds and no data-dependent branch: no device-to-host
+    read, unlike the union-find of :func:`connected_components_from_edges`, which gives
+    the same labels.
+
+    Args:
+        nbr: LongTensor [n], any map of ``[0, n)`` into itself (a 1-NN graph's neighbours).
+
+    Returns:
+        LongTensor [n]: the smallest node index of each node's component.
+    """
+    n = nbr.numel()
+    idx = torch.arange(n, device=nbr.device)
+    jump = nbr.reshape(-1).long()
+    rounds = max(1, (n - 1).bit_length()) + 1  # 2^rounds >= 2n
+    on_cycle = jump
+    for _ in range(rounds):
+        on_cycle = on_cycle[on_cycle]  # f^(2^(t+1))(i)
+    # smallest index on the walk of 2^t steps from each node, doubled each round
+    low, hop = torch.minimum(idx, jump), jump
+    for _ in range(rounds):
+        low = torch.minimum(low, low[hop])
+        hop = hop[hop]
+    rep = low[on_cycle]  # the smallest index of i's cycle
+    smallest = torch.full((n, ), n, dtype=torch.long, device=nbr.device)
+    smallest = smallest.scatter_reduce(0, rep, idx, reduce='amin', include_self=True)
+    return smallest[rep]
+
+
+def num_components(labels: torch.Tensor) -> torch.Tensor:
+    """The number of components of labels that name each component's smallest index, as a
+    device tensor (``labels.unique().numel()`` without the host read)."""
+    idx = torch.arange(labels.numel(), device=labels.device)
+    return (labels.reshape(-1) == idx).sum()
 
 
 def _compress(parent: torch.Tensor) -> torch.Tensor:
@@ -135,7 +185,7 @@ def connected_component_labels(z: torch.Tensor, k: int = 1, chunk_size: int = 40
         raise ValueError(f'z must be [B, D], got shape {tuple(z.shape)}.')
     if k < 1:
         raise ValueError(f'k must be >= 1, got {k}.')
-    if not bool(torch.isfinite(z).all()):
+    if host_checks_enabled(z) and not bool(torch.isfinite(z).all()):
         raise ValueError('connected_component_labels: z contains NaN or Inf.')
     n = z.shape[0]
     if n == 1:
@@ -143,8 +193,11 @@ def connected_component_labels(z: torch.Tensor, k: int = 1, chunk_size: int = 40
         nbrs = torch.empty(1, 0, dtype=torch.long, device=z.device)
         return (labels, nbrs) if return_neighbours else labels
     nbrs = knn_graph_neighbours(z, min(k, n - 1), chunk_size)
-    src = torch.arange(n, device=z.device).repeat_interleave(nbrs.shape[1])
-    labels = connected_components_from_edges(src, nbrs.reshape(-1), n)
+    if nbrs.shape[1] == 1:  # WCL's 1-NN graph: fixed rounds, no host read
+        labels = functional_graph_components(nbrs[:, 0])
+    else:
+        src = torch.arange(n, device=z.device).repeat_interleave(nbrs.shape[1])
+        labels = connected_components_from_edges(src, nbrs.reshape(-1), n)
     return (labels, nbrs) if return_neighbours else labels
 
 
