@@ -154,8 +154,9 @@ def resolve_auto_queue_for_eval(cfg: Config, checkpoint: Optional[str] = None) -
         ckpt = safe_torch_load(checkpoint, map_location='cpu')
         state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
         for key, value in state.items():
-            if (key == 'queue' or key.endswith('.queue')) and getattr(value, 'ndim', 0) == 2:
-                queue = int(value.shape[1])
+            # MoCo: (feat_dim, queue_len); CsMl: (levels, feat_dim, queue_len)
+            if (key == 'queue' or key.endswith('.queue')) and getattr(value, 'ndim', 0) >= 2:
+                queue = int(value.shape[-1])
                 break
         if queue is None:
             raise ValueError(f'model.queue_len is "auto" and {checkpoint} holds no queue '

@@ -117,6 +117,11 @@ def test_eval_tools_take_the_auto_queue_from_the_checkpoint(tmp_path):
     cfg = _auto_cfg()
     why = run_size.resolve_auto_queue_for_eval(cfg, str(ckpt))
     assert cfg.model.queue_len == 384 and "checkpoint's queue" in why
+    # CsMl's queue has a level axis first
+    torch.save({'state_dict': {'queue': torch.zeros(2, 16, 256)}}, tmp_path / 'csml.pth')
+    cfg = _auto_cfg()
+    run_size.resolve_auto_queue_for_eval(cfg, str(tmp_path / 'csml.pth'))
+    assert cfg.model.queue_len == 256
     # a backbone-only export has no queue: say what to set
     torch.save({'backbone.conv1.weight': torch.zeros(2, 3, 1, 1)}, tmp_path / 'bb.pth')
     with pytest.raises(ValueError, match='model.queue_len=N'):
