@@ -413,7 +413,7 @@ def test_small_recipe_trains_on_a_folder_and_evaluates(method, repo_root, subpro
     ckpt = work / 'epoch_1.pth'
     state = safe_torch_load(str(ckpt), map_location='cpu')['state_dict']
     if 'queue' in state:
-        assert state['queue'].shape[1] == 8
+        assert state['queue'].shape[-1] == 8  # MoCo (feat, len), CsMl (levels, feat, len)
 
     knn_eval = _import_tool(repo_root, 'tools/analysis_tools/knn_eval.py')
     no_data_env.setenv('LOCAL_RANK', '0')
