@@ -88,37 +88,4 @@ for m in $METHODS; do
     step "export-$m" "$OUT/export/$m-backbone.pth" "$PY" tools/model_converters/extract_backbone.py \
         "$work/epoch_60.pth" "$OUT/export/$m-backbone.pth"
 done
-}
-KNN=tools/analysis_tools/knn_eval.py
-# the floors: raw pixels, and each backbone at random initialisation
-step knn-raw-pixels "$OUT/knn-raw-pixels.json" "$PY" $KNN "$(config_of mocov2)" --raw-pixels \
-    --linear-probe --out "$OUT/knn-raw-pixels.json"
-step knn-random-resnet "$OUT/knn-random-resnet.json" "$PY" $KNN "$(config_of mocov2)" \
-    --random-init --linear-probe --out "$OUT/knn-random-resnet.json"
-for m in $METHODS; do
-    cfg=$(config_of "$m")
-    work=$OUT/work/$m
-    if [ "$m" = aps ]; then
-        step knn-random-vit "$OUT/knn-random-vit.json" "$PY" $KNN "$cfg" --random-init \
-            --linear-probe --out "$OUT/knn-random-vit.json"
-    fi
-    resume=()
-    [ -f "$work/last_checkpoint" ] && resume=(--resume)
-    step "pretrain-$m" "$work/epoch_60.pth" "$PY" tools/train.py "$cfg" --work-dir "$work" \
-        "${resume[@]}"
-    step "knn-$m" "$OUT/knn-$m.json" "$PY" $KNN "$cfg" "$work/epoch_60.pth" --linear-probe \
-        --out "$OUT/knn-$m.json"
-done
-# export: the backbone alone (loads with torch.load(weights_only=True) and mmengine's Pretrained)
-mkdir -p "$OUT/export"
-for m in $METHODS; do
-    work=$OUT/work/$m
-    step "export-$m" "$OUT/export/$m-backbone.pth" "$PY" tools/model_converters/extract_backbone.py \
-        "$work/epoch_60.pth" "$OUT/export/$m-backbone.pth"
-done
-case " $METHODS " in
-    *" csml "*) step export-csml-torchvision "$OUT/export/csml-torchvision.pth" "$PY" \
-        tools/model_converters/to_torchvision.py "$OUT/work/csml/epoch_60.pth" \
-        "$OUT/export/csml-torchvision.pth" ;;
-esac
 echo "[walkthrough] all steps done: $TSV"
