@@ -69,8 +69,10 @@ def main():
     print('\n== 2/3 pretraining (progress and the kNN monitor are logged as it runs)',
           flush=True)
     run([sys.executable, 'tools/train.py', args.config, '--work-dir', work_dir], env)
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
+    from csml_mm.utils.checkpoint_discovery import newest_complete_checkpoint
+    ckpt = newest_complete_checkpoint(work_dir)  # the one tools/train.py --resume would take
+    if ckpt is None:
+        sys.exit(f'demo: training wrote no complete checkpoint into {work_dir}')
 
     print('\n== 3/3 kNN of the trained encoder', flush=True)
     trained = knn(args.config, ckpt, osp.join(work_dir, 'knn_trained.json'), env)

@@ -28,6 +28,8 @@ import torch
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .checkpoint_discovery import ZIP_MAGIC, zip_checkpoint_problem
+
 
 class CheckpointLoadError(Exception):
     """Base class of the errors of :func:`safe_torch_load`; ``path`` is the file."""
@@ -45,9 +47,9 @@ class UnreadableCheckpointError(CheckpointLoadError, ValueError):
     """Raised when a file is not a torch checkpoint at all (empty, text, truncated, damaged)."""
 
 
-#: First bytes of the files ``torch.save`` writes: a zip archive (torch >= 1.6) or the legacy
-#: format, a protocol-2 pickle that starts with torch's magic number (a 10-byte long).
-_ZIP_MAGIC = b'PK\x03\x04'
+#: First bytes of the files ``torch.save`` writes: a zip archive (torch >= 1.6,
+#: :data:`~csml_mm.utils.checkpoint_discovery.ZIP_MAGIC`) or the legacy format, a protocol-2
+#: pickle that starts with torch's magic number (a 10-byte long).
 _LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950a86a20f9469cfc6c).to_bytes(10, 'little')
 _FIX_UNREADABLE = ('Re-download or re-copy the file, or pick another checkpoint (e.g. an '
                    'earlier epoch_N.pth / iter_N.pth in the same work dir).')
@@ -71,28 +73,24 @@ def describe_unreadable(path: Union[str, Path]) -> Optional[str]:
     """Why the file at ``path`` cannot be a torch checkpoint, or ``None`` if it may be one.
 
     Looks only at the bytes (nothing is unpickled): an empty file, text or HTML, random
-    bytes, and a zip archive without its central directory (the end of the file is missing,
-    as after an interrupted download or copy) are reported.
+    bytes, and a zip archive that is not a complete checkpoint (the one zip check of
+    csml_mm, :func:`~csml_mm.utils.checkpoint_discovery.zip_checkpoint_problem`: its end is
+    missing, as after an interrupted download or copy, it has no ``data.pkl``, or a record
+    fails its CRC-32) are reported. A file in torch's legacy format is left to ``torch.load``.
+
+    Args:
+        path: The file to check.
+
+    Returns:
+        Optional[str]: The reason, or None when the file may be a checkpoint.
     """
-    import zipfile
     size = osp.getsize(path)
     if size == 0:
         return 'the file is empty'
     with open(path, 'rb') as fh:
         head = fh.read(512)
-    if head.startswith(_ZIP_MAGIC):
-        if not zipfile.is_zipfile(path):
-            return ('it is a truncated zip archive (its end, the zip directory, is missing: '
-                    'an interrupted download, copy or save)')
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as e:
-            return f'it is a damaged zip archive ({e})'
-        if not any(n == 'data.pkl' or n.endswith('/data.pkl') for n in names):
-            return ('it is a zip archive but not a torch checkpoint (no data.pkl record; '
-                    f'it holds {", ".join(names[:3]) or "nothing"})')
-        return None
+    if head.startswith(ZIP_MAGIC):
+        return zip_checkpoint_problem(str(path))
     if head.startswith(_LEGACY_MAGIC[:4]):
         return None  # legacy torch format: torch.load decides
     return f'it is not a torch checkpoint but {_looks_like(head)}'

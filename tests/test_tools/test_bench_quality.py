@@ -176,6 +176,12 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
         assert len(epochs) == 1, (pair, epochs)
 
 
+def _checkpoint(path) -> None:
+    """A small but complete checkpoint (the harness only resumes from complete ones)."""
+    import torch
+    torch.save({'meta': {'epoch': 1}, 'state_dict': {'w': torch.ones(4)}}, str(path))
+
+
 def _fake_training(monkeypatch, bench_quality, calls, final_epoch):
     """Replaces the training and evaluation processes of the harness: 'training' writes
     the final epoch's checkpoint the way mmengine does (the file and last_checkpoint)."""
@@ -183,7 +189,7 @@ def _fake_training(monkeypatch, bench_quality, calls, final_epoch):
         calls.append(cmd)
         run_dir = cmd[cmd.index('--work-dir') + 1]
         ckpt = os.path.join(run_dir, f'epoch_{final_epoch}.pth')
-        open(ckpt, 'wb').close()
+        _checkpoint(ckpt)
         with open(os.path.join(run_dir, 'last_checkpoint'), 'w') as f:
             f.write(ckpt)
 
@@ -209,7 +215,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
     # the killed segment: started 100 s before its epoch-1 checkpoint, which a machine that
     # is gone wrote (last_checkpoint names its path there)
     ckpt = run_dir / 'epoch_1.pth'
-    ckpt.write_bytes(b'')
+    _checkpoint(ckpt)
     now = time.time()
     os.utime(ckpt, (now - 50, now - 50))
     (run_dir / 'last_checkpoint').write_text('/elsewhere/work/simclr/seed0/epoch_1.pth')
@@ -248,6 +254,43 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
     res3 = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
     assert len(calls) == 1 and '--resume' not in calls[0]
     assert 'segments' not in res3 and res3['train_seconds'] >= 0
+
+
+def test_interrupted_run_resumes_from_the_checkpoint_resume_picks(repo_root, tmp_path,
+                                                                   monkeypatch, capsys):
+    """The harness continues from the file ``tools/train.py --resume`` would pick, not the one
+    last_checkpoint names: here epoch_2.pth, the newest and named by last_checkpoint, is
+    truncated (the harness used to pass it to --resume PATH, which then failed), so epoch_1.pth
+    is taken and the skipped file is reported."""
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_quality
+
+    from csml_mm.engine.resume import find_resume_checkpoint
+
+    work, results = tmp_path / 'work', tmp_path / 'runs'
+    run_dir = work / 'simclr' / 'seed0'
+    run_dir.mkdir(parents=True)
+    opts = ['randomness.seed=0'] + bench_quality.epoch_override_options(
+        bench_quality.METHODS['simclr'][1], 3)
+    _checkpoint(run_dir / 'epoch_1.pth')
+    _checkpoint(run_dir / 'epoch_2.pth')
+    torn = run_dir / 'epoch_2.pth'
+    torn.write_bytes(torn.read_bytes()[:torn.stat().st_size // 2])
+    os.utime(run_dir / 'epoch_1.pth', (1_000_000, 1_000_000))
+    (run_dir / 'last_checkpoint').write_text(str(torn))
+    (run_dir / 'segments.json').write_text(json.dumps(
+        {'options': opts, 'segments': [{'start': 999_000.0, 'end': None}]}))
+    expected = str(run_dir / 'epoch_1.pth')
+    assert find_resume_checkpoint(str(run_dir), warn=lambda m: None) == expected
+    assert bench_quality._interrupted(str(run_dir)) == (expected, 1)
+
+    calls = []
+    _fake_training(monkeypatch, bench_quality, calls, final_epoch=3)
+    bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=3)
+    assert len(calls) == 1
+    assert calls[0][calls[0].index('--resume') + 1] == expected
+    out = capsys.readouterr().out
+    assert f'names {torn}, but it is truncated or damaged' in out, out
 
 
 def test_knn_curve_merges_the_segments_of_a_resumed_run(tmp_path):

@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -282,24 +282,24 @@ def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
     return result_file, run_dir, None
 
 
-def _interrupted(run_dir: str) -> Optional[Tuple[str, int]]:
-    """``(checkpoint, count)`` of the last checkpoint a run left (``epoch_N.pth`` or
-    ``iter_N.pth``: N epochs or iterations done), or None.
+def _interrupted(run_dir: str, warn: Optional[Callable[[str], None]] = None
+                 ) -> Optional[Tuple[str, int]]:
+    """``(checkpoint, count)`` of the checkpoint a run left that ``tools/train.py --resume``
+    would continue from (``epoch_N.pth`` or ``iter_N.pth``: N epochs or iterations done), or
+    None when there is no complete one.
 
-    ``last_checkpoint`` may name the file by its path on another machine (a work dir carried
-    from the GPU machine); the file of that name in ``run_dir`` is then taken.
+    The choice is :func:`csml_mm.utils.checkpoint_discovery.newest_complete_checkpoint`'s:
+    ``last_checkpoint``'s file when it is complete, else the newest complete checkpoint of
+    ``run_dir``. So when ``last_checkpoint`` names the file by its path on another machine (a
+    work dir carried from the GPU machine), the newest complete checkpoint in ``run_dir`` is
+    taken. ``warn`` receives what was skipped and why.
     """
-    pointer = osp.join(run_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
+    from csml_mm.utils.checkpoint_discovery import checkpoint_step, newest_complete_checkpoint
+    ckpt = newest_complete_checkpoint(run_dir, **({'warn': warn} if warn else {}))
+    count = checkpoint_step(ckpt) if ckpt is not None else None
+    if count is None:
         return None
-    with open(pointer) as f:
-        ckpt = f.read().strip()
-    if not osp.isfile(ckpt):
-        ckpt = osp.join(run_dir, osp.basename(ckpt))
-    m = re.fullmatch(r'(?:epoch|iter)_(\d+)\.pth', osp.basename(ckpt))
-    if not osp.isfile(ckpt) or not m:
-        return None
-    return ckpt, int(m.group(1))
+    return ckpt, count
 
 
 def _segments(run_dir: str, opts: List[str], resume_from: Optional[str],
@@ -356,7 +356,8 @@ def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag
     # only a run that recorded its segments (and so its options) is resumed; an older
     # folder is trained over from the start
     recorded = osp.isfile(osp.join(run_dir, 'segments.json'))
-    partial = _interrupted(run_dir) if recorded else None
+    partial = _interrupted(run_dir, warn=lambda m: print(f'{tag}: {m}', flush=True)) \
+        if recorded else None
     resume_from = partial[0] if partial else None
     trained = partial is not None and partial[1] >= target
     if resume_from is None:

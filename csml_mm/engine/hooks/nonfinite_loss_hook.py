@@ -15,10 +15,8 @@ In both modes no checkpoint with a NaN/Inf tensor is written (``before_save_chec
 ``FloatingPointError`` that a model raises in its forward pass (WCL checks its projections)
 stops the run with the same context (iteration, last good checkpoint).
 """
-import glob
 import math
 from functools import partial
-import os.path as osp
 from typing import List, Optional
 
 import torch
@@ -26,6 +24,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from csml_mm.engine.optim_guard import install_nonfinite_guard
+from csml_mm.utils.checkpoint_discovery import newest_complete_checkpoint
 from csml_mm.utils.errors import NonFiniteTrainingError
 
 _FIXES = ('Try a lower learning rate (optim_wrapper.optimizer.lr), gradient clipping '
@@ -33,25 +32,26 @@ _FIXES = ('Try a lower learning rate (optim_wrapper.optimizer.lr), gradient clip
 
 
 def last_good_checkpoint(runner) -> Optional[str]:
-    """The newest complete ``epoch_*.pth``/``iter_*.pth`` this run can resume from, or None."""
-    from mmengine.hooks import CheckpointHook
+    """The checkpoint ``tools/train.py --resume`` would continue this run from, or None.
 
-    from csml_mm.utils.checkpoint import describe_unreadable
-    folder = getattr(runner, 'work_dir', None)
-    for hook in getattr(runner, 'hooks', []):
-        out_dir = getattr(hook, 'out_dir', None)
-        if isinstance(hook, CheckpointHook) and isinstance(out_dir, str):
-            folder = out_dir
-    if not isinstance(folder, str) or not osp.isdir(folder):
+    The same rule as ``--resume``, applied to the runner's work dir
+    (:func:`~csml_mm.utils.checkpoint_discovery.newest_complete_checkpoint`): the file
+    ``last_checkpoint`` names when it is complete, else the newest complete ``epoch_N.pth`` /
+    ``iter_N.pth``.
+
+    Args:
+        runner: The runner (only its ``work_dir`` is read).
+
+    Returns:
+        Optional[str]: The checkpoint's path, or None when there is no complete one.
+    """
+    work_dir = getattr(runner, 'work_dir', None)
+    if not isinstance(work_dir, str):
         return None
-    paths = glob.glob(osp.join(folder, 'epoch_*.pth')) + glob.glob(osp.join(folder, 'iter_*.pth'))
-    for path in sorted(paths, key=osp.getmtime, reverse=True):
-        try:
-            if describe_unreadable(path) is None:
-                return path
-        except OSError:  # removed meanwhile (max_keep_ckpts)
-            continue
-    return None
+    try:
+        return newest_complete_checkpoint(work_dir)
+    except OSError:  # the work dir or a checkpoint changed meanwhile (max_keep_ckpts)
+        return None
 
 
 @HOOKS.register_module()
@@ -113,7 +113,8 @@ class NonFiniteLossHook(Hook):
     def _last_checkpoint_text(self, runner) -> str:
         path = last_good_checkpoint(runner)
         if path is None:
-            return 'Last good checkpoint: none yet (no epoch_*.pth/iter_*.pth written).'
+            return ('Last good checkpoint: none yet (no complete epoch_*.pth/iter_*.pth to '
+                    'resume from).')
         return (f'Last good checkpoint: {path} (resume from it with tools/train.py CONFIG '
                 f'--resume {path}).')
 
