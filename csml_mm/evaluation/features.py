@@ -10,6 +10,8 @@ from mmengine.dist import all_gather, get_world_size
 from mmengine.model import is_model_wrapper
 from torch import Tensor
 
+from csml_mm.models.utils.gather import all_gather_varlen
+
 __all__ = ['extract_features', 'extract_features_sharded', 'backbone_last_stage_features']
 
 #: Rows per collective call when gathering features across ranks; bounds the
@@ -343,15 +345,6 @@ def extract_features(
     return feats, labels
 
 
-def _all_gather_varlen(t: Tensor) -> List[Tensor]:
-    """All-gather tensors whose first dimension differs between ranks (CPU results)."""
-    sizes = [int(x) for x in all_gather(torch.tensor([t.shape[0]]))]
-    top = max(sizes)
-    pad = t.new_zeros((top - t.shape[0], ) + tuple(t.shape[1:]))
-    parts = all_gather(torch.cat([t, pad]).contiguous())
-    return [p.cpu()[:n] for p, n in zip(parts, sizes)]
-
-
 @torch.no_grad()
 def extract_features_sharded(
     model: nn.Module,
@@ -383,7 +376,7 @@ def extract_features_sharded(
     first = torch.ones_like(idx, dtype=torch.bool)
     first[1:] = idx[1:] != idx[:-1]
     idx, feats, labels = idx[first], feats[first], labels[first]
-    all_ids = _all_gather_varlen(idx)
+    all_ids = all_gather_varlen(idx)
     total = num_samples if num_samples is not None else int(
         max((int(t.max()) + 1 for t in all_ids if t.numel()), default=0))
     owner = torch.full((total, ), len(all_ids), dtype=torch.long)

@@ -9,6 +9,11 @@ For queries :math:`q_i` and a bank :math:`b_j` it returns, for every query, the
 (cosine similarity for L2-normalised rows), sorted by decreasing similarity,
 optionally excluding the bank row that *is* the query (same id).
 
+Entry points: :func:`topk_neighbours` finds every row's neighbours within one bank (the
+row itself excluded), in one process or with the bank sharded across ranks, and parses the
+memory budget once; :func:`exact_topk` searches queries against a bank. Both plan one
+search (:func:`plan_search`) and run it.
+
 Memory. The ``[Q, N]`` similarity matrix is never formed: queries are taken
 ``query_chunk`` rows at a time and the bank ``bank_chunk`` rows at a time, with a
 running top-k merged after every bank block. Both chunk sizes are derived from
@@ -27,14 +32,14 @@ exactly tied similarities.
 """
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
 __all__ = ['parse_bytes', 'plan_search', 'SearchPlan', 'exact_topk', 'fp16_error_bound',
-           'sharded_exact_topk', 'DEFAULT_MEMORY_BUDGET']
+           'topk_neighbours', 'DEFAULT_MEMORY_BUDGET']
 
 #: Default device-memory budget of one search (bytes).
 DEFAULT_MEMORY_BUDGET = 4 * 1024**3
@@ -231,6 +236,40 @@ def _search_block(q: Tensor, bank_store: Tensor, bank_host: Tensor, plan: Search
     return best_s, best_i
 
 
+def _fp16_extra(dtype: torch.dtype, k: int, fp16_extra: Optional[int] = None) -> int:
+    """Extra candidates re-ranked in fp32 when the device bank is fp16 (0 otherwise)."""
+    if dtype != torch.float16:
+        return 0
+    return max(8, k) if fp16_extra is None else fp16_extra
+
+
+@dataclass
+class _DeviceBank:
+    """A bank ready to be searched under one :class:`SearchPlan`.
+
+    Attributes:
+        host: ``[N, D]`` rows where the caller keeps them (fp32 re-ranking reads these).
+        store: The storage-dtype copy on ``device`` when the plan keeps the bank resident,
+            else ``host`` itself (streamed in blocks).
+        norm_max: Largest row norm (for the fp16 error bound; 0 without fp16 storage).
+        device: Where the search computes.
+        dtype: Storage dtype of the device copy.
+    """
+    host: Tensor
+    store: Tensor
+    norm_max: float
+    device: torch.device
+    dtype: torch.dtype
+
+    @classmethod
+    def build(cls, bank: Tensor, plan: SearchPlan, device: torch.device,
+              dtype: torch.dtype) -> '_DeviceBank':
+        """Copy ``bank`` to ``device`` once if ``plan`` keeps it resident."""
+        store = bank.to(device=device, dtype=dtype) if plan.bank_resident else bank
+        norm_max = float(bank.float().norm(dim=1).max()) if dtype == torch.float16 else 0.0
+        return cls(host=bank, store=store, norm_max=norm_max, device=device, dtype=dtype)
+
+
 def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
                query_ids: Optional[Tensor] = None, bank_ids: Optional[Tensor] = None,
                memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
@@ -284,12 +323,38 @@ def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
                          f'rows{" (the query itself is excluded)" if excluding else ""}; '
                          f'it has {n}. Lower k or use more data.')
     dtype = _resolve_storage(storage_dtype, device)
-    extra = 0 if dtype != torch.float16 else (max(8, k) if fp16_extra is None else fp16_extra)
+    extra = _fp16_extra(dtype, k, fp16_extra)
     plan = plan_search(queries.shape[0], n, dim, k, memory_budget=memory_budget,
                        storage_bytes=torch.finfo(dtype).bits // 8, extra=extra,
                        max_query_chunk=max_query_chunk)
-    bank_store = bank.to(device=device, dtype=dtype) if plan.bank_resident else bank
-    bank_norm_max = float(bank.float().norm(dim=1).max()) if dtype == torch.float16 else 0.0
+    dev_bank = _DeviceBank.build(bank, plan, device, dtype)
+    out_s, out_i, redone = _search_planned(queries, dev_bank, k, plan, self_pos, extra,
+                                           max_query_chunk)
+    if return_plan:
+        return out_s, out_i, plan, redone
+    return out_s, out_i
+
+
+def _search_planned(queries: Tensor, bank: _DeviceBank, k: int, plan: SearchPlan,
+                    self_pos: Optional[Tensor], extra: int, max_query_chunk: int
+                    ) -> Tuple[Tensor, Tensor, int]:
+    """Top-``k`` of every query row over a prepared bank, query block by query block.
+
+    Args:
+        queries: ``[Q, D]`` query rows (any device).
+        bank: The bank, prepared for ``plan``.
+        k: Neighbours per query (validated by the caller).
+        plan: Chunk sizes; ``plan.candidates`` must be ``k + extra``.
+        self_pos: Per query, the bank position to exclude (-1: none), or ``None``.
+        extra: fp16 candidates re-ranked in fp32 (0 without fp16 storage).
+        max_query_chunk: Query-block bound of the fp32 re-search plan.
+
+    Returns:
+        ``(sims, idx, redone)``: ``[Q, k]`` similarities and bank positions on the
+        bank's device, and the number of rows searched again in fp32.
+    """
+    device, dtype = bank.device, bank.dtype
+    n, dim = bank.host.shape
     cdt = torch.promote_types(dtype, torch.float32)  # float64 banks stay float64
     out_s = torch.empty(queries.shape[0], k, device=device, dtype=cdt)
     out_i = torch.empty(queries.shape[0], k, dtype=torch.long, device=device)
@@ -298,9 +363,9 @@ def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
         q1 = min(q0 + plan.query_chunk, queries.shape[0])
         q = queries[q0:q1].to(device=device, dtype=cdt)
         pos = None if self_pos is None else self_pos[q0:q1]
-        s, i = _search_block(q, bank_store, bank, plan, k, pos, device, dtype)
+        s, i = _search_block(q, bank.store, bank.host, plan, k, pos, device, dtype)
         if extra:
-            s, i, bad = _rerank_fp32(q, bank, s, i, k, dim, bank_norm_max, device)
+            s, i, bad = _rerank_fp32(q, bank.host, s, i, k, dim, bank.norm_max, device)
             s, i = s[:, :k].contiguous(), i[:, :k].contiguous()
             if bool(bad.any()):
                 redone += int(bad.sum())
@@ -311,14 +376,12 @@ def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
                                                           plan.budget // 4),
                                         storage_bytes=4, max_query_chunk=max_query_chunk,
                                         allow_resident=False)
-                s2, i2 = _search_block(q[bad], None, bank, fp32_plan, k,
+                s2, i2 = _search_block(q[bad], None, bank.host, fp32_plan, k,
                                        None if pos is None else pos[bad], device,
                                        torch.float32)
                 s[bad], i[bad] = s2[:, :k], i2[:, :k]
         out_s[q0:q1], out_i[q0:q1] = s[:, :k], i[:, :k]
-    if return_plan:
-        return out_s, out_i, plan, redone
-    return out_s, out_i
+    return out_s, out_i, redone
 
 
 def _rerank_fp32(q: Tensor, bank: Tensor, s16: Tensor, idx: Tensor, k: int, dim: int,
@@ -339,46 +402,115 @@ def _rerank_fp32(q: Tensor, bank: Tensor, s16: Tensor, idx: Tensor, k: int, dim:
     return s32, idx, ~safe
 
 
-def sharded_exact_topk(local_feats: Tensor, local_ids: Tensor, k: int, *,
-                       memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
-                       device: Union[str, torch.device, None] = None,
-                       storage_dtype: Union[str, torch.dtype, None] = 'auto',
-                       max_query_chunk: int = 4096) -> Tuple[Tensor, Tensor]:
-    """Exact top-``k`` of every row of a bank that is sharded across ranks, self excluded.
+def topk_neighbours(feats: Tensor, k: int, *, ids: Optional[Tensor] = None,
+                    sharded: bool = False,
+                    memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+                    device: Union[str, torch.device, None] = None,
+                    storage_dtype: Union[str, torch.dtype, None] = 'auto',
+                    max_query_chunk: int = 4096, backend: str = 'torch'
+                    ) -> Tuple[Tensor, Tensor]:
+    """The ``k`` nearest rows of every row of a bank, the row itself excluded: the one entry
+    point of neighbour search, for one process and for a bank sharded across ranks.
 
-    Each rank holds only its shard (``local_feats`` with global ``local_ids``; the
-    shards are disjoint and together form the bank). Query blocks of each rank in
-    turn are broadcast; every rank ranks them against its own shard with
-    :func:`exact_topk` (within ``memory_budget`` on ``device``) and the per-shard
-    top-k lists are gathered to the owning rank and merged, which is exact because
-    the global top-k is contained in the union of the shards' top-k. No rank ever
-    holds more than its shard of the bank plus one query block.
+    Similarity is the inner product (cosine similarity for L2-normalised rows). Only the
+    row itself (by id) is excluded, so exact duplicates elsewhere are still found.
+
+    With ``sharded=False`` (or one process) ``feats`` is the whole bank and the search is
+    :func:`exact_topk` of the bank against itself (or faiss). With ``sharded=True`` under
+    an initialised process group of several ranks, every rank passes only its shard
+    (``feats`` with their global ``ids``; the shards are disjoint and together form the
+    bank). The search is planned once per rank; query blocks of each rank in turn (of
+    the size every rank's plan allows) are broadcast, every rank ranks them against its
+    own shard, and the per-shard top-k lists are gathered to the owning rank and merged:
+    exact, since the global top-k is contained in the union of the shards' top-k. No rank
+    holds more than its shard plus one query block. All ranks must call it together.
+
+    Args:
+        feats: ``[n, D]`` rows: the whole bank, or with ``sharded`` this rank's shard.
+        k: Neighbours per row, ``1 <= k < N`` (``N`` the rows of the whole bank).
+        ids: ``[n]`` distinct ids of the rows (e.g. dataset indices); the neighbours are
+            returned as ids. Default ``0..n-1`` (needed with ``sharded`` and several ranks).
+        sharded: ``feats`` is this rank's shard of a bank spread over the process group.
+        memory_budget: Device bytes for the search, int or e.g. ``'4GiB'``; it is parsed
+            here, once, and the chunk sizes follow from it (:func:`plan_search`).
+        device: Where to compute (default: ``feats``' device).
+        storage_dtype: Device copy of the bank: ``'auto'`` (fp16 on CUDA with exact fp32
+            re-ranking, fp32 elsewhere), ``'fp16'`` or ``'fp32'``.
+        max_query_chunk: Upper bound on the query rows per block.
+        backend: ``'torch'`` (exact, chunked, within ``memory_budget``) or ``'faiss'``
+            (exact ``IndexFlatIP``, one process only, no memory budget; needs ``faiss``).
 
     Returns:
-        ``(sims, ids)`` ``[n_local, k]`` on the CPU: the similarities and *global ids*
-        of each local row's neighbours. Without an initialised process group it is
-        :func:`exact_topk` of the shard against itself.
+        ``(sims, nbr_ids)``: float ``[n, k]`` similarities and long ``[n, k]`` ids of each
+        row's neighbours, sorted by decreasing similarity, on the CPU.
+
+    Raises:
+        ValueError: bad shapes, ``k`` out of range, non-finite features (on any rank),
+            an unknown backend or ``'faiss'`` with a sharded bank on several ranks.
     """
-    from mmengine.dist import all_gather, broadcast, get_rank, get_world_size
-    world = get_world_size()
-    if world == 1:
-        s, i = exact_topk(local_feats, local_feats, k, query_ids=local_ids,
-                          bank_ids=local_ids, memory_budget=memory_budget, device=device,
-                          storage_dtype=storage_dtype, max_query_chunk=max_query_chunk)
-        return s.cpu(), local_ids.long().cpu()[i.cpu()]
+    if feats.dim() != 2:
+        raise ValueError(f'feats must be [N, D], got shape {tuple(feats.shape)}.')
+    if backend not in ('torch', 'faiss'):
+        raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}.")
+    budget = parse_bytes(memory_budget)
+    n = feats.shape[0]
+    ids = torch.arange(n) if ids is None else ids.long().cpu()
+    if ids.shape != (n, ):
+        raise ValueError(f'ids must be [{n}] (one id per row), got {tuple(ids.shape)}.')
+    if sharded:
+        from mmengine.dist import get_world_size
+        if get_world_size() > 1:
+            if backend != 'torch':
+                raise ValueError("backend='faiss' is single-process only; use "
+                                 "backend='torch' (exact, sharded across ranks) under DDP.")
+            return _sharded_topk(feats, ids, k, budget, device, storage_dtype, max_query_chunk)
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 < k < n:
+        raise ValueError(f'k={k} neighbours need at least k+1 samples, the bank has {n}. '
+                         'Lower the number of neighbours (e.g. num_neighbours) or use more data.')
+    if not torch.isfinite(feats).all():
+        raise ValueError('topk_neighbours: the features contain NaN or Inf.')
+    if backend == 'faiss':
+        sims, idx = _faiss_topk(feats, k)
+    else:
+        sims, idx = exact_topk(feats, feats, k, query_ids=ids, bank_ids=ids,
+                               memory_budget=budget, device=device,
+                               storage_dtype=storage_dtype, max_query_chunk=max_query_chunk)
+    return sims.cpu(), ids[idx.cpu()]
+
+
+def _sharded_topk(local_feats: Tensor, local_ids: Tensor, k: int, budget: int,
+                  device: Union[str, torch.device, None],
+                  storage_dtype: Union[str, torch.dtype, None], max_query_chunk: int
+                  ) -> Tuple[Tensor, Tensor]:
+    """:func:`topk_neighbours` over shards on several ranks (see there); CPU results."""
+    from mmengine.dist import all_gather, broadcast, get_rank
     rank = get_rank()
-    dim = local_feats.shape[1]
-    sizes = [int(t) for t in all_gather(torch.tensor([local_feats.shape[0]]))]
+    n_local, dim = local_feats.shape
+    nonfinite = int(not bool(torch.isfinite(local_feats).all()))
+    metas = [m.tolist() for m in all_gather(torch.tensor([n_local, nonfinite]))]
+    sizes = [m[0] for m in metas]
+    bad_ranks = [r for r, m in enumerate(metas) if m[1]]
+    if bad_ranks:  # every rank raises, none waits in a collective
+        raise ValueError(f'topk_neighbours: the features of rank(s) {bad_ranks} contain NaN '
+                         'or Inf.')
     total = sum(sizes)
-    if not 1 <= k < total:
-        raise ValueError(f'k={k} neighbours need a bank of at least {k + 1} rows; '
-                         f'the shards hold {total}.')
-    local_ids = local_ids.long().cpu()
-    n_local = local_feats.shape[0]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < total:
+        raise ValueError(f'k={k} neighbours need at least k+1 samples, the shards hold '
+                         f'{total}. Lower the number of neighbours (e.g. num_neighbours) or '
+                         'use more data.')
+    device = torch.device(device) if device is not None else local_feats.device
+    dtype = _resolve_storage(storage_dtype, device)
+    plan, bank = None, None
+    if n_local:  # one plan for all of this rank's searches: its shard against any block
+        plan = plan_search(max(sizes), n_local, dim, k, memory_budget=budget,
+                           storage_bytes=torch.finfo(dtype).bits // 8,
+                           extra=_fp16_extra(dtype, k), max_query_chunk=max_query_chunk)
+        bank = _DeviceBank.build(local_feats, plan, device, dtype)
+    # the broadcast blocks must be the same on every rank: the smallest plan's
+    own_chunk = plan.query_chunk if plan is not None else max(1, max_query_chunk)
+    chunk = min(int(c) for c in all_gather(torch.tensor([own_chunk])))
     out_s = torch.empty(n_local, k)
     out_i = torch.empty(n_local, k, dtype=torch.long)
-    chunk = max(1, min(max_query_chunk, plan_search(
-        max(sizes), max(n_local, 1), dim, k, memory_budget=memory_budget).query_chunk))
     for src, size in enumerate(sizes):
         for q0 in range(0, size, chunk):
             q1 = min(q0 + chunk, size)
@@ -390,8 +522,7 @@ def sharded_exact_topk(local_feats: Tensor, local_ids: Tensor, k: int, *,
                 qid = torch.empty(q1 - q0, dtype=torch.long)
             broadcast(q, src=src)
             broadcast(qid, src=src)
-            s, gid = _local_candidates(q, qid, local_feats, local_ids, k, memory_budget,
-                                       device, storage_dtype, max_query_chunk)
+            s, gid = _local_candidates(q, qid, bank, local_ids, k, plan, max_query_chunk)
             all_s = all_gather(s)
             all_i = all_gather(gid)
             if rank == src:
@@ -402,24 +533,48 @@ def sharded_exact_topk(local_feats: Tensor, local_ids: Tensor, k: int, *,
     return out_s, out_i
 
 
-def _local_candidates(q: Tensor, qid: Tensor, feats: Tensor, ids: Tensor, k: int,
-                      memory_budget, device, storage_dtype, max_query_chunk
+def _local_candidates(q: Tensor, qid: Tensor, bank: Optional[_DeviceBank], ids: Tensor, k: int,
+                      plan: Optional[SearchPlan], max_query_chunk: int
                       ) -> Tuple[Tensor, Tensor]:
     """Top-k of the query block within this shard, padded with -inf to exactly ``k``."""
     rows = q.shape[0]
     pad_s = torch.full((rows, k), float('-inf'))
     pad_i = torch.full((rows, k), -1, dtype=torch.long)
-    n = feats.shape[0]
-    own = torch.isin(qid, ids)
-    kk = min(k, n - 1 if bool(own.any()) else n)
+    n = ids.shape[0]
+    if bank is None or plan is None or n == 0:
+        return pad_s, pad_i
+    # exclude the query itself where it lives in this shard
+    self_pos = _self_positions(qid, ids, n, bank.device)
+    own = bool((self_pos >= 0).any())
+    kk = min(k, n - 1 if own else n)
     if kk >= 1:
-        # query_ids exclude the query itself where it lives in this shard
-        s, i = exact_topk(q, feats, kk, query_ids=qid, bank_ids=ids,
-                          memory_budget=memory_budget, device=device,
-                          storage_dtype=storage_dtype, max_query_chunk=max_query_chunk)
+        extra = _fp16_extra(bank.dtype, kk)
+        if plan.candidates != kk + extra:  # a shard of at most k rows: fewer candidates
+            plan = replace(plan, candidates=kk + extra)
+        s, i, _ = _search_planned(q, bank, kk, plan, self_pos, extra, max_query_chunk)
         pad_s[:, :kk] = s.cpu()
         pad_i[:, :kk] = ids[i.cpu()]
     return pad_s, pad_i
+
+
+def _faiss_topk(feats: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+    """Exact top-``k`` with faiss' ``IndexFlatIP``, each row's own position excluded."""
+    try:
+        import faiss
+    except ImportError as e:
+        raise ImportError("backend='faiss' needs faiss (pip install faiss-cpu); "
+                          "backend='torch' needs nothing.") from e
+    x = feats.detach().float().cpu().contiguous().numpy()
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    sims, idx = index.search(x, k + 1)
+    sims, idx = torch.from_numpy(sims).float(), torch.from_numpy(idx).long()
+    own = torch.arange(x.shape[0]).unsqueeze(1)
+    keep = idx != own
+    # Drop the row's own index wherever it landed; if it was not among the k+1
+    # (ties with duplicates), drop the last result instead.
+    keep[keep.all(dim=1), -1] = False
+    return sims[keep].view(x.shape[0], k), idx[keep].view(x.shape[0], k)
 
 
 def human_bytes(n: float) -> str:

@@ -88,13 +88,14 @@ def _sharded_worker(rank, port, out, budget):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=2)
     from csml_mm.evaluation.features import extract_features_sharded
-    from csml_mm.utils.topk_search import sharded_exact_topk
+    from csml_mm.utils.topk_search import topk_neighbours
     ds = _Vectors()
     loader = DataLoader(ds, batch_size=8, sampler=DefaultSampler(ds, shuffle=False),
                         collate_fn=default_collate)
     ids, feats, labels = extract_features_sharded(_Model(), loader,
                                                   feature_fn=lambda m, x: x.flatten(1))
-    sims, nbrs = sharded_exact_topk(feats, ids, 4, memory_budget=budget, max_query_chunk=5)
+    sims, nbrs = topk_neighbours(feats, 4, ids=ids, sharded=True, memory_budget=budget,
+                                 max_query_chunk=5)
     torch.save(dict(ids=ids, feats=feats, labels=labels, sims=sims, nbrs=nbrs),
                f'{out}.{rank}')
     dist.destroy_process_group()

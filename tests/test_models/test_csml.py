@@ -157,6 +157,41 @@ def test_bad_input_messages():
         MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=True))
 
 
+def test_out_indices_check_for_a_config_and_a_built_backbone():
+    backbone = MODELS.build(csml_cfg()['backbone'])
+    backbone.out_indices = (4, )  # as a backbone built elsewhere could carry
+    with pytest.raises(ValueError, match=r'out_indices=\(4,\): the backbone has 4 stages'):
+        MODELS.build(csml_cfg(backbone=backbone))
+    with pytest.raises(ValueError, match=r'out_indices=\(-5,\): the backbone has 4 stages'):
+        MODELS.build(csml_cfg(levels=-5))
+
+
+def test_mining_interface():
+    from csml_mm.engine.hooks.neighbour_mining_hook import mining_model
+    model = MODELS.build(csml_cfg(cross_warmup_epochs=3, queue_len=64))
+    assert mining_model(type('Runner', (), dict(model=model))) is model
+    assert [model.wants_mining(e) for e in range(5)] == [False, False, False, True, False]
+    assert not MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=False)).wants_mining(11)
+    assert model.training_set_warning(130) is None  # 64 < 130 // 2
+    assert 'queue_len=64 is at least half the training set (128 images)' in \
+        model.training_set_warning(128)
+    # the momentum backbone's last stage, pooled and normalised; online weights before a step
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(1e-2)
+    x = views(num=1)[0]
+    model.eval()
+    model.prepare_mining()
+    ref = F.normalize(model.backbone(x)[-1].mean(dim=(2, 3)), dim=1)
+    torch.testing.assert_close(model.mining_features(x), ref)
+    model.encoder_k.steps += 1  # after a training step the key encoder is left as it is
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.mul_(-1)
+    model.prepare_mining()
+    torch.testing.assert_close(model.mining_features(x), ref)
+
+
 def _split_bn_csml(fuse_views, levels=(2, 3), in_channels=(32, 64)):
     cfg = csml_cfg(levels=levels, in_channels=in_channels, fuse_views=fuse_views,
                    level_weights=(0.5, 1.0))

@@ -1,15 +1,19 @@
 """The one exact top-k search (csml_mm.utils.topk_search) against float64 brute force,
 its memory plan, and its real peak memory in a separate process."""
 import json
+import os
+import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from csml_mm.utils.topk_search import exact_topk, parse_bytes, plan_search
+from csml_mm.utils.topk_search import exact_topk, parse_bytes, plan_search, topk_neighbours
 
 
 def _brute(q, bank, k, exclude_self=False):
@@ -157,3 +161,61 @@ def test_peak_memory_respects_the_budget():
     # block would exceed this by far
     assert budgeted < budget + 40 * 1024**2, (budgeted, naive)
     assert naive > 8 * budgeted, (budgeted, naive)
+
+
+def test_topk_neighbours_one_process_equals_exact_topk_and_knn_search():
+    from csml_mm.models.utils import knn_search
+    x = _data(60, 7, seed=3)
+    x[11] = x[4]  # a duplicate: found, itself not
+    ref_s, ref_i = exact_topk(x, x, 5, query_ids=torch.arange(60), memory_budget=3000)
+    s, i = topk_neighbours(x, 5, memory_budget=3000)
+    assert torch.equal(i, ref_i) and torch.equal(s, ref_s)
+    assert torch.equal(knn_search(x, 5, memory_budget=3000), ref_i)
+    # sharded=True without a process group is the same search; ids come back as ids
+    ids = torch.arange(60) * 10 + 7
+    s2, i2 = topk_neighbours(x, 5, ids=ids, sharded=True, memory_budget=3000)
+    assert torch.equal(i2, ids[ref_i]) and torch.equal(s2, ref_s)
+    assert i[4, 0] == 11 and i[11, 0] == 4
+    with pytest.raises(ValueError, match='k=60 neighbours need at least k\\+1'):
+        topk_neighbours(x, 60)
+    with pytest.raises(ValueError, match="backend must be 'torch' or 'faiss'"):
+        topk_neighbours(x, 5, backend='annoy')
+    with pytest.raises(ValueError, match='Cannot read the memory budget'):
+        topk_neighbours(x, 5, memory_budget='lots')
+
+
+def _uneven_worker(rank, port, out, budget):
+    """Shards of 40 and 5 rows: each rank's own plan would pick another query block."""
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    x = _data(45, 6, seed=5)
+    x[43] = x[2]  # a duplicate across the shards
+    ids = torch.arange(45).flip(0)  # ids are not positions
+    mine = slice(0, 40) if rank == 0 else slice(40, 45)
+    s, i = topk_neighbours(x[mine], 3, ids=ids[mine], sharded=True, memory_budget=budget,
+                           max_query_chunk=64)
+    torch.save(dict(sims=s, nbrs=i), f'{out}.{rank}')
+    dist.destroy_process_group()
+
+
+def test_sharded_topk_neighbours_with_uneven_shards_matches_one_process(tmp_path):
+    # with 3000 bytes the 40-row shard plans blocks of 5 query rows, the 5-row shard of 10:
+    # the broadcast blocks must still agree (the smallest), or the collectives would not
+    assert plan_search(40, 40, 6, 3, memory_budget=3000, max_query_chunk=64).query_chunk != \
+        plan_search(40, 5, 6, 3, memory_budget=3000, max_query_chunk=64).query_chunk
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / 'r')
+    mp.spawn(_uneven_worker, args=(port, out, 3000), nprocs=2, join=True)
+    parts = [torch.load(f'{out}.{r}', weights_only=True) for r in range(2)]
+    x = _data(45, 6, seed=5)
+    x[43] = x[2]
+    ids = torch.arange(45).flip(0)
+    ref_s, ref_i = topk_neighbours(x, 3, ids=ids)
+    got_s = torch.cat([p['sims'] for p in parts])
+    got_i = torch.cat([p['nbrs'] for p in parts])
+    torch.testing.assert_close(got_s, ref_s, atol=1e-6, rtol=0)
+    gap = (ref_s[:, :-1] - ref_s[:, 1:]).min(dim=1).values > 1e-6  # no tie: same order
+    assert torch.equal(got_i[gap], ref_i[gap]) and gap.sum() > 30
+    assert got_i[2, 0] == ids[43] and got_i[43, 0] == ids[2]

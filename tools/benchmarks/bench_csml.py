@@ -210,19 +210,21 @@ def main():
     step_moco, step_csml = min(t_moco), min(t_csml)
 
     # Mining: one no-grad eval pass of the momentum backbone per image + kNN search.
-    backbone = csml.encoder_k.module[0]
-    backbone.eval()  # mmpretrain ResNet.train() returns None: no chaining
+    # (what NeighbourMiningHook runs: the model's mining interface, in eval mode)
+    csml.eval()
+    csml.prepare_mining()
     bs = max(args.batch * 4, 64)
     xb = torch.randn(bs, 3, args.img, args.img, device=device)
     with torch.no_grad():
         for _ in range(2):
-            backbone(xb)
+            csml.mining_features(xb)
         sync(device)
         t0 = time.perf_counter()
         reps = 3
         for _ in range(reps):
-            feat = backbone(xb)[-1]
+            feat = csml.mining_features(xb)
         sync(device)
+    csml.train()
     extract_per_img = (time.perf_counter() - t0) / (reps * bs)
     feats = F.normalize(torch.randn(args.dataset_size, feat.shape[1], device=device), dim=1)
     sync(device)

@@ -11,8 +11,8 @@ from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.ema import HostStepEMA
 from ..utils.cutmix import cutmix_pair
+from ..utils.ema import HostStepEMA
 from ..utils.split_bn import batch_norms_all_split, grouped_batch_norm
 
 
@@ -92,7 +92,8 @@ class CsMl(BaseSelfSupervisor):
             raise ValueError('CsMl: use_cutmix=True needs use_neighbour=True (the CutMix image '
                              'mixes the anchor with its neighbour).')
         if len(cross_weights) != 2 or min(cross_weights) < 0 or sum(cross_weights) <= 0:
-            raise ValueError(f'cross_weights must be two non-negative numbers, got {cross_weights}.')
+            raise ValueError('cross_weights must be two non-negative numbers, got '
+                             f'{cross_weights}.')
         self.num_levels = self._check_levels()
         self.level_weights = ([1.0] * self.num_levels if level_weights is None
                               else [float(w) for w in level_weights])
@@ -127,12 +128,23 @@ class CsMl(BaseSelfSupervisor):
 
     # ------------------------------------------------------------------ set-up
     @staticmethod
-    def _check_backbone_cfg(backbone) -> None:
-        """Name a bad ``out_indices`` before the backbone's own assertion does."""
-        if not isinstance(backbone, dict) or 'out_indices' not in backbone:
+    def _check_backbone_cfg(backbone: Union[dict, nn.Module]) -> None:
+        """Name a bad ``out_indices`` before the backbone's own assertion does.
+
+        The one home of this check: ``backbone`` is the config (``num_stages`` defaults
+        to ResNet's 4) or an already built backbone (checked when it has both
+        ``out_indices`` and ``num_stages``).
+
+        Raises:
+            ValueError: an output index outside ``-num_stages .. num_stages - 1``.
+        """
+        if isinstance(backbone, dict):
+            out_indices, num_stages = backbone.get('out_indices'), backbone.get('num_stages', 4)
+        else:
+            out_indices = getattr(backbone, 'out_indices', None)
+            num_stages = getattr(backbone, 'num_stages', None)
+        if out_indices is None or num_stages is None:
             return
-        num_stages = backbone.get('num_stages', 4)
-        out_indices = backbone['out_indices']
         out_indices = (out_indices, ) if isinstance(out_indices, int) else tuple(out_indices)
         bad = [i for i in out_indices if not -num_stages <= i < num_stages]
         if bad:
@@ -141,13 +153,8 @@ class CsMl(BaseSelfSupervisor):
                              'not a stage it outputs.')
 
     def _check_levels(self) -> int:
+        """The number of levels: one per backbone output, each with a neck projection."""
         out_indices = tuple(getattr(self.backbone, 'out_indices', (0, )))
-        num_stages = getattr(self.backbone, 'num_stages', None)
-        if num_stages is not None:
-            bad = [i for i in out_indices if not -num_stages <= i < num_stages]
-            if bad:
-                raise ValueError(f'backbone.out_indices {out_indices}: the backbone has '
-                                 f'{num_stages} stages, so {bad} is not a stage it outputs.')
         neck_levels = getattr(self.neck, 'num_levels', 1)
         if neck_levels != len(out_indices):
             raise ValueError(f'backbone.out_indices={out_indices} gives {len(out_indices)} '
@@ -156,7 +163,8 @@ class CsMl(BaseSelfSupervisor):
         return len(out_indices)
 
     def init_weights(self) -> None:
-        """Initialise (or load ``Pretrained``) the online encoder, then copy it into the key encoder.
+        """Initialise (or load ``Pretrained``) the online encoder, then copy it into the key
+        encoder.
 
         The key encoder is a deep copy made in ``__init__``, before the runner calls
         ``init_weights``; without this copy it would keep the construction-time
@@ -174,6 +182,74 @@ class CsMl(BaseSelfSupervisor):
             dst.data.copy_(src.data)
         for dst, src in zip(self.encoder_k.module.buffers(), online.buffers()):
             dst.data.copy_(src.data)
+
+    # ------------------------------------------------------- neighbour mining
+    # The interface NeighbourMiningHook uses (csml_mm.engine.hooks.neighbour_mining_hook.
+    # MiningModel); the hook reads nothing else of the model.
+    def wants_mining(self, epoch: int) -> bool:
+        """Whether the neighbours must be mined afresh at the start of ``epoch``.
+
+        Besides the hook's own interval: at the first epoch whose loss uses the
+        neighbours as cross-sample positives (``cross_warmup_epochs``), so that its
+        table comes from the network trained so far. Never without ``use_neighbour``.
+
+        Args:
+            epoch: The 0-based epoch about to start.
+
+        Returns:
+            ``True`` at ``epoch == cross_warmup_epochs`` when ``use_neighbour``.
+        """
+        return bool(self.use_neighbour) and epoch == self.cross_warmup_epochs
+
+    @torch.no_grad()
+    def prepare_mining(self) -> None:
+        """Make the momentum encoder ready to embed the dataset; called before each mining.
+
+        Before the first training step (the key encoder's EMA step count is 0) the key
+        encoder is copied from the online encoder (:meth:`sync_momentum_encoder`), so
+        even the epoch-0 table comes from the network being trained (e.g. after a
+        ``Pretrained`` init). Afterwards the key encoder is used as it is. The copy is
+        deterministic, so every rank ends with the same weights.
+        """
+        if int(self.encoder_k.steps) == 0:
+            self.sync_momentum_encoder()
+
+    def mining_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Features to mine neighbours with: the momentum backbone's last stage.
+
+        The hook calls it under ``torch.no_grad()`` with the model in eval mode (BN
+        running statistics).
+
+        Args:
+            inputs: ``[B, C, H, W]`` pre-processed images.
+
+        Returns:
+            ``[B, D]`` float32 features of the key encoder's backbone (last output,
+            globally average-pooled, before the projection), L2-normalised.
+        """
+        feat = self.encoder_k.module[0](inputs)[-1]
+        if feat.dim() == 4:
+            feat = feat.mean(dim=(2, 3))
+        return F.normalize(feat.float(), dim=1)
+
+    def training_set_warning(self, num_images: int) -> Optional[str]:
+        """A warning about this model on a training set of ``num_images`` images, or ``None``.
+
+        Args:
+            num_images: Images in the training set.
+
+        Returns:
+            The warning when the queue holds at least half the training set: it then
+            holds earlier keys of the anchors themselves (and of their neighbours) as
+            negatives.
+        """
+        if self.queue_len < num_images // 2:
+            return None
+        return (f'queue_len={self.queue_len} is at least half the training set ({num_images} '
+                'images): the queue then holds earlier keys of the anchors themselves (and of '
+                'their neighbours) as negatives, which works against learning. Use a queue '
+                'well below the dataset size (MoCo: 4096 of 50,000 on CIFAR-10); set '
+                'model.queue_len to a multiple of the global batch.')
 
     # --------------------------------------------------------------- encoders
     def _project(self, x: torch.Tensor) -> List[torch.Tensor]:

@@ -1,5 +1,6 @@
-"""Gather a tensor over all ranks, keeping the gradient of the local slice only."""
-from typing import Tuple
+"""Gather tensors over all ranks: rows of equal count (with or without gradient) or of any
+count (:func:`all_gather_varlen`)."""
+from typing import List, Tuple
 
 import torch
 from mmengine.dist import all_gather, get_rank, get_world_size
@@ -73,3 +74,25 @@ def gather_rows(x: torch.Tensor, name: str = 'tensor',
         raise ValueError(f'{name}: every process must hold the same number of samples, got '
                          f'{sizes}. Use drop_last=True in train_dataloader.')
     return _GatherWithGrad.apply(x), get_rank() * x.shape[0]
+
+
+def all_gather_varlen(t: torch.Tensor) -> List[torch.Tensor]:
+    """All-gather tensors whose first dimension may differ between ranks.
+
+    Each rank's tensor is padded to the longest one for the collective and trimmed
+    again. Every rank must call it (in the same order as its other collectives).
+
+    Args:
+        t: ``[n, ...]`` this rank's rows (the trailing shape and dtype must agree
+            across ranks).
+
+    Returns:
+        One tensor per rank, in rank order, on the CPU; ``[t]`` with one process.
+    """
+    if get_world_size() == 1:
+        return [t.cpu()]
+    sizes = [int(x) for x in all_gather(torch.tensor([t.shape[0]]))]
+    top = max(sizes)
+    pad = t.new_zeros((top - t.shape[0], ) + tuple(t.shape[1:]))
+    parts = all_gather(torch.cat([t, pad]).contiguous())
+    return [p.cpu()[:n] for p, n in zip(parts, sizes)]
