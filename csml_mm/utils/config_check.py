@@ -118,28 +118,35 @@ TRAIN_DATA_KEYS = ('train_dataloader', 'val_dataloader', 'custom_hooks')
 def _dataset_dicts(node: Any, where: str) -> Iterator[Tuple[str, Mapping]]:
     """Yield ``(config path, dict)`` for every dataset-like dict (one with a ``type`` and a
     ``data_root`` or ``ann_file``) in a config tree, wrapped datasets included."""
-    if isinstance(node, Mapping):
-        if 'type' in node and ('data_root' in node or 'ann_file' in node):
-            yield where, node
-        for key, value in node.items():
-            yield from _dataset_dicts(value, f'{where}.{key}' if where else str(key))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _dataset_dicts(value, f'{where}.{i}')
+    return find_in_config(
+        node, lambda d: 'type' in d and ('data_root' in d or 'ann_file' in d), where)
 
 
 def _is_local(path: Any) -> bool:
     return isinstance(path, str) and bool(path) and '://' not in path
 
 
+def _dataset_class(ds: Mapping) -> Any:
+    """The class a dataset dict names (its ``type``, looked up in mmpretrain's registry).
+
+    Args:
+        ds (Mapping): A dataset config with a ``type``.
+
+    Returns:
+        Any: The class, or None when the type is unknown or the registry cannot be imported
+        (then there is nothing to say about its layout).
+    """
+    try:
+        from mmpretrain.registry import DATASETS
+        return DATASETS.get(ds['type']) if isinstance(ds['type'], str) else ds['type']
+    except Exception:
+        return None
+
+
 def _expected_layout(ds: Mapping, root: str) -> Optional[str]:
     """For datasets that read fixed files under ``data_root`` (mmpretrain's CIFAR10/100), a
     description of the first missing one; ``None`` when complete or unknown."""
-    try:
-        from mmpretrain.registry import DATASETS
-        cls = DATASETS.get(ds['type']) if isinstance(ds['type'], str) else ds['type']
-    except Exception:  # unknown type or registry not importable: nothing to say
-        return None
+    cls = _dataset_class(ds)
     folder = getattr(cls, 'base_folder', None)
     if not isinstance(folder, str) or not hasattr(cls, 'train_list'):
         return None
@@ -157,11 +164,7 @@ def _expected_layout(ds: Mapping, root: str) -> Optional[str]:
 
 def _layout_hint(ds: Mapping) -> str:
     """`` (CIFAR10 reads cifar-10-batches-py/ in it)`` for datasets with a fixed layout."""
-    try:
-        from mmpretrain.registry import DATASETS
-        cls = DATASETS.get(ds['type']) if isinstance(ds['type'], str) else ds['type']
-    except Exception:
-        return ''
+    cls = _dataset_class(ds)
     folder = getattr(cls, 'base_folder', None)
     if not isinstance(folder, str):
         return ''

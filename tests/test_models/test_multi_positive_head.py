@@ -186,3 +186,32 @@ def test_shared_negatives_without_negatives_and_errors():
     with pytest.raises(ValueError, match='non-negative'):
         head.loss_shared_negatives(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]),
                                    torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize('mode', ['supcon', 'per_positive'])
+def test_loss_same_label_equals_the_masked_loss_and_the_plain_loop(mode):
+    """loss_same_label: fp32 similarities of the local rows against the gathered batch, the
+    anchor's own column excluded, the other columns with its label positive."""
+    g = torch.Generator().manual_seed(5)
+    feats_all = F.normalize(torch.randn(10, 6, generator=g), dim=1)
+    labels_all = torch.tensor([0, 1, 0, 2, 1, 2, 0, 3, 3, 1])
+    offset, b = 4, 5  # local rows 4..8
+    feats = feats_all[offset:offset + b].clone().requires_grad_(True)
+    head = MultiPositiveContrastiveHead(0.1, mode)
+    got = head.loss_same_label(feats, feats_all, offset, labels_all[offset:offset + b],
+                               labels_all)
+    sim = feats @ feats_all.T
+    valid = torch.ones(b, 10, dtype=torch.bool)
+    valid[torch.arange(b), torch.arange(b) + offset] = False
+    pos = (labels_all[offset:offset + b, None] == labels_all[None]) & valid
+    expect = head.loss(sim, pos.float(), valid)
+    assert torch.equal(got, expect)
+    ref = (ref_supcon if mode == 'supcon' else ref_per_positive)(
+        sim.detach().double(), pos.double(), valid, 0.1)
+    assert got.item() == pytest.approx(ref, rel=1e-5)
+    got.backward()
+    assert torch.isfinite(feats.grad).all()
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # fp32 similarities also under AMP
+        amp = head.loss_same_label(feats, feats_all, offset, labels_all[offset:offset + b],
+                                   labels_all)
+    assert amp.dtype == torch.float32 and torch.equal(amp, got)

@@ -50,6 +50,20 @@ def test_balanced_and_reproducible(tree, tmp_path):
     assert len({p for p, _ in sub}) == len(sub)
 
 
+def test_folder_images_are_what_the_loader_decodes(tmp_path):
+    """From a folder: every file the loader decodes (.gif included), in any case; no hidden
+    files, no other files (csml_mm.datasets.image_files)."""
+    root = tmp_path / 'train'
+    names = ['a.jpg', 'b.GIF', 'c.webp', 'd.tiff', 'e.png', '.f.jpg', 'g.txt', 'h.svg']
+    for cls in ('x', 'y'):
+        (root / cls).mkdir(parents=True)
+        for name in names:
+            (root / cls / name).write_bytes(b'')
+    got = sorted(tool.read_annotations(str(root)))
+    assert got == [(f'{cls}/{n}', label) for label, cls in enumerate('xy')
+                   for n in ['a.jpg', 'b.GIF', 'c.webp', 'd.tiff', 'e.png']]
+
+
 def test_per_class_from_annotation_file(tree, tmp_path):
     ann = tmp_path / 'train.txt'
     entries = tool.read_annotations(str(tree))

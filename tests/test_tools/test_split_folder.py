@@ -93,6 +93,27 @@ def test_class_cap_and_selection(tool, labelled, tmp_path):
     assert {c: len(f) for c, f in got['val'].items()} == {'cats': 2, 'dogs': 2}
 
 
+def test_files_a_folder_dataset_skips_are_split_and_counted(tool, tmp_path, capsys):
+    """Every file the loader decodes is split; a note counts those a folder dataset does not
+    list (.tiff, .webp, .gif), which prepare_folder.py converts."""
+    src = tmp_path / 'src'
+    for cls, seed in (('cats', 0), ('dogs', 10)):
+        for i, ext in enumerate(['png', 'webp', 'GIF', 'jpg']):
+            path = src / cls / f'{i}.{ext}'
+            os.makedirs(path.parent, exist_ok=True)
+            rng = np.random.default_rng(seed + i)
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                path, format={'png': 'PNG', 'webp': 'WEBP', 'GIF': 'GIF', 'jpg': 'JPEG'}[ext])
+        (src / cls / '.hidden.png').write_bytes(b'')
+    assert tool.main([str(src), str(tmp_path / 'dst'), '--val-fraction', '0.25']) == 0
+    got = _listing(tmp_path / 'dst')
+    every = sorted(f for split in got.values() for files in split.values() for f in files)
+    assert every == sorted(['0.png', '1.webp', '2.GIF', '3.jpg'] * 2)
+    out = capsys.readouterr().out
+    assert 'note: 4 of the placed files end in .gif, .tiff, .webp' in out
+    assert 'prepare_folder.py' in out
+
+
 @pytest.mark.parametrize('case, match', [
     ('inside', 'lies inside'),
     ('not-empty', 'not empty'),

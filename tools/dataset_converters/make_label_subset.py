@@ -20,6 +20,8 @@ folder with one sub-folder per class (labels = sorted folder names), or
 ``fashion-mnist:train`` / ``fashion-mnist:test`` (the installed Fashion-MNIST split; each
 image is named by its index, zero-padded to 5 digits, so the lines sort by index). The output is an
 mmpretrain annotation file, ``relative/path label`` per line, sorted by label then path.
+In a folder, the images are the files that the image loader decodes
+(``csml_mm.datasets.image_files.IMG_EXTENSIONS``, any case; hidden files left out).
 
 The balanced draw takes ``n = round(percent / 100 * N / C)`` images of every class (at
 least 1; all of a class with fewer), chosen by a ``numpy.random.default_rng(seed)``
@@ -35,7 +37,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+from csml_mm.datasets.image_files import is_image_file
 
 Entry = Tuple[str, int]
 
@@ -71,7 +73,7 @@ def read_annotations(source: str) -> List[Entry]:
         for label, cls in enumerate(classes):
             for root, _, files in os.walk(osp.join(source, cls)):
                 for name in files:
-                    if name.lower().endswith(IMG_EXTENSIONS):
+                    if is_image_file(name):
                         rel = osp.relpath(osp.join(root, name), source).replace(os.sep, '/')
                         entries.append((rel, label))
         return entries

@@ -31,8 +31,12 @@ import time
 from multiprocessing import Pool
 from typing import List, Optional, Tuple
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp',
-                  '.gif')
+_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+if osp.isfile(osp.join(_ROOT, 'csml_mm', '__init__.py')) and _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)  # run from a checkout that is not installed
+
+from csml_mm.datasets.image_files import IMG_EXTENSIONS, is_image_file  # noqa: E402
+
 SKIPPED_FILE = 'prepare_folder_skipped.txt'
 #: at least one progress line this often (seconds)
 PROGRESS_EVERY = 10.0
@@ -61,12 +65,13 @@ def parse_args(argv=None):
 
 
 def list_images(src: str) -> List[str]:
-    """Relative paths of the image files under ``src``, sorted."""
+    """Relative paths of the image files under ``src`` (those the loader decodes,
+    ``csml_mm.datasets.image_files.IMG_EXTENSIONS``), sorted."""
     found = []
     for dirpath, dirnames, files in os.walk(src, followlinks=True):
         dirnames.sort()
         for name in sorted(files):
-            if name.lower().endswith(IMG_EXTENSIONS) and not name.startswith('.'):
+            if is_image_file(name):
                 found.append(osp.relpath(osp.join(dirpath, name), src))
     return found
 
@@ -163,7 +168,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    _ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-    if osp.isfile(osp.join(_ROOT, 'csml_mm', '__init__.py')) and _ROOT not in sys.path:
-        sys.path.insert(0, _ROOT)
     sys.exit(main())

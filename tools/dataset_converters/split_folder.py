@@ -25,6 +25,11 @@ The images are linked (``--link symlink``, the default), hard-linked or copied i
 ``DST/{train,val}/<class>/``, named after their path inside the class folder with ``/`` turned
 into ``__``, so every split is flat and the names say where each file came from.
 ``DST/split.json`` records the arguments, the per-class counts and what was left out.
+
+Every file the image loader decodes is split (``csml_mm.datasets.image_files.IMG_EXTENSIONS``).
+A folder dataset lists fewer endings (``FOLDER_IMG_EXTENSIONS``: no ``.tiff``, ``.webp`` or
+``.gif``); when the split holds such files a note says how many, and
+``prepare_folder.py`` (the next step of docs/own_data.md) turns them into PNG copies.
 """
 import argparse
 import hashlib
@@ -37,8 +42,8 @@ import sys
 from collections import defaultdict
 from typing import Dict, List, Tuple
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp',
-                  '.gif')
+from csml_mm.datasets.image_files import FOLDER_IMG_EXTENSIONS, IMG_EXTENSIONS, is_image_file
+
 MANIFEST = 'split.json'
 
 
@@ -78,7 +83,7 @@ def list_classes(src: str) -> Dict[str, List[str]]:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
             for f in filenames:
-                if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith('.'):
+                if is_image_file(f):
                     files.append(osp.relpath(osp.join(dirpath, f), root))
         out[name] = sorted(files)
     return out
@@ -166,7 +171,7 @@ def main(argv=None) -> int:
     if len(classes) < 2:
         raise SystemExit(f'error: fewer than 2 classes have --min-per-class '
                          f'{args.min_per_class} images ({small} fall short); lower it')
-    counts = {}
+    counts, unlisted = {}, 0
     for cls, files in classes.items():
         rng = random.Random(f'{args.seed}:{cls}')  # independent of the other classes
         train, val = split_class(files, args.val_fraction, args.max_per_class, rng)
@@ -176,6 +181,7 @@ def main(argv=None) -> int:
             os.makedirs(out_dir, exist_ok=True)
             for rel in part:
                 _place(osp.join(src, cls, rel), osp.join(out_dir, _flat_name(rel)), args.link)
+                unlisted += not is_image_file(rel, FOLDER_IMG_EXTENSIONS)
     n_train = sum(c['train'] for c in counts.values())
     n_val = sum(c['val'] for c in counts.values())
     manifest = dict(src=src, val_fraction=args.val_fraction, seed=args.seed,
@@ -188,6 +194,12 @@ def main(argv=None) -> int:
     print(f'{len(counts)} classes: {n_train} train and {n_val} val images in {args.dst}; '
           f'{copies} duplicate copies and {ambiguous} files with several labels left out'
           + (f'; classes below --min-per-class left out: {small}' if small else ''))
+    if unlisted:
+        skipped = sorted(set(IMG_EXTENSIONS) - set(FOLDER_IMG_EXTENSIONS))
+        print(f'note: {unlisted} of the placed files end in {", ".join(skipped)}, which a '
+              f'folder dataset skips (it lists {", ".join(FOLDER_IMG_EXTENSIONS)}): convert '
+              f'the split with tools/dataset_converters/prepare_folder.py {args.dst} OUT '
+              'before using it')
     return 0
 
 

@@ -11,12 +11,25 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils.ema import HostStepEMA
 
+from ..utils.ema import HostStepEMA
 
 _FIX_IDS = ("Build the views with MultiViewWithKeys + SparsePatchSampling + "
             "SelectivePatchSampling and pack them with PackInputs(algorithm_keys=['patch_ids']) "
             '(configs/_base_/datasets/*aps*.py).')
+
+
+def _require_patch_ids(data_samples: List[DataSample]) -> None:
+    """Raise a ``KeyError`` with the fix unless the samples carry ``patch_ids``.
+
+    Args:
+        data_samples (List[DataSample]): The batch's samples (the first one is looked at).
+
+    Raises:
+        KeyError: There are no samples, or they carry no ``patch_ids``.
+    """
+    if not data_samples or 'patch_ids' not in data_samples[0]:
+        raise KeyError(f'APS: the data samples carry no patch_ids. {_FIX_IDS}')
 
 
 @MODELS.register_module()
@@ -88,8 +101,7 @@ class APS(BaseSelfSupervisor):
     def patch_ids(data_samples: List[DataSample], num_views: int,
                   device: torch.device) -> List[torch.Tensor]:
         """Per view, the batch's ids as a long tensor [B, rounds, n]."""
-        if not data_samples or 'patch_ids' not in data_samples[0]:
-            raise KeyError(f'APS: the data samples carry no patch_ids. {_FIX_IDS}')
+        _require_patch_ids(data_samples)
         out = []
         for v in range(num_views):
             try:
@@ -108,8 +120,8 @@ class APS(BaseSelfSupervisor):
 
     @staticmethod
     def num_rounds(data_samples: List[DataSample]) -> int:
-        if not data_samples or 'patch_ids' not in data_samples[0]:
-            raise KeyError(f'APS: the data samples carry no patch_ids. {_FIX_IDS}')
+        """The number of sampling rounds, read from the first sample's first view."""
+        _require_patch_ids(data_samples)
         return int(np.asarray(data_samples[0].patch_ids[0]).shape[0])
 
     # ------------------------------------------------------------------- model

@@ -10,9 +10,9 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils.gather import gather_rows
 from ..utils.connected_components import num_components
-from csml_mm.utils.host_checks import host_checks_enabled
+from ..utils.finite import check_finite_projections
+from ..utils.gather import gather_rows
 
 
 @MODELS.register_module()
@@ -128,38 +128,29 @@ class WCL(BaseSelfSupervisor):
         if small and any(s.shape != small[0].shape for s in small):
             raise ValueError('WCL: all small crops must have the same shape.')
 
-    @staticmethod
-    def _check_finite(z: torch.Tensor, what: str) -> None:
-        if host_checks_enabled(z) and not bool(torch.isfinite(z).all()):
-            raise FloatingPointError(
-                f'WCL: the {what} projections contain NaN or Inf. Training has diverged: lower '
-                'optim_wrapper.optimizer.lr, lengthen the warm-up, or add '
-                'optim_wrapper.clip_grad.')
-
     # -------------------------------------------------------------- the loss
     def instance_loss(self, z: torch.Tensor, image_ids: torch.Tensor,
                       batch_size: int) -> torch.Tensor:
         """Instance term over the global batch.
 
+        The head's :meth:`~MultiPositiveContrastiveHead.loss_same_label` with the image as
+        label: fp32 similarities, the anchor excluded, the other views of its image positive.
+
         Args:
-            z: [V, d] L2-normalised local views (2b global views, then kept small
-                crops); other processes hold the same layout.
-            image_ids: [V] local image index (0..b-1) of every row.
-            batch_size: b, images per process.
+            z (torch.Tensor): [V, d] L2-normalised local views (2b global views, then kept
+                small crops); other processes hold the same layout.
+            image_ids (torch.Tensor): [V] local image index (0..b-1) of every row.
+            batch_size (int): b, images per process.
+
+        Returns:
+            torch.Tensor: The scalar loss, mean over the V local anchors.
         """
         z_all, offset = gather_rows(z, 'WCL instance term', self.gather_with_grad)
         world, rank = get_world_size(), get_rank()
         shift = batch_size * torch.arange(world, device=z.device).unsqueeze(1)
         ids_all = (image_ids.unsqueeze(0) + shift).reshape(-1)
-        ids = image_ids + rank * batch_size
-        v = z.shape[0]
-        with torch.autocast(device_type=z.device.type, enabled=False):
-            sim = z.float() @ z_all.float().T  # fp32 similarities also under AMP
-        rows = torch.arange(v, device=z.device)
-        valid = torch.ones_like(sim, dtype=torch.bool)
-        valid[rows, rows + offset] = False
-        pos = (ids.unsqueeze(1) == ids_all.unsqueeze(0)) & valid
-        return self.head.loss(sim, pos.float(), valid)
+        return self.head.loss_same_label(z, z_all, offset, image_ids + rank * batch_size,
+                                         ids_all)
 
     @torch.no_grad()
     def select_small_crops(self, z_global: torch.Tensor, z_small: torch.Tensor) -> torch.Tensor:
@@ -182,13 +173,13 @@ class WCL(BaseSelfSupervisor):
         z = self.neck(feat)[0]
         # graph_weight=0 leaves graph_neck unused (DDP then needs find_unused_parameters=True)
         u = self.graph_neck(feat)[0] if self.graph_weight > 0 else None
-        self._check_finite(z, 'instance-head (neck)')
+        check_finite_projections('WCL', 'instance-head (neck)', z)
         z = F.normalize(z, dim=1)
         ids = torch.arange(b, device=z.device).repeat(2)
         if self.num_small_crops:
             s = self.num_small_crops
             zs = self.neck(self.backbone(torch.cat(list(inputs[2:]), dim=0)))[0]
-            self._check_finite(zs, 'small-crop instance-head (neck)')
+            check_finite_projections('WCL', 'small-crop instance-head (neck)', zs)
             zs = F.normalize(zs, dim=1).view(s, b, -1)
             top = self.select_small_crops(z, zs)  # [b, k]
             kept = zs.transpose(0, 1)[torch.arange(b, device=z.device).unsqueeze(1), top]

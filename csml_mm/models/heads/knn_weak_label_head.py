@@ -8,9 +8,9 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
 from ..utils.connected_components import connected_component_labels
+from ..utils.finite import check_finite_projections
 from ..utils.gather import gather_rows
 from .multi_positive_contrastive_head import MultiPositiveContrastiveHead
-from csml_mm.utils.host_checks import host_checks_enabled
 
 _LABEL_SOURCES = ('swap', 'same')
 
@@ -38,8 +38,8 @@ class KNNWeakLabelHead(BaseModule):
     (B - 1 terms). Every component of a 1-NN graph has at least two nodes, so every
     anchor has a positive. Other processes' projections enter without gradient
     (released code) unless ``gather_with_grad``.
-    The SupCon core is :class:`MultiPositiveContrastiveHead` in ``'supcon'`` mode
-    (fp32 log-sum-exp).
+    The SupCon core is :meth:`MultiPositiveContrastiveHead.loss_same_label` in ``'supcon'``
+    mode (fp32 similarities and log-sum-exp), the same as WCL's instance term.
 
     The graph is computed on every process from the same gathered tensor and the
     labels of rank 0 are broadcast, so all processes use identical weak labels
@@ -84,14 +84,10 @@ class KNNWeakLabelHead(BaseModule):
 
     def _supcon(self, u_local: torch.Tensor, u_all: torch.Tensor, offset: int,
                 labels: torch.Tensor) -> torch.Tensor:
-        b, n = u_local.shape[0], u_all.shape[0]
-        with torch.autocast(device_type=u_local.device.type, enabled=False):
-            sim = u_local.float() @ u_all.float().T  # fp32: no bf16/fp16 similarities
-        rows = torch.arange(b, device=u_local.device)
-        valid = torch.ones(b, n, dtype=torch.bool, device=u_local.device)
-        valid[rows, rows + offset] = False  # the anchor itself
-        pos = (labels[offset:offset + b].unsqueeze(1) == labels.unsqueeze(0)) & valid
-        return self.contrast.loss(sim, pos.float(), valid)
+        """Same-view SupCon of the local anchors, supervised by the global ``labels`` [N]."""
+        b = u_local.shape[0]
+        return self.contrast.loss_same_label(u_local, u_all, offset, labels[offset:offset + b],
+                                             labels)
 
     def loss(self, z1: torch.Tensor, z2: torch.Tensor, return_labels: bool = False
              ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, torch.Tensor]]]:
@@ -106,12 +102,8 @@ class KNNWeakLabelHead(BaseModule):
         if z1.dim() != 2 or z1.shape != z2.shape:
             raise ValueError(f'KNNWeakLabelHead: z1 and z2 must both be [b, d], got '
                              f'{tuple(z1.shape)} and {tuple(z2.shape)}.')
-        if host_checks_enabled(z1) and not bool(torch.isfinite(z1).all()
-                                                & torch.isfinite(z2).all()):
-            raise FloatingPointError(
-                'KNNWeakLabelHead: the graph-head projections contain NaN or Inf, so no graph '
-                'can be built. Training has diverged: lower optim_wrapper.optimizer.lr, '
-                'lengthen the warm-up, or add optim_wrapper.clip_grad.')
+        check_finite_projections('KNNWeakLabelHead', 'graph-head', z1, z2,
+                                 consequence=', so no graph can be built')
         u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
         u1_all, offset = gather_rows(u1, 'KNNWeakLabelHead', self.gather_with_grad)
         u2_all, _ = gather_rows(u2, 'KNNWeakLabelHead', self.gather_with_grad)

@@ -84,6 +84,37 @@ class MultiPositiveContrastiveHead(BaseModule):
                 per_pos = all_lse - logits
             return _weighted_rows(weight, is_pos, per_pos)
 
+    def loss_same_label(self, feats: torch.Tensor, feats_all: torch.Tensor, offset: int,
+                        labels: torch.Tensor, labels_all: torch.Tensor) -> torch.Tensor:
+        """The loss of local anchors against a gathered batch, positives sharing a label.
+
+        The layout of WCL's instance term (label: the image) and its graph term (label: the
+        1-NN graph component): anchor ``i`` is row ``offset + i`` of the gathered batch. The
+        similarities ``feats @ feats_all.T`` are computed in fp32 (also under autocast), the
+        anchor's own column takes part neither as a positive nor as a candidate, and every
+        other column with the anchor's label is a positive of weight 1 (so with one positive
+        per row: InfoNCE over the other ``N - 1`` columns).
+
+        Args:
+            feats (torch.Tensor): [b, d] local anchors (L2-normalised for cosine similarities).
+            feats_all (torch.Tensor): [N, d] every row of the global batch, the local rows at
+                ``offset .. offset + b - 1``.
+            offset (int): Row of ``feats_all`` that holds the first local anchor.
+            labels (torch.Tensor): [b] label of every anchor.
+            labels_all (torch.Tensor): [N] label of every row of ``feats_all``.
+
+        Returns:
+            torch.Tensor: The scalar mean loss over the ``b`` anchors (:meth:`loss`).
+        """
+        b, n = feats.shape[0], feats_all.shape[0]
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            sim = feats.float() @ feats_all.float().T  # fp32: no bf16/fp16 similarities
+        rows = torch.arange(b, device=feats.device)
+        valid = torch.ones(b, n, dtype=torch.bool, device=feats.device)
+        valid[rows, rows + offset] = False  # the anchor itself
+        pos = (labels.unsqueeze(1) == labels_all.unsqueeze(0)) & valid
+        return self.loss(sim, pos.float(), valid)
+
     def loss_shared_negatives(self, pos_sim: torch.Tensor, pos_weight: torch.Tensor,
                               neg_sim: torch.Tensor) -> torch.Tensor:
         """The same loss when every row's negatives are all of ``neg_sim``.
