@@ -3,10 +3,12 @@
 # code. [DESIGN] choices: 14 x 14 grid, 4 rounds of 25% (49 tokens per view and round),
 # power 3; MoCo v3's ViT optimisation (AdamW lr 1.5e-4 x batch / 256 = 2.4e-3 at 4096,
 # wd 0.1, 40 warm-up epochs, cosine), qkv with bias (standard ViT/16 layout, as
-# mmpretrain's and mmdet's ViT configs), APS's 3-layer predictor with MoCo v3's widths.
+# mmpretrain's and mmdet's ViT configs), APS's 3-layer predictor with MoCo v3's widths
+# (the schedule: ../_base_/schedules/adamw_aps_coslr-300e.py, as for ViT-S/16).
 _base_ = [
     '../_base_/datasets/imagenet_bs256_aps.py',
     '../_base_/models/aps_vit-tiny-p2.py',
+    '../_base_/schedules/adamw_aps_coslr-300e.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
@@ -14,20 +16,5 @@ model = dict(
                   norm_cfg=dict(type='LN', eps=1e-6)),
     neck=dict(in_channels=768, hid_channels=4096, out_channels=256),
     predictor=dict(in_channels=256, hid_channels=4096, out_channels=256))
-optim_wrapper = dict(
-    # the released code's torch.cuda.amp (fp16, dynamic loss scale); on a CPU or to use bf16:
-    # --cfg-options optim_wrapper.dtype=auto (bf16 where the device has it)
-    type='MixedPrecisionOptimWrapper',
-    dtype='float16',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=0.0024, betas=(0.9, 0.999), weight_decay=0.1))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=260, by_epoch=True, begin=40, end=300,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
-auto_scale_lr = dict(base_batch_size=4096)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))

@@ -5,21 +5,11 @@
 # (pipeline.1.ratio=1, rounds=1: every token, one step per batch).
 _base_ = [
     '../_base_/datasets/fmnist_bs128_aps.py',
-    '../_base_/models/aps_vit-tiny-p2.py',
+    '../_base_/models/aps_vit-d4w64-p4.py',
+    '../_base_/schedules/adamw_aps_cpu.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=4,
-                  feedforward_channels=256),
-        patch_size=4),
-    neck=dict(in_channels=64, hid_channels=256, out_channels=64, norm_cfg=dict(type='BN1d')),
-    predictor=dict(in_channels=64, hid_channels=256, out_channels=64,
-                   norm_cfg=dict(type='BN1d')))
 max_epochs = 2
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
@@ -27,7 +17,6 @@ param_scheduler = [
          end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=128)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [

@@ -4,20 +4,10 @@
 # pattern (3 layers, affine-free last BN) at 256 hidden / 64 out.
 _base_ = [
     '../_base_/datasets/digits_bs64_aps.py',
-    '../_base_/models/aps_vit-tiny-p2.py',
+    '../_base_/models/aps_vit-d4w64-p4.py',
+    '../_base_/schedules/adamw_aps_cpu.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=4,
-                  feedforward_channels=256),
-        patch_size=4),
-    neck=dict(in_channels=64, hid_channels=256, out_channels=64, norm_cfg=dict(type='BN1d')),
-    predictor=dict(in_channels=64, hid_channels=256, out_channels=64,
-                   norm_cfg=dict(type='BN1d')))
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2),
     dict(type='CosineAnnealingLR', T_max=10, by_epoch=True, begin=2, end=12),

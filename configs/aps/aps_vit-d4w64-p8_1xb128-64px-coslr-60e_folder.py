@@ -7,22 +7,13 @@
 #       python tools/train.py configs/aps/aps_vit-d4w64-p8_1xb128-64px-coslr-60e_folder.py
 _base_ = [
     '../_base_/datasets/folder64_bs128_aps.py',
-    '../_base_/models/aps_vit-tiny-p2.py',
+    '../_base_/models/aps_vit-d4w64-p4.py',
+    '../_base_/schedules/adamw_aps_cpu.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=4,
-                  feedforward_channels=256),
-        img_size=64,
-        patch_size=8),
-    neck=dict(in_channels=64, hid_channels=256, out_channels=64, norm_cfg=dict(type='BN1d')),
-    predictor=dict(in_channels=64, hid_channels=256, out_channels=64,
-                   norm_cfg=dict(type='BN1d')))
+# the same 8 x 8 grid at 64 px: 8-px patches
+model = dict(backbone=dict(img_size=64, patch_size=8))
 max_epochs = 60
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
@@ -30,7 +21,6 @@ param_scheduler = [
          end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=128)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
 custom_hooks = list(_base_.knn_monitor_hooks)  # the kNN monitor, only with CSML_EVAL_ROOT

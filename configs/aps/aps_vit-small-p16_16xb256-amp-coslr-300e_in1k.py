@@ -4,30 +4,14 @@
 # power 3; MoCo v3's ViT optimisation (AdamW lr 1.5e-4 x batch / 256 = 2.4e-3 at 4096,
 # wd 0.1, 40 warm-up epochs, cosine), qkv with bias (standard ViT/16 layout, as
 # mmpretrain's and mmdet's ViT configs), APS's 3-layer predictor with MoCo v3's widths.
+# The model (../_base_/models/aps_vit-small-p16.py) and the schedule
+# (../_base_/schedules/adamw_aps_coslr-300e.py) are shared with the own-folder recipe
+# (./aps_vit-small-p16_16xb256-amp-coslr-300e_folder.py), which differs only in the data.
 _base_ = [
+    '../_base_/models/aps_vit-small-p16.py',
     '../_base_/datasets/imagenet_bs256_aps.py',
-    '../_base_/models/aps_vit-tiny-p2.py',
+    '../_base_/schedules/adamw_aps_coslr-300e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    backbone=dict(arch='deit-small', img_size=224, patch_size=16, qkv_bias=True,
-                  norm_cfg=dict(type='LN', eps=1e-6)),
-    neck=dict(in_channels=384, hid_channels=4096, out_channels=256),
-    predictor=dict(in_channels=256, hid_channels=4096, out_channels=256))
-optim_wrapper = dict(
-    # the released code's torch.cuda.amp (fp16, dynamic loss scale); on a CPU or to use bf16:
-    # --cfg-options optim_wrapper.dtype=auto (bf16 where the device has it)
-    type='MixedPrecisionOptimWrapper',
-    dtype='float16',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=0.0024, betas=(0.9, 0.999), weight_decay=0.1))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=260, by_epoch=True, begin=40, end=300,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
-auto_scale_lr = dict(base_batch_size=4096)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))

@@ -9,30 +9,13 @@
 #   CSML_DATA_ROOT=/path/to/images [CSML_EVAL_ROOT=/path/to/labelled] \
 #       python tools/train.py configs/csml/csml_resnet18-w16_1xb128-bnneck-64px-coslr-60e_folder.py
 _base_ = [
+    '../_base_/models/csml_resnet18-w16.py',
     '../_base_/datasets/folder64_bs128_csml.py',
-    '../_base_/schedules/sgd_coslr_fmnist-cpu.py',
+    '../_base_/schedules/sgd_coslr-60e_cpu.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    type='CsMl',
-    queue_len='auto',
-    feat_dim=128,
-    momentum=0.01,  # weight of the new parameters (m = 0.99 for a short run)
-    use_neighbour=True,
-    use_cutmix=False,
-    cross_weights=(0.5, 0.5),
-    cross_warmup_epochs=0,
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  out_indices=(3, ), norm_cfg=dict(type='SplitBN', num_splits=8),
-                  zero_init_residual=False),
-    neck=dict(type='MultiLevelProjectionNeck', in_channels=[128], hid_channels=512,
-              out_channels=128, norm_cfg=dict(type='BN1d')),
-    head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'))
+model = dict(queue_len='auto', neck=dict(norm_cfg=dict(type='BN1d')))
 optim_wrapper = dict(optimizer=dict(lr=0.06))
-max_epochs = 60
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
 custom_hooks = [
     dict(type='NeighbourMiningHook', interval=5, dataloader={{_base_.mining_dataloader}}),

@@ -2,8 +2,8 @@
 # beside its MoCo v2 baseline at the same 4 epochs
 # (configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py): the same backbone,
 # SplitBN, projection head, queue, temperature, optimiser and epochs, plus the neighbour
-# positives. 587-807 s alone on 2 cores with the monitor (512-598 s in a quieter session, 369 s
-# in a fast hour of 2026-12-04): about the 10-minute budget, not safely inside it.
+# positives. About the 10-minute budget alone on 2 cores with the monitor, not safely inside
+# it: the time varies with the machine's load (configs/csml/README.md gives the measured range).
 # Two [DESIGN] changes from ./csml_resnet18-w16_1xb128-coslr-2e_fmnist.py:
 # - a BN1d after the hidden layer of the projection MLP, as in MoCo v2's fmnist head: without
 #   it the MoCo family learns too slowly for this budget (configs/csml/README.md);

@@ -2,9 +2,8 @@
 # (./csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py: SplitBN, BN1d in the projection MLP,
 # no CutMix query, both queries, queue 4096, SGD 0.06 cosine, neighbours re-mined every epoch)
 # run two epochs longer, 2,808 iterations: the `csml-6e` comparison of docs/results/quality.md,
-# beside MoCo v2 at the same 6 epochs. About 1.5 times the 4-epoch run's time: 507-550 s alone on
-# 2 cores in a fast hour (2026-12-04), when 4-epoch runs took 347-383 s; it takes longer in
-# slow hours (configs/csml/README.md gives the measured range).
+# beside MoCo v2 at the same 6 epochs. About 1.5 times the 4-epoch run's time, which varies
+# with the machine's load (configs/csml/README.md gives the measured range).
 _base_ = ['./csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py']
 max_epochs = 6
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,

@@ -7,24 +7,16 @@
 #   CSML_DATA_ROOT=/path/to/images [CSML_EVAL_ROOT=/path/to/labelled] \
 #       python tools/train.py configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-64px-coslr-60e_folder.py
 _base_ = [
+    '../_base_/models/mocov2_resnet18-w16.py',
     '../_base_/datasets/folder64_bs128_mocov2.py',
-    '../_base_/schedules/sgd_coslr_fmnist-cpu.py',
+    '../_base_/schedules/sgd_coslr-60e_cpu.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    type='MoCoV2',
     queue_len='auto',
-    feat_dim=128,
-    momentum=0.01,  # weight of the new parameters (m = 0.99 for a short run)
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  norm_cfg=dict(type='SplitBN', num_splits=8), zero_init_residual=False),
-    neck=dict(type='NonLinearNeck', in_channels=128, hid_channels=512, out_channels=128,
-              num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+    # the BN1d projection head of the Fashion-MNIST recipe (see its header)
+    neck=dict(_delete_=True, type='NonLinearNeck', in_channels=128, hid_channels=512,
+              out_channels=128, num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')))
 optim_wrapper = dict(optimizer=dict(lr=0.06))
-max_epochs = 60
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
 custom_hooks = list(_base_.knn_monitor_hooks)  # the kNN monitor, only with CSML_EVAL_ROOT

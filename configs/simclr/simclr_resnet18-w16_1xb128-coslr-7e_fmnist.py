@@ -1,6 +1,6 @@
 # SimCLR on Fashion-MNIST at the CPU budget (docs/results/quality.md): ResNet-18 at quarter
 # width (16 base channels) with the standard stem on 32 px, batch 128, SGD lr 0.5 with cosine
-# decay, temperature 0.2: the recipe of the SimCLR probe (../shared/probes/simclr_probe.py),
+# decay, temperature 0.2: the recipe of a plain-PyTorch SimCLR probe used while planning,
 # through mmpretrain's SimCLR. The WCL baseline.
 # 7 epochs (3,276 iterations, about 7 minutes alone on 2 cores with the monitor): at 6 epochs
 # SimCLR and WCL stopped at +4.95 and +4.64 kNN points over random init (3 seeds), and an epoch

@@ -4,28 +4,14 @@
 # gradient through the ranking) join the instance term as positives; the graph term sees the
 # global views only. Otherwise the 200-epoch recipe with the paper's heads.
 _base_ = [
+    '../_base_/models/wcl_resnet50.py',
     '../_base_/datasets/imagenet_bs128_wcl-mcrop.py',
     '../_base_/schedules/lars_wcl_coslr-200e.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    type='WCL',
-    graph_weight=1.0,
     num_small_crops=6,  # must equal the pipeline's small views
-    knn_k=2,
-    backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='SyncBN'),
-                  zero_init_residual=False),
-    # head g: Linear-BN-ReLU-Linear-BN-ReLU-Linear (all with bias, no BN at the end)
-    neck=dict(type='NonLinearNeck', in_channels=2048, hid_channels=2048, out_channels=128,
-              num_layers=3, with_bias=True, with_last_bias=True, with_last_bn=False,
-              norm_cfg=dict(type='SyncBN')),
-    # head phi: the same architecture, its own weights
-    graph_neck=dict(type='NonLinearNeck', in_channels=2048, hid_channels=2048, out_channels=128,
-                    num_layers=3, with_bias=True, with_last_bias=True, with_last_bn=False,
-                    norm_cfg=dict(type='SyncBN')),
-    head=dict(type='MultiPositiveContrastiveHead', temperature=0.1, mode='supcon'),
-    graph_head=dict(type='KNNWeakLabelHead', temperature=0.1, num_neighbours=1))
-
+    knn_k=2)
 custom_hooks = [
     # epochs 0-9: MoCo v2 views, epochs 10+: SimCLR views (the released wcl.py)
     dict(type='PipelineSwitchHook', switch_epochs=[10]),

@@ -4,7 +4,7 @@
 # protocol uses the train split as the bank and the test split as the queries.
 dataset_type = 'FashionMNISTGz'
 data_root = None  # None: $FASHION_MNIST_ROOT or /usr/share/datasets/fashion-mnist
-# The SimCLR-probe views (../shared/probes/simclr_probe.py) on grey images: crop scale
+# SimCLR-style views on grey images (the plain-PyTorch SimCLR recipe we planned with): crop scale
 # 0.2-1, horizontal flip (a mirrored garment is the same class), brightness/contrast jitter
 # 0.4 with p = 0.8. Saturation, hue and grey-scale do nothing on grey images and are left out.
 # The views are made batch-wise in the data preprocessor (BatchAugDataPreprocessor); the
