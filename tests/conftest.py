@@ -70,3 +70,12 @@ def tiny_moco_folder_config():
             f.write(text + (_ONE_EPOCH if one_epoch else ''))
         return str(path)
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tier rule: a test that runs one of the repository's tools in a child process (it asks for
+    ``subprocess_env``) is ``slow``. Tests that train in-process or spawn workers carry the marker
+    themselves."""
+    for item in items:
+        if 'subprocess_env' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.slow)

@@ -1,9 +1,9 @@
 """Plain-loop references for the WCL losses (float64, one pair at a time).
 
-Independent of csml_mm: the 1-NN graph is a double loop, the components come
-from a union-find, and every loss term is written out from the formulas in
-shared/methods.md section 3. ``grad_rows`` lets a test detach every row that a
-process would receive from the others (no gradient through gathered features).
+Independent of csml_mm: the 1-NN graph is a double loop, the components come from a union-find,
+and every loss term is written out from the formulas of the WCL paper (Zheng et al., ICCV 2021;
+configs/wcl/README.md). ``grad_rows`` lets a test detach every row that a process would receive
+from the others (no gradient through gathered features).
 """
 import torch
 

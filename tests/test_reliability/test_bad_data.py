@@ -1,4 +1,4 @@
-"""Issue #11, bad data: with real image files and real tools/train.py runs, a corrupt or
+"""Bad data: with real image files and real tools/train.py runs, a corrupt or
 truncated image stops the run naming the file, or, with ``corrupt_images='skip'``, is skipped
 and counted in the log; an empty training set, one smaller than a batch with drop_last, an
 annotation file listing missing images and a missing data root (the CIFAR-10 configs without

@@ -1,4 +1,4 @@
-"""Issue #11, unsafe and unreadable checkpoints: every tool that takes a checkpoint refuses a
+"""Unsafe and unreadable checkpoints: every tool that takes a checkpoint refuses a
 pickle that would run code (the payload never runs) and reports a file that is no checkpoint
 at all (random bytes, text, empty, a truncated download) as unreadable, with its path, in one
 ``error: ...`` line and a non-zero exit status."""
@@ -222,7 +222,7 @@ def _tool_commands(ckpt: str, work: str) -> dict:
 
 
 TOOLS = list(_tool_commands('x', 'y'))
-#: (tool, broken file, what the message must say): the 1,000 random bytes of the issue, and
+#: (tool, broken file, what the message must say): 1,000 random bytes, and
 #: the first half of a real checkpoint (a truncated download). The other broken kinds go
 #: through the same loader: see test_broken_files_are_unreadable_not_unsafe.
 UNREADABLE = [('knn_eval', 'random', 'neither a zip archive nor a pickle'),

@@ -1,4 +1,4 @@
-"""Issue #11: a kill while a checkpoint is written leaves the previous one usable, ``--resume``
+"""A kill while a checkpoint is written leaves the previous one usable, ``--resume``
 without a path takes the newest complete checkpoint, and a run resumed from an iteration
 checkpoint inside an epoch continues that epoch exactly.
 

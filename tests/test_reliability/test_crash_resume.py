@@ -1,4 +1,4 @@
-"""Issue #11: a run killed with SIGKILL in the middle of an epoch and restarted with
+"""A run killed with SIGKILL in the middle of an epoch and restarted with
 ``--resume`` ends exactly (bitwise, CPU) where the uninterrupted run ends, for every algorithm.
 
 Every kill is a real ``SIGKILL`` of a ``tools/train.py`` process, sent by the process to

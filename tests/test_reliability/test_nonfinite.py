@@ -1,4 +1,4 @@
-"""Issue #11, numerical faults: a NaN/Inf loss or gradient never reaches the weights. In every
+"""Numerical faults: a NaN/Inf loss or gradient never reaches the weights. In every
 algorithm (MoCo v2, CsMl, HSA, WCL, APS) tools/train.py stops naming the iteration, the loss
 terms and the last good checkpoint, and no checkpoint on disk holds a NaN; with
 ``default_hooks.check_loss.mode=skip`` the step is skipped and counted, and the final weights

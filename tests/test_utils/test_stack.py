@@ -128,7 +128,7 @@ def _make_dry_run(target: str) -> str:
                           check=True).stdout
 
 
-@pytest.mark.parametrize('target,mode', [('test', 'det'), ('bench-transfer', 'det'),
+@pytest.mark.parametrize('target,mode', [('test', 'det'), ('test-fast', 'det'), ('bench-transfer', 'det'),
                                          ('demo', ''), ('bench-quality', ''),
                                          ('setup-lite', 'lite')])
 def test_make_targets_pick_their_stack(target, mode):
