@@ -37,13 +37,15 @@ class BuildPyWithConfigs(build_py):
             if not osp.isdir(src):
                 raise FileNotFoundError(
                     f'{src} is missing: csml_mm ships {", ".join(SHIPPED_DIRS)} inside the package '
-                    '(a source archive must include them; see MANIFEST.in).')
+                    '(a source archive must include them; see MANIFEST.in).'
+                )
             dst = osp.join(target, name)
             if osp.isdir(dst):
                 shutil.rmtree(dst)  # a stale copy from an earlier build
             # symlinks=False: the wheel must hold real files, whatever the checkout has.
-            shutil.copytree(src, dst, symlinks=False,
-                            ignore=shutil.ignore_patterns('__pycache__', '*.py[co]'))
+            shutil.copytree(
+                src, dst, symlinks=False, ignore=shutil.ignore_patterns('__pycache__', '*.py[co]')
+            )
             self.announce(f'copied {name}/ to {osp.relpath(dst, os.getcwd())}', level=2)
 
 
@@ -53,13 +55,19 @@ setup(
     description='Cross-sample, multi-positive and asymmetric contrastive learning (CsMl, HSA, WCL, '
     'APS) for the OpenMMLab stack',
     long_description=open(osp.join(HERE, 'README.md')).read()
-    if osp.exists(osp.join(HERE, 'README.md')) else '',
+    if osp.exists(osp.join(HERE, 'README.md'))
+    else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['csml_mm', 'csml_mm.*']),
     python_requires='>=3.9',
     # Versions are pinned in requirements/pins.txt; these are the loose runtime needs.
-    install_requires=['mmengine>=0.10.6', 'mmpretrain>=1.2.0', 'scikit-learn', 'scikit-image',
-                      'scipy'],
+    install_requires=[
+        'mmengine>=0.10.6',
+        'mmpretrain>=1.2.0',
+        'scikit-learn',
+        'scikit-image',
+        'scipy',
+    ],
     # det: detection transfer; it also needs mmcv 2.1 WITH its compiled ops (README,
     # "Installation"), which no extra can pull (no wheel for every torch)
     extras_require={'det': ['mmdet>=3.3.0'], 'mmdet': ['mmdet>=3.3.0'], 'faiss': ['faiss-cpu']},

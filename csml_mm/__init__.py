@@ -5,6 +5,7 @@ mmpretrain's registries, routes mmengine's local checkpoint loading through a
 ``weights_only=True`` loader with an explicit allow-list, and makes checkpoint
 writes atomic, and fixes mmcv 2.1's hue jitter on numpy 2.
 """
+
 import warnings
 
 # mmcv-lite (the main job's stack, no compiled ops) warns at import that one detection op is
@@ -21,7 +22,12 @@ from .version import __version__  # noqa: E402
 install_checkpoint_io()
 patch_mmcv_for_numpy2()  # mmcv 2.1's adjust_hue overflows on numpy 2 (see utils/compat.py)
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
-from . import mmdet_plugins  # noqa: E402,F401  (registers into mmdet; no-op without it)
+from . import (  # noqa: E402,F401
+    datasets,
+    engine,
+    evaluation,
+    mmdet_plugins,  # noqa: E402,F401  (registers into mmdet; no-op without it)
+    models,
+)
 
 __all__ = ['__version__']

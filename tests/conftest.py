@@ -33,6 +33,7 @@ def _write_idx(path, arr, magic):
     import gzip
 
     import numpy as np
+
     header = magic.to_bytes(4, 'big') + b''.join(int(s).to_bytes(4, 'big') for s in arr.shape)
     with gzip.open(path, 'wb') as f:
         f.write(header + np.asarray(arr).astype(np.uint8).tobytes())
@@ -64,11 +65,13 @@ def tiny_moco_folder_config():
     """``make(path, queue_len=16, num_workers=0, one_epoch=True)`` writes a test-sized MoCo v2
     ``_folder`` config (its images: ``CSML_DATA_ROOT``) and returns its path; without
     ``one_epoch`` it keeps the 200-epoch schedule of the base config."""
+
     def make(path, queue_len=16, num_workers=0, one_epoch=True) -> str:
         text = _TINY_MOCO_FOLDER.format(root=ROOT, queue_len=queue_len, num_workers=num_workers)
         with open(path, 'w') as f:
             f.write(text + (_ONE_EPOCH if one_epoch else ''))
         return str(path)
+
     return make
 
 

@@ -1,4 +1,5 @@
 """Every config under configs/ loads and builds its model."""
+
 import glob
 import os.path as osp
 
@@ -10,8 +11,10 @@ import csml_mm  # noqa: F401
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p.split(osp.sep))
+    p
+    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p.split(osp.sep)
+)
 
 
 def _is_mmdet(cfg: Config) -> bool:
@@ -25,20 +28,25 @@ def test_there_are_configs():
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_config_loads_and_builds(path):
     cfg = Config.fromfile(path)
-    assert cfg.get('custom_imports', {}).get('imports') == ['csml_mm'], \
+    assert cfg.get('custom_imports', {}).get('imports') == ['csml_mm'], (
         'every config must carry custom_imports=dict(imports=["csml_mm"])'
+    )
     assert cfg.default_scope in ('mmpretrain', 'mmdet')
     from csml_mm.utils import check_config
+
     check_config(cfg)
     if _is_mmdet(cfg):
         from mmdet.registry import MODELS
+
         init_default_scope('mmdet')
     else:
         from mmpretrain.registry import MODELS
+
         init_default_scope('mmpretrain')
     # queue_len='auto' (the small _folder recipes) needs the training data, which these
     # folders do not have here: the evaluation tools' rule (one batch) builds the model
     from csml_mm.utils.run_size import resolve_auto_queue_for_eval
+
     resolve_auto_queue_for_eval(cfg)
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor') is not None:  # the Runner's default, as in tools/
@@ -75,9 +83,11 @@ def test_config_pipelines_build(path):
     cfg = Config.fromfile(path)
     if _is_mmdet(cfg):
         from mmdet.registry import TRANSFORMS
+
         init_default_scope('mmdet')
     else:
         from mmpretrain.registry import TRANSFORMS
+
         init_default_scope('mmpretrain')
     pipelines = _pipelines(cfg.to_dict())
     assert pipelines, f'{path}: no data pipeline found'

@@ -11,6 +11,7 @@ Steps (each a normal csml_mm tool, so the demo is also their smoke test):
 3. kNN top-1 of the final checkpoint;
 4. a summary with both numbers and where the checkpoint and logs are.
 """
+
 import argparse
 import json
 import os
@@ -34,25 +35,30 @@ def knn(config, checkpoint, out, env, extra=()):
     cmd += [checkpoint] if checkpoint else ['--random-init']
     run(cmd + ['--out', out, *extra], env)
     with open(out) as f:
-        return json.load(f)["results"]
+        return json.load(f)['results']
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', required=True)
-    parser.add_argument('--fallback-config', default=None,
-                        help='config to run when Fashion-MNIST is not installed')
+    parser.add_argument(
+        '--fallback-config', default=None, help='config to run when Fashion-MNIST is not installed'
+    )
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--k', type=int, default=20, help='k of the reported kNN top-1')
     args = parser.parse_args()
 
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
-               PYTHONUNBUFFERED='1')
+    env = dict(
+        os.environ,
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+        PYTHONUNBUFFERED='1',
+    )
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     t0 = time.time()
     sys.path.insert(0, ROOT)
     from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
+
     data_name = 'Fashion-MNIST test split (never seen in pretraining)'
     if 'fmnist' in osp.basename(args.config) and not fashion_mnist_available():
         print('== ' + missing_message('(the Fashion-MNIST IDX files)'), flush=True)
@@ -66,10 +72,10 @@ def main():
     print('\n== 1/3 kNN of the randomly initialised encoder', flush=True)
     rand = knn(args.config, None, osp.join(work_dir, 'knn_random_init.json'), env)
 
-    print('\n== 2/3 pretraining (progress and the kNN monitor are logged as it runs)',
-          flush=True)
+    print('\n== 2/3 pretraining (progress and the kNN monitor are logged as it runs)', flush=True)
     run([sys.executable, 'tools/train.py', args.config, '--work-dir', work_dir], env)
     from csml_mm.utils.checkpoint_discovery import newest_complete_checkpoint
+
     ckpt = newest_complete_checkpoint(work_dir)  # the one tools/train.py --resume would take
     if ckpt is None:
         sys.exit(f'demo: training wrote no complete checkpoint into {work_dir}')

@@ -3,6 +3,7 @@
 Same flags as mmpretrain's ``tools/test.py``; for kNN of a pretrained encoder use
 ``tools/analysis_tools/knn_eval.py``.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -18,10 +19,13 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
-from csml_mm.utils.stack import load_config  # noqa: E402
-from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
-                           init_dist_for_launcher)
+from csml_mm.utils import (
+    check_config,
+    exit_after_distributed_run,  # noqa: E402
+    init_dist_for_launcher,
+)
 from csml_mm.utils.dist_timeout import dist_timeout_from_cfg  # noqa: E402
+from csml_mm.utils.stack import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,10 +35,15 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation results')
     parser.add_argument('--out', help='dump the metrics to this file (json/yaml/pkl)')
     parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='override settings in the config'
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -59,13 +68,16 @@ def main(argv=None):
         cfg.test_cfg = cfg.get('test_cfg') or dict()
         cfg.test_cfg.fp16 = True
     if cfg.get('test_dataloader') is None:
-        raise KeyError(f'{args.config} has no test_dataloader/test_evaluator: tools/test.py '
-                       'evaluates classification configs (configs/benchmarks/...). For a '
-                       'pretraining config use tools/analysis_tools/knn_eval.py.')
+        raise KeyError(
+            f'{args.config} has no test_dataloader/test_evaluator: tools/test.py '
+            'evaluates classification configs (configs/benchmarks/...). For a '
+            'pretraining config use tools/analysis_tools/knn_eval.py.'
+        )
     cfg.test_dataloader.setdefault('collate_fn', dict(type='default_collate'))
     check_config(cfg)
     from csml_mm.utils.config_check import check_data_roots
-    check_data_roots(cfg, keys=('test_dataloader', ))  # missing data: name the keys
+
+    check_data_roots(cfg, keys=('test_dataloader',))  # missing data: name the keys
     if args.launcher != 'none':
         backend = init_dist_for_launcher(args.launcher, timeout=dist_timeout_from_cfg(cfg))
         cfg.setdefault('env_cfg', dict()).setdefault('dist_cfg', dict())['backend'] = backend
@@ -73,12 +85,14 @@ def main(argv=None):
     metrics = runner.test()
     if args.out and runner.rank == 0:
         import mmengine
+
         mmengine.dump(metrics, args.out)
     return metrics
 
 
 if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
+
     with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
         main()
     # a finished multi-process run leaves without the native teardown, which aborts now and

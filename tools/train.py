@@ -4,6 +4,7 @@ Same flags as mmpretrain's ``tools/train.py``. Differences: ``csml_mm`` is impor
 first (registration, safe checkpoint loading, atomic checkpoint writes) and
 ``--launcher pytorch|slurm|mpi`` also works on machines without a GPU (gloo).
 """
+
 import argparse
 import logging
 import os
@@ -21,18 +22,32 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import csml_mm  # noqa: E402,F401  (registers modules, installs the safe loader)
-from csml_mm.utils.stack import load_config  # noqa: E402
-from csml_mm.utils.run_size import (cap_workers, epoch_options,  # noqa: E402
-                                    epoch_warnings, resolve_auto_queue)
+from csml_mm.datasets.data_check import (
+    apply_corrupt_image_policy,  # noqa: E402
+    check_train_data,
+)
 from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
-from csml_mm.utils import (check_config, exit_after_distributed_run,  # noqa: E402
-                           init_dist_for_launcher)
-from csml_mm.utils.config_check import check_cfg_options, check_folder_roots  # noqa: E402
-from csml_mm.utils.config_check import check_data_roots  # noqa: E402
-from csml_mm.datasets.data_check import (apply_corrupt_image_policy,  # noqa: E402
-                                         check_train_data)
-from csml_mm.utils.dist_timeout import (dist_timeout_from_cfg,  # noqa: E402
-                                      explain_collective_timeout)
+from csml_mm.utils import (
+    check_config,
+    exit_after_distributed_run,  # noqa: E402
+    init_dist_for_launcher,
+)
+from csml_mm.utils.config_check import (  # noqa: E402
+    check_cfg_options,
+    check_data_roots,  # noqa: E402
+    check_folder_roots,
+)
+from csml_mm.utils.dist_timeout import (
+    dist_timeout_from_cfg,  # noqa: E402
+    explain_collective_timeout,
+)
+from csml_mm.utils.run_size import (
+    cap_workers,
+    epoch_options,  # noqa: E402
+    epoch_warnings,
+    resolve_auto_queue,
+)
+from csml_mm.utils.stack import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -40,29 +55,50 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from the given checkpoint, or from the latest checkpoint in the '
-        'work dir when no path is given')
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed-precision training (MixedPrecisionOptimWrapper: bf16 where '
-                        'the device supports it, else fp16 with a loss scaler; '
-                        'optim_wrapper.dtype chooses)')
+        'work dir when no path is given',
+    )
     parser.add_argument(
-        '--epochs', type=int, default=None,
+        '--amp',
+        action='store_true',
+        help='mixed-precision training (MixedPrecisionOptimWrapper: bf16 where '
+        'the device supports it, else fp16 with a loss scaler; '
+        'optim_wrapper.dtype chooses)',
+    )
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
         help='train this many epochs, the learning-rate schedule stretched or shortened with '
-        'them (every scheduler that ends at the config\'s max_epochs ends at EPOCHS)')
-    parser.add_argument('--no-validate', action='store_true',
-                        help='do not evaluate checkpoints during training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr linearly with the global batch size '
-                        '(auto_scale_lr.base_batch_size in the config)')
+        "them (every scheduler that ends at the config's max_epochs ends at EPOCHS)",
+    )
+    parser.add_argument(
+        '--no-validate', action='store_true', help='do not evaluate checkpoints during training'
+    )
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr linearly with the global batch size '
+        '(auto_scale_lr.base_batch_size in the config)',
+    )
     parser.add_argument('--no-pin-memory', action='store_true')
     parser.add_argument('--no-persistent-workers', action='store_true')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings, e.g. model.queue_len=4096 train_dataloader.batch_size=64')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings, e.g. model.queue_len=4096 train_dataloader.batch_size=64',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -85,8 +121,9 @@ def merge_args(cfg: Config, args) -> Config:
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'MixedPrecisionOptimWrapper'):
-            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, '
-                             f'got {wrapper!r}.')
+            raise ValueError(
+                f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, got {wrapper!r}.'
+            )
         # mmengine's AmpOptimWrapper without its GPU-only assertion: bf16 where the device
         # has it (CPU too), fp16 with a dynamic loss scaler otherwise
         cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'  # loss_scale: 'dynamic'
@@ -102,8 +139,9 @@ def merge_args(cfg: Config, args) -> Config:
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise KeyError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
-                           'in the config.')
+            raise KeyError(
+                '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in the config.'
+            )
         cfg.auto_scale_lr.enable = True
 
     def set_loader_defaults(cfg, key):
@@ -151,6 +189,7 @@ def fit_run_size(cfg: Config, args) -> None:
 def resolve_queue(cfg: Config) -> None:
     """``model.queue_len='auto'``: sized from the training set and the total batch."""
     from mmengine.dist import get_world_size
+
     why = resolve_auto_queue(cfg, get_world_size())
     if why:
         _say(why)
@@ -177,6 +216,7 @@ def main(argv=None):
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
         if runner is None:
             from mmengine.registry import RUNNERS
+
             runner = RUNNERS.build(cfg)
         check_train_data(runner)  # empty set, no full batch, listed images missing
         runner.train()
@@ -184,6 +224,7 @@ def main(argv=None):
 
 if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
+
     with cli_errors():  # a bad checkpoint or data, a diverged run: one `error: ...` line
         main()
     # a finished multi-process run leaves without the native teardown, which aborts now and

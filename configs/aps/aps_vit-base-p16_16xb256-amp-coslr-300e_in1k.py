@@ -12,9 +12,15 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(arch='deit-base', img_size=224, patch_size=16, qkv_bias=True,
-                  norm_cfg=dict(type='LN', eps=1e-6)),
+    backbone=dict(
+        arch='deit-base',
+        img_size=224,
+        patch_size=16,
+        qkv_bias=True,
+        norm_cfg=dict(type='LN', eps=1e-6),
+    ),
     neck=dict(in_channels=768, hid_channels=4096, out_channels=256),
-    predictor=dict(in_channels=256, hid_channels=4096, out_channels=256))
+    predictor=dict(in_channels=256, hid_channels=4096, out_channels=256),
+)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))

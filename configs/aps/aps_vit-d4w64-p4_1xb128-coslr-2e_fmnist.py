@@ -11,16 +11,28 @@ _base_ = [
 ]
 max_epochs = 2
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, by_epoch=True, begin=1,
-         end=max_epochs, convert_to_iter_based=True),
+    dict(
+        type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - 1,
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
-         train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}})
+    dict(
+        type='KNNEvalHook',
+        interval=1,
+        topk=(20,),
+        before_train=True,
+        train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}},
+    )
 ]

@@ -17,7 +17,12 @@ auto_scale_lr = dict(base_batch_size=64)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=4, max_keep_ckpts=2))
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=4, topk=(20, 200), temperature=0.1,
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}})
+    dict(
+        type='KNNEvalHook',
+        interval=4,
+        topk=(20, 200),
+        temperature=0.1,
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    )
 ]

@@ -15,10 +15,17 @@ _base_ = [
 model = dict(backbone=dict(img_size=64, patch_size=8))
 max_epochs = 60
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, by_epoch=True, begin=1,
-         end=max_epochs, convert_to_iter_based=True),
+    dict(
+        type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - 1,
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')

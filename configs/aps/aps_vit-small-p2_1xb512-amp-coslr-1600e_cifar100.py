@@ -8,16 +8,19 @@ _base_ = [
     '../_base_/schedules/adamw_aps_coslr_1600e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    backbone=dict(arch='deit-small'),
-    neck=dict(in_channels=384))
+model = dict(backbone=dict(arch='deit-small'), neck=dict(in_channels=384))
 train_dataloader = dict(batch_size=512)
 optim_wrapper = dict(optimizer=dict(lr=0.001))
 # Hands the whole step (one optimiser step per sampling round) to APS.train_step under DDP.
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=50, max_keep_ckpts=3))
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=50, topk=(20, 200), temperature=0.1,
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}})
+    dict(
+        type='KNNEvalHook',
+        interval=50,
+        topk=(20, 200),
+        temperature=0.1,
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    )
 ]

@@ -14,7 +14,12 @@ optim_wrapper = dict(optimizer=dict(lr=0.002))
 model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=50, max_keep_ckpts=3))
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=50, topk=(20, 200), temperature=0.1,
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}})
+    dict(
+        type='KNNEvalHook',
+        interval=50,
+        topk=(20, 200),
+        temperature=0.1,
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    )
 ]

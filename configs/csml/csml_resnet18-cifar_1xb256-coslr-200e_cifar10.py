@@ -8,7 +8,11 @@ _base_ = [
 optim_wrapper = dict(optimizer=dict(lr=0.06, weight_decay=5e-4))
 custom_hooks = [
     dict(type='NeighbourMiningHook', interval=5, dataloader={{_base_.mining_dataloader}}),
-    dict(type='KNNEvalHook', interval=10, topk=(200, ),
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=10,
+        topk=(200,),
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    ),
 ]

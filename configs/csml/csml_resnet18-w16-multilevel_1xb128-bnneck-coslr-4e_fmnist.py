@@ -7,4 +7,5 @@ _base_ = ['./csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py']
 model = dict(
     backbone=dict(out_indices=(2, 3)),
     neck=dict(in_channels=[64, 128], hid_channels=512, out_channels=128),
-    level_weights=(1.0, 1.0))
+    level_weights=(1.0, 1.0),
+)

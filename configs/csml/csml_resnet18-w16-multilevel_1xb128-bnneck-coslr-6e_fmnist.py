@@ -6,6 +6,14 @@
 # (configs/csml/README.md).
 _base_ = ['./csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py']
 max_epochs = 6
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -15,6 +15,14 @@
 _base_ = ['./csml_resnet18-w16_1xb128-coslr-2e_fmnist.py']
 model = dict(use_cutmix=False, neck=dict(norm_cfg=dict(type='BN1d')))
 max_epochs = 4
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -6,6 +6,14 @@
 # with the machine's hour (configs/csml/README.md gives the measured range).
 _base_ = ['./csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py']
 max_epochs = 5
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -12,11 +12,16 @@ model = dict(
     queue_len=512,  # well below the 2,876 training images (see configs/csml/README.md)
     use_cutmix=True,
     cutmix_alpha=2.0,
-    cross_warmup_epochs=2)
+    cross_warmup_epochs=2,
+)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=4, max_keep_ckpts=2))
 custom_hooks = [
     dict(type='NeighbourMiningHook', interval=5, dataloader={{_base_.mining_dataloader}}),
-    dict(type='KNNEvalHook', interval=4, topk=(20, 200),
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=4,
+        topk=(20, 200),
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    ),
 ]

@@ -6,4 +6,5 @@ _base_ = ['../csml/csml_resnet50_8xb32-coslr-200e_in1k.py']
 model = dict(
     backbone=dict(out_indices=(1, 2, 3)),
     neck=dict(in_channels=[512, 1024, 2048], hid_channels=2048, out_channels=128),
-    level_weights=(1.0, 1.0, 1.0))
+    level_weights=(1.0, 1.0, 1.0),
+)

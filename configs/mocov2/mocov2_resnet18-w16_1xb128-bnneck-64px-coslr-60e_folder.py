@@ -15,8 +15,17 @@ _base_ = [
 model = dict(
     queue_len='auto',
     # the BN1d projection head of the Fashion-MNIST recipe (see its header)
-    neck=dict(_delete_=True, type='NonLinearNeck', in_channels=128, hid_channels=512,
-              out_channels=128, num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')))
+    neck=dict(
+        _delete_=True,
+        type='NonLinearNeck',
+        in_channels=128,
+        hid_channels=512,
+        out_channels=128,
+        num_layers=2,
+        with_avg_pool=True,
+        norm_cfg=dict(type='BN1d'),
+    ),
+)
 optim_wrapper = dict(optimizer=dict(lr=0.06))
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
 custom_hooks = list(_base_.knn_monitor_hooks)  # the kNN monitor, only with CSML_EVAL_ROOT

@@ -10,9 +10,26 @@
 # normalises the whole key batch: the backbone's SplitBN is what stands in for shuffle-BN.
 _base_ = ['./mocov2_resnet18-w16_1xb128-coslr-2e_fmnist.py']
 model = dict(
-    neck=dict(_delete_=True, type='NonLinearNeck', in_channels=128, hid_channels=512,
-              out_channels=128, num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')))
+    neck=dict(
+        _delete_=True,
+        type='NonLinearNeck',
+        in_channels=128,
+        hid_channels=512,
+        out_channels=128,
+        num_layers=2,
+        with_avg_pool=True,
+        norm_cfg=dict(type='BN1d'),
+    )
+)
 max_epochs = 7
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -5,6 +5,14 @@
 # monitor (docs/results/quality.md, the `mocov2` comparison, where SimCLR keeps 7 epochs).
 _base_ = ['./mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py']
 max_epochs = 8
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -10,12 +10,25 @@ _base_ = [
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.06))  # 0.3 fell below random init (docs/results)
 max_epochs = 2
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
-         train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=1,
+        topk=(20,),
+        before_train=True,
+        train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}},
+    ),
 ]
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))

@@ -11,7 +11,11 @@ model = dict(queue_len=512)  # well below the 2,876 training images (see configs
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=4, max_keep_ckpts=2))
 # Online kNN monitor on the embedded labelled split (see docs/knn.md).
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=4, topk=(20, 200),
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}})
+    dict(
+        type='KNNEvalHook',
+        interval=4,
+        topk=(20, 200),
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    )
 ]

@@ -13,18 +13,45 @@ _base_ = [
 ]
 model = dict(
     type='SimCLR',
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  norm_cfg=dict(type='BN'), zero_init_residual=False),
-    neck=dict(type='NonLinearNeck', in_channels=128, hid_channels=256, out_channels=64,
-              num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        stem_channels=16,
+        norm_cfg=dict(type='BN'),
+        zero_init_residual=False,
+    ),
+    neck=dict(
+        type='NonLinearNeck',
+        in_channels=128,
+        hid_channels=256,
+        out_channels=64,
+        num_layers=2,
+        with_avg_pool=True,
+        norm_cfg=dict(type='BN1d'),
+    ),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+)
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
-         train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=1,
+        topk=(20,),
+        before_train=True,
+        train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}},
+    ),
 ]
 max_epochs = 7
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))

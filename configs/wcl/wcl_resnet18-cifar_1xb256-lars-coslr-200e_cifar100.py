@@ -10,7 +10,11 @@ optim_wrapper = dict(optimizer=dict(lr=1.2))
 auto_scale_lr = dict(base_batch_size=256)
 custom_hooks = [
     dict(type='PipelineSwitchHook', switch_epochs=[10]),
-    dict(type='KNNEvalHook', interval=10, topk=(200, ),
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=10,
+        topk=(200,),
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    ),
 ]

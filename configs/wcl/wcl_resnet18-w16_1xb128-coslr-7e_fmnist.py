@@ -12,12 +12,25 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 max_epochs = 7
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
-    dict(type='KNNEvalHook', interval=1, topk=(20, ), before_train=True,
-         train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=1,
+        topk=(20,),
+        before_train=True,
+        train_dataloader={{_base_.monitor_knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.monitor_knn_cfg.val_dataloader}},
+    ),
 ]

@@ -10,29 +10,69 @@ _base_ = [
 model = dict(
     type='WCL',
     graph_weight=1.0,
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  norm_cfg=dict(type='BN'), zero_init_residual=False),
-    neck=dict(type='NonLinearNeck', in_channels=128, hid_channels=512, out_channels=128,
-              num_layers=3, with_bias=True, with_last_bias=True, with_last_bn=False,
-              norm_cfg=dict(type='BN1d')),
-    graph_neck=dict(type='NonLinearNeck', in_channels=128, hid_channels=512, out_channels=128,
-                    num_layers=3, with_bias=True, with_last_bias=True, with_last_bn=False,
-                    norm_cfg=dict(type='BN1d')),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        stem_channels=16,
+        norm_cfg=dict(type='BN'),
+        zero_init_residual=False,
+    ),
+    neck=dict(
+        type='NonLinearNeck',
+        in_channels=128,
+        hid_channels=512,
+        out_channels=128,
+        num_layers=3,
+        with_bias=True,
+        with_last_bias=True,
+        with_last_bn=False,
+        norm_cfg=dict(type='BN1d'),
+    ),
+    graph_neck=dict(
+        type='NonLinearNeck',
+        in_channels=128,
+        hid_channels=512,
+        out_channels=128,
+        num_layers=3,
+        with_bias=True,
+        with_last_bias=True,
+        with_last_bn=False,
+        norm_cfg=dict(type='BN1d'),
+    ),
     head=dict(type='MultiPositiveContrastiveHead', temperature=0.1, mode='supcon'),
-    graph_head=dict(type='KNNWeakLabelHead', temperature=0.1, num_neighbours=1))
+    graph_head=dict(type='KNNWeakLabelHead', temperature=0.1, num_neighbours=1),
+)
 optim_wrapper = dict(optimizer=dict(lr=0.6))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=11, eta_min=0.0, by_epoch=True, begin=1, end=12,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=11,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=1,
+        end=12,
+        convert_to_iter_based=True,
+    ),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12)
 auto_scale_lr = dict(base_batch_size=64)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=4, max_keep_ckpts=2))
 custom_hooks = [
     dict(type='PipelineSwitchHook', switch_epochs=[1]),
-    dict(type='KNNEvalHook', interval=4, topk=(20, 200),
-         train_dataloader={{_base_.knn_cfg.train_dataloader}},
-         val_dataloader={{_base_.knn_cfg.val_dataloader}}),
+    dict(
+        type='KNNEvalHook',
+        interval=4,
+        topk=(20, 200),
+        train_dataloader={{_base_.knn_cfg.train_dataloader}},
+        val_dataloader={{_base_.knn_cfg.val_dataloader}},
+    ),
 ]

@@ -2,4 +2,5 @@
 _base_ = ['./wcl_resnet50_32xb128-lars-coslr-100e_in1k.py']
 model = dict(
     neck=dict(hid_channels=4096, out_channels=256),
-    graph_neck=dict(hid_channels=4096, out_channels=256))
+    graph_neck=dict(hid_channels=4096, out_channels=256),
+)

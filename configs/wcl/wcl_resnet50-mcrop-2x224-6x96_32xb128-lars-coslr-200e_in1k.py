@@ -11,7 +11,8 @@ _base_ = [
 ]
 model = dict(
     num_small_crops=6,  # must equal the pipeline's small views
-    knn_k=2)
+    knn_k=2,
+)
 custom_hooks = [
     # epochs 0-9: MoCo v2 views, epochs 10+: SimCLR views (the released wcl.py)
     dict(type='PipelineSwitchHook', switch_epochs=[10]),

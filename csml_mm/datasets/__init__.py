@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Datasets of csml_mm, registered in ``mmpretrain.registry.DATASETS``."""
+
 from .digits import Digits, DigitsComposite
 from .fashion_mnist import FashionMNISTGz
 from .neighbour_views import NeighbourViewsDataset

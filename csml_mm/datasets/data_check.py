@@ -6,6 +6,7 @@
 - :func:`check_train_data`: once the runner is built, the training set must not be empty,
   must fill at least one batch, and the image files its annotation lists must exist.
 """
+
 import copy
 import os.path as osp
 from typing import Any, List, Optional, Tuple
@@ -17,12 +18,17 @@ from csml_mm.utils.errors import EmptyDataError, MissingDataError
 __all__ = ['apply_corrupt_image_policy', 'check_train_data', 'CORRUPT_IMAGE_MODES']
 
 CORRUPT_IMAGE_MODES = ('raise', 'skip')
-_LOADERS = ('LoadImageFromFile', 'mmpretrain.LoadImageFromFile', 'mmcv.LoadImageFromFile',
-            'CheckedLoadImageFromFile')
+_LOADERS = (
+    'LoadImageFromFile',
+    'mmpretrain.LoadImageFromFile',
+    'mmcv.LoadImageFromFile',
+    'CheckedLoadImageFromFile',
+)
 
 
-def _rewrite(node: Any, mode: str, skip_log: Optional[str], in_wrapper: bool = False,
-             train: bool = False) -> Any:
+def _rewrite(
+    node: Any, mode: str, skip_log: Optional[str], in_wrapper: bool = False, train: bool = False
+) -> Any:
     """A copy of ``node`` with every image loader replaced by the checked one."""
     if isinstance(node, dict):
         wrapper = in_wrapper or node.get('type') == 'NeighbourViewsDataset'
@@ -78,8 +84,10 @@ def apply_corrupt_image_policy(cfg: Config) -> Optional[str]:
         raise ValueError(f"corrupt_images must be 'raise' or 'skip', got {mode!r}.")
     if cfg.get('default_scope', 'mmpretrain') not in (None, 'mmpretrain'):
         if mode == 'skip':
-            raise ValueError('corrupt_images=skip works for mmpretrain configs (default_scope='
-                             f"'mmpretrain'); this config's scope is {cfg.default_scope!r}.")
+            raise ValueError(
+                'corrupt_images=skip works for mmpretrain configs (default_scope='
+                f"'mmpretrain'); this config's scope is {cfg.default_scope!r}."
+            )
         return None
     skip_log = osp.join(cfg.get('work_dir') or '.', 'skipped_images.txt')
     skipping = False
@@ -91,8 +99,12 @@ def apply_corrupt_image_policy(cfg: Config) -> Optional[str]:
             continue
         train = key == 'train_dataloader'
         own = mode if train else 'raise'
-        new = _rewrite(value.to_dict() if hasattr(value, 'to_dict') else copy.deepcopy(value),
-                       own, skip_log if train else None, train=train)
+        new = _rewrite(
+            value.to_dict() if hasattr(value, 'to_dict') else copy.deepcopy(value),
+            own,
+            skip_log if train else None,
+            train=train,
+        )
         skipping = skipping or (train and _skips(new))
         cfg[key] = new
     if not skipping and mode != 'skip':
@@ -128,8 +140,11 @@ def _cfg_source(ds_cfg: Any) -> str:
     """``type``/``data_root``/``ann_file`` of a dataset config (and of a wrapped one)."""
     parts = []
     while isinstance(ds_cfg, dict):
-        parts += [f'{k}={ds_cfg[k]!r}' for k in ('type', 'data_root', 'data_prefix', 'ann_file')
-                  if ds_cfg.get(k)]
+        parts += [
+            f'{k}={ds_cfg[k]!r}'
+            for k in ('type', 'data_root', 'data_prefix', 'ann_file')
+            if ds_cfg.get(k)
+        ]
         ds_cfg = ds_cfg.get('dataset')
     return ', '.join(parts) or 'not set'
 
@@ -175,7 +190,8 @@ def check_train_data(runner, max_checked: int = 20000) -> None:
         raise EmptyDataError(
             f'The training set is empty: {str(e).strip()} (train_dataloader.dataset: '
             f'{_cfg_source(ds_cfg)}). Put images there or point data_root at the folder that '
-            'holds them.') from e
+            'holds them.'
+        ) from e
     if loader is None:
         return
     mode = cfg.get('corrupt_images', 'raise') if cfg is not None else 'raise'
@@ -187,7 +203,8 @@ def check_train_data(runner, max_checked: int = 20000) -> None:
         raise EmptyDataError(
             f'The training set is empty ({type(dataset).__name__}; {where}): no image was found. '
             'Check train_dataloader.dataset: the folder must hold images (or the annotation '
-            'file list them), with the extensions the dataset accepts.')
+            'file list them), with the extensions the dataset accepts.'
+        )
     batch_size = getattr(loader, 'batch_size', None) or 1
     if len(loader) == 0:
         world = getattr(runner, 'world_size', 1)
@@ -196,15 +213,18 @@ def check_train_data(runner, max_checked: int = 20000) -> None:
             f'process x {world} process(es), and train_dataloader.drop_last=True drops the '
             'incomplete batch, so an epoch would have no iteration. Lower '
             'train_dataloader.batch_size, set train_dataloader.drop_last=False, or add data '
-            f'({where}).')
+            f'({where}).'
+        )
     for leaf in leaves:
         missing, checked = _missing_files(leaf, max_checked)
         if not missing:
             continue
         shown = ', '.join(missing[:5]) + (' ...' if len(missing) > 5 else '')
-        msg = (f'{len(missing)} of {checked} checked images listed by the training set '
-               f'({_source(leaf)}) do not exist: {shown}. Fix the annotation file or the '
-               'data_root/data_prefix its paths are relative to.')
+        msg = (
+            f'{len(missing)} of {checked} checked images listed by the training set '
+            f'({_source(leaf)}) do not exist: {shown}. Fix the annotation file or the '
+            'data_root/data_prefix its paths are relative to.'
+        )
         if mode == 'skip':
             runner.logger.warning(msg + ' corrupt_images=skip: these are skipped when drawn.')
         else:

@@ -21,6 +21,7 @@ transcendental functions), the backgrounds are lossless PNGs, and all
 randomness comes from :func:`numpy.random.default_rng`, so the generated
 arrays are bit-identical across runs and machines.
 """
+
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -73,8 +74,10 @@ _CACHE: Dict[tuple, object] = {}
 
 def _check_split(split: str) -> None:
     if split not in _VALID_SPLITS:
-        raise ValueError(f'Invalid split {split!r}; valid values are '
-                         f'{", ".join(repr(s) for s in _VALID_SPLITS)}.')
+        raise ValueError(
+            f'Invalid split {split!r}; valid values are '
+            f'{", ".join(repr(s) for s in _VALID_SPLITS)}.'
+        )
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
@@ -90,14 +93,15 @@ def load_source_digits() -> Tuple[np.ndarray, np.ndarray]:
         and dtype ``uint8`` with values in ``0..16``, and ``labels`` of shape
         ``(1797, )`` and dtype ``int64``.
     """
-    key = ('source_digits', )
+    key = ('source_digits',)
     if key not in _CACHE:
         try:
             from sklearn.datasets import load_digits
         except ImportError as e:  # pragma: no cover - depends on the env
             raise ImportError(
                 'The embedded digits datasets need scikit-learn, which ships '
-                'the 8x8 digits: `pip install scikit-learn`.') from e
+                'the 8x8 digits: `pip install scikit-learn`.'
+            ) from e
         bunch = load_digits()
         images = np.rint(bunch.images).astype(np.uint8)
         labels = np.asarray(bunch.target, dtype=np.int64)
@@ -106,8 +110,9 @@ def load_source_digits() -> Tuple[np.ndarray, np.ndarray]:
     return _CACHE[key]
 
 
-def split_sources(labels: np.ndarray, split: str, split_seed: int,
-                  val_fraction: float) -> np.ndarray:
+def split_sources(
+    labels: np.ndarray, split: str, split_seed: int, val_fraction: float
+) -> np.ndarray:
     """Choose the source digits of a split, stratified by class.
 
     For every class ``c`` with ``n_c`` sources, ``round(val_fraction * n_c)``
@@ -126,8 +131,7 @@ def split_sources(labels: np.ndarray, split: str, split_seed: int,
     """
     _check_split(split)
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(
-            f'val_fraction must be in (0, 1), got {val_fraction}.')
+        raise ValueError(f'val_fraction must be in (0, 1), got {val_fraction}.')
     if split == 'all':
         return np.arange(len(labels))
     rng = np.random.default_rng(split_seed)
@@ -140,8 +144,7 @@ def split_sources(labels: np.ndarray, split: str, split_seed: int,
     return np.flatnonzero(keep)
 
 
-def _bilinear_taps(src: int, dst: int) -> Tuple[np.ndarray, np.ndarray,
-                                                np.ndarray]:
+def _bilinear_taps(src: int, dst: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample positions of a bilinear ``src -> dst`` resize along one axis.
 
     Pixel centres are aligned (the ``align_corners=False`` convention).
@@ -172,10 +175,10 @@ def bilinear_resize(img: np.ndarray, size: int) -> np.ndarray:
     """
     img = np.asarray(img, dtype=np.float64)
     lo, hi, w = _bilinear_taps(img.shape[0], size)
-    w = w.reshape((-1, ) + (1, ) * (img.ndim - 1))
+    w = w.reshape((-1,) + (1,) * (img.ndim - 1))
     rows = img[lo] * (1.0 - w) + img[hi] * w
     lo, hi, w = _bilinear_taps(img.shape[1], size)
-    w = w.reshape((1, -1) + (1, ) * (img.ndim - 2))
+    w = w.reshape((1, -1) + (1,) * (img.ndim - 2))
     return rows[:, lo] * (1.0 - w) + rows[:, hi] * w
 
 
@@ -186,7 +189,7 @@ def render_plain_digits() -> Tuple[np.ndarray, np.ndarray]:
         Tuple[np.ndarray, np.ndarray]: ``imgs`` ``(1797, 32, 32, 3)`` uint8
         and ``labels`` ``(1797, )`` int64.
     """
-    key = ('plain', )
+    key = ('plain',)
     if key not in _CACHE:
         digits, labels = load_source_digits()
         # (8, 8, N) so that the resize runs over all digits at once.
@@ -204,7 +207,7 @@ def load_backgrounds() -> List[np.ndarray]:
         List[np.ndarray]: ``HxWx3`` uint8 RGB images, in the order of
         :data:`BACKGROUND_IMAGES`.
     """
-    key = ('backgrounds', )
+    key = ('backgrounds',)
     if key not in _CACHE:
         try:
             import skimage
@@ -214,7 +217,8 @@ def load_backgrounds() -> List[np.ndarray]:
                 'DigitsComposite needs scikit-image, whose bundled '
                 'photographs are used as backgrounds: '
                 '`pip install scikit-image` (or use the `Digits` dataset, '
-                'which only needs scikit-learn).') from e
+                'which only needs scikit-learn).'
+            ) from e
         data_dir = osp.join(osp.dirname(skimage.__file__), 'data')
         images = []
         for name, fname in BACKGROUND_IMAGES:
@@ -224,7 +228,8 @@ def load_backgrounds() -> List[np.ndarray]:
                     f'scikit-image {skimage.__version__} does not bundle '
                     f'{fname!r} (needed by DigitsComposite) in {data_dir}; '
                     'it would have to be downloaded, which this dataset '
-                    'never does.')
+                    'never does.'
+                )
             img = np.asarray(getattr(skimage.data, name)())
             if img.dtype == bool:
                 img = img.astype(np.uint8) * 255
@@ -246,13 +251,11 @@ def _summed_area_table(img: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
     dtype = np.int32 if h * w * 255 < 2**31 else np.int64
     table = np.zeros((h + 1, w + 1, 3), dtype=dtype)
-    table[1:, 1:] = img.astype(dtype).cumsum(0, dtype=dtype).cumsum(
-        1, dtype=dtype)
+    table[1:, 1:] = img.astype(dtype).cumsum(0, dtype=dtype).cumsum(1, dtype=dtype)
     return table
 
 
-def _box_patches(table: np.ndarray, k: np.ndarray, y: np.ndarray,
-                 x: np.ndarray) -> np.ndarray:
+def _box_patches(table: np.ndarray, k: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Cut squares of side ``32 * k`` at ``(y, x)`` and average them to 32x32.
 
     Block sums are read from an integer summed-area table, so they are exact
@@ -271,8 +274,7 @@ def _box_patches(table: np.ndarray, k: np.ndarray, y: np.ndarray,
     ys = y[:, None] + k[:, None] * steps  # (m, 33)
     xs = x[:, None] + k[:, None] * steps
     corners = table[ys[:, :, None], xs[:, None, :]]  # (m, 33, 33, 3)
-    sums = (corners[:, 1:, 1:] - corners[:, :-1, 1:] - corners[:, 1:, :-1] +
-            corners[:, :-1, :-1])
+    sums = corners[:, 1:, 1:] - corners[:, :-1, 1:] - corners[:, 1:, :-1] + corners[:, :-1, :-1]
     return sums / (k * k).astype(np.float64)[:, None, None, None]
 
 
@@ -283,11 +285,20 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 _CHUNK = 1024
 
 
-def _compose(tables: List[np.ndarray], ink: np.ndarray, bg_idx: np.ndarray,
-             k: np.ndarray, crop_y: np.ndarray, crop_x: np.ndarray,
-             flip: np.ndarray, side: np.ndarray, pos_y: np.ndarray,
-             pos_x: np.ndarray, candidates: np.ndarray,
-             opacity: np.ndarray) -> np.ndarray:
+def _compose(
+    tables: List[np.ndarray],
+    ink: np.ndarray,
+    bg_idx: np.ndarray,
+    k: np.ndarray,
+    crop_y: np.ndarray,
+    crop_x: np.ndarray,
+    flip: np.ndarray,
+    side: np.ndarray,
+    pos_y: np.ndarray,
+    pos_x: np.ndarray,
+    candidates: np.ndarray,
+    opacity: np.ndarray,
+) -> np.ndarray:
     """Compose a batch of renderings from their drawn parameters.
 
     See :func:`render_composite_digits` for the meaning of the parameters.
@@ -301,8 +312,7 @@ def _compose(tables: List[np.ndarray], ink: np.ndarray, bg_idx: np.ndarray,
     for b, table in enumerate(tables):
         sel = np.flatnonzero(bg_idx == b)
         if len(sel):
-            canvas[sel] = _box_patches(table, k[sel], crop_y[sel],
-                                       crop_x[sel])
+            canvas[sel] = _box_patches(table, k[sel], crop_y[sel], crop_x[sel])
     canvas[flip] = canvas[flip][:, :, ::-1]
 
     # alpha masks
@@ -312,16 +322,14 @@ def _compose(tables: List[np.ndarray], ink: np.ndarray, bg_idx: np.ndarray,
         resized = bilinear_resize(ink[sel].transpose(1, 2, 0), int(s))
         resized = resized.transpose(2, 0, 1)
         for j, r in enumerate(sel):
-            alpha[r, pos_y[r]:pos_y[r] + s, pos_x[r]:pos_x[r] + s] = \
-                resized[j]
+            alpha[r, pos_y[r] : pos_y[r] + s, pos_x[r] : pos_x[r] + s] = resized[j]
 
     # colours: the first candidate that contrasts enough with the background
     # it covers, or the most contrasting one if none does
     covered = (alpha * _luma(canvas)).sum(axis=(1, 2)) / alpha.sum(axis=(1, 2))
     contrast = np.abs(_luma(candidates) - covered[:, None])
     ok = contrast >= MIN_LUMA_CONTRAST
-    choice = np.where(ok.any(axis=1), ok.argmax(axis=1),
-                      contrast.argmax(axis=1))
+    choice = np.where(ok.any(axis=1), ok.argmax(axis=1), contrast.argmax(axis=1))
     colour = candidates[np.arange(m), choice]
 
     # blend
@@ -336,19 +344,21 @@ def _check_background_pool(background_pool: Optional[int]) -> Optional[int]:
     """Validate ``background_pool`` (``None`` or a positive int)."""
     if background_pool is None:
         return None
-    if isinstance(background_pool, bool) or not isinstance(
-            background_pool, (int, np.integer)) or background_pool < 1:
+    if (
+        isinstance(background_pool, bool)
+        or not isinstance(background_pool, (int, np.integer))
+        or background_pool < 1
+    ):
         raise ValueError(
             'background_pool must be None (a fresh background patch per '
             'rendering) or a positive int (the number of shared patches), '
-            f'got {background_pool!r}.')
+            f'got {background_pool!r}.'
+        )
     return int(background_pool)
 
 
 def render_composite_digits(
-        samples_per_digit: int = 4,
-        seed: int = 0,
-        background_pool: Optional[int] = None
+    samples_per_digit: int = 4, seed: int = 0, background_pool: Optional[int] = None
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Render every source digit ``samples_per_digit`` times over photos.
 
@@ -398,13 +408,12 @@ def render_composite_digits(
         of shape ``(1797 * samples_per_digit, )`` int64.
     """
     if int(samples_per_digit) < 1:
-        raise ValueError(
-            f'samples_per_digit must be >= 1, got {samples_per_digit}.')
+        raise ValueError(f'samples_per_digit must be >= 1, got {samples_per_digit}.')
     samples_per_digit = int(samples_per_digit)
     background_pool = _check_background_pool(background_pool)
     key = ('composite', samples_per_digit, int(seed))
     if background_pool is not None:
-        key += (('background_pool', background_pool), )
+        key += (('background_pool', background_pool),)
     if key in _CACHE:
         return _CACHE[key]
 
@@ -440,9 +449,13 @@ def render_composite_digits(
         pool_x = pool_rng.integers(0, widths[pool_bg] - IMG_SIZE * pool_k + 1)
         pool_flip = pool_rng.random(background_pool) < 0.5
         pick = pool_rng.integers(0, background_pool, size=n)
-        bg_idx, k, crop_y, crop_x, flip = (pool_bg[pick], pool_k[pick],
-                                           pool_y[pick], pool_x[pick],
-                                           pool_flip[pick])
+        bg_idx, k, crop_y, crop_x, flip = (
+            pool_bg[pick],
+            pool_k[pick],
+            pool_y[pick],
+            pool_x[pick],
+            pool_flip[pick],
+        )
 
     # ---- images, in chunks to bound the memory of the float64 buffers ----
     tables = [_summed_area_table(bg) for bg in backgrounds]
@@ -451,9 +464,19 @@ def render_composite_digits(
     for start in range(0, n, _CHUNK):
         rows = np.arange(start, min(start + _CHUNK, n))
         imgs[rows] = _compose(
-            tables, ink[source[rows]], bg_idx[rows], k[rows], crop_y[rows],
-            crop_x[rows], flip[rows], side[rows], pos_y[rows], pos_x[rows],
-            candidates[rows], opacity[rows])
+            tables,
+            ink[source[rows]],
+            bg_idx[rows],
+            k[rows],
+            crop_y[rows],
+            crop_x[rows],
+            flip[rows],
+            side[rows],
+            pos_y[rows],
+            pos_x[rows],
+            candidates[rows],
+            opacity[rows],
+        )
     all_labels = labels[source]
     _CACHE[key] = (_read_only(imgs), _read_only(all_labels))
     return _CACHE[key]
@@ -471,30 +494,27 @@ class _DigitsBase(BaseDataset):
 
     samples_per_digit: int = 1
 
-    def __init__(self,
-                 split: str = 'train',
-                 pipeline: Sequence = (),
-                 split_seed: int = 0,
-                 val_fraction: float = 0.2,
-                 test_mode: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        split: str = 'train',
+        pipeline: Sequence = (),
+        split_seed: int = 0,
+        val_fraction: float = 0.2,
+        test_mode: bool = False,
+        **kwargs,
+    ) -> None:
         _check_split(split)
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(
-                f'val_fraction must be in (0, 1), got {val_fraction}.')
+            raise ValueError(f'val_fraction must be in (0, 1), got {val_fraction}.')
         for name in ('ann_file', 'data_root', 'data_prefix'):
             if kwargs.pop(name, None):
                 raise TypeError(
-                    f'{self.__class__.__name__} is generated in memory and '
-                    f'takes no {name!r}.')
+                    f'{self.__class__.__name__} is generated in memory and takes no {name!r}.'
+                )
         self.split = split
         self.split_seed = int(split_seed)
         self.val_fraction = float(val_fraction)
-        super().__init__(
-            ann_file='',
-            pipeline=pipeline,
-            test_mode=test_mode,
-            **kwargs)
+        super().__init__(ann_file='', pipeline=pipeline, test_mode=test_mode, **kwargs)
 
     def _render(self) -> Tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -509,8 +529,7 @@ class _DigitsBase(BaseDataset):
         """
         imgs, labels = self._render()
         _, source_labels = load_source_digits()
-        sources = split_sources(source_labels, self.split, self.split_seed,
-                                self.val_fraction)
+        sources = split_sources(source_labels, self.split, self.split_seed, self.val_fraction)
         spd = self.samples_per_digit
         data_list = []
         for src in sources:
@@ -521,7 +540,9 @@ class _DigitsBase(BaseDataset):
                         gt_label=int(labels[row]),
                         source_index=int(src),
                         img_shape=(IMG_SIZE, IMG_SIZE),
-                        ori_shape=(IMG_SIZE, IMG_SIZE)))
+                        ori_shape=(IMG_SIZE, IMG_SIZE),
+                    )
+                )
         return data_list
 
     def extra_repr(self) -> List[str]:
@@ -615,19 +636,20 @@ class DigitsComposite(_DigitsBase):
         7188
     """
 
-    def __init__(self,
-                 split: str = 'train',
-                 pipeline: Sequence = (),
-                 samples_per_digit: int = 4,
-                 seed: int = 0,
-                 split_seed: int = 0,
-                 val_fraction: float = 0.2,
-                 test_mode: bool = False,
-                 background_pool: Optional[int] = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        split: str = 'train',
+        pipeline: Sequence = (),
+        samples_per_digit: int = 4,
+        seed: int = 0,
+        split_seed: int = 0,
+        val_fraction: float = 0.2,
+        test_mode: bool = False,
+        background_pool: Optional[int] = None,
+        **kwargs,
+    ) -> None:
         if int(samples_per_digit) < 1:
-            raise ValueError(
-                f'samples_per_digit must be >= 1, got {samples_per_digit}.')
+            raise ValueError(f'samples_per_digit must be >= 1, got {samples_per_digit}.')
         self.samples_per_digit = int(samples_per_digit)
         self.seed = int(seed)
         self.background_pool = _check_background_pool(background_pool)
@@ -637,19 +659,20 @@ class DigitsComposite(_DigitsBase):
             split_seed=split_seed,
             val_fraction=val_fraction,
             test_mode=test_mode,
-            **kwargs)
+            **kwargs,
+        )
 
     def _render(self) -> Tuple[np.ndarray, np.ndarray]:
-        return render_composite_digits(self.samples_per_digit, self.seed,
-                                       self.background_pool)
+        return render_composite_digits(self.samples_per_digit, self.seed, self.background_pool)
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""
         return super().extra_repr() + [
-            f'Renderings: \t{self.samples_per_digit} per source digit '
-            f'(seed={self.seed})',
-            'Backgrounds: \t' + ('a fresh patch per rendering'
-                                 if self.background_pool is None else
-                                 f'pool of {self.background_pool} shared '
-                                 'patches'),
+            f'Renderings: \t{self.samples_per_digit} per source digit (seed={self.seed})',
+            'Backgrounds: \t'
+            + (
+                'a fresh patch per rendering'
+                if self.background_pool is None
+                else f'pool of {self.background_pool} shared patches'
+            ),
         ]

@@ -7,6 +7,7 @@ dataset-fashion-mnist``): the four original files under
 unpacked files in its own layout and offers to download them; this reader
 takes the packaged ``.gz`` files as they are and never downloads.
 """
+
 import gzip
 import os
 import os.path as osp
@@ -21,8 +22,18 @@ DEFAULT_ROOT = '/usr/share/datasets/fashion-mnist'
 #: Environment variable that overrides :data:`DEFAULT_ROOT`.
 ROOT_ENV = 'FASHION_MNIST_ROOT'
 
-CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
-           'Sneaker', 'Bag', 'Ankle boot')
+CLASSES = (
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+)
 
 _FILES = {
     'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
@@ -37,10 +48,12 @@ def default_root() -> str:
 
 
 def missing_message(path: str) -> str:
-    return (f'Fashion-MNIST file not found: {path}. Install it with '
-            '`apt-get install dataset-fashion-mnist` (Debian/Ubuntu; `make setup` does this '
-            'when run as root), or put the four original IDX .gz files in a folder and point '
-            f'the config key `data_root` (or the environment variable {ROOT_ENV}) at it.')
+    return (
+        f'Fashion-MNIST file not found: {path}. Install it with '
+        '`apt-get install dataset-fashion-mnist` (Debian/Ubuntu; `make setup` does this '
+        'when run as root), or put the four original IDX .gz files in a folder and point '
+        f'the config key `data_root` (or the environment variable {ROOT_ENV}) at it.'
+    )
 
 
 def fashion_mnist_available(data_root: Optional[str] = None) -> bool:
@@ -56,18 +69,22 @@ def _read_idx(path: str, magic: int, ndim: int) -> np.ndarray:
         with gzip.open(path, 'rb') as f:
             raw = f.read()
     except (OSError, EOFError) as e:
-        raise OSError(f'Fashion-MNIST file {path} is not a readable gzip file ({e}); '
-                      'reinstall it with `apt-get install --reinstall dataset-fashion-mnist`.'
-                      ) from e
+        raise OSError(
+            f'Fashion-MNIST file {path} is not a readable gzip file ({e}); '
+            'reinstall it with `apt-get install --reinstall dataset-fashion-mnist`.'
+        ) from e
     header = 4 * (1 + ndim)
     if len(raw) < header or int.from_bytes(raw[:4], 'big') != magic:
-        raise ValueError(f'{path} is not an IDX file with magic {magic:#x}; is it the right '
-                         'Fashion-MNIST file?')
-    shape = tuple(int.from_bytes(raw[4 * (i + 1):4 * (i + 2)], 'big') for i in range(ndim))
+        raise ValueError(
+            f'{path} is not an IDX file with magic {magic:#x}; is it the right Fashion-MNIST file?'
+        )
+    shape = tuple(int.from_bytes(raw[4 * (i + 1) : 4 * (i + 2)], 'big') for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=header)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f'{path} is truncated: its header promises {shape} values, the file '
-                         f'holds {data.size}. Reinstall the file.')
+        raise ValueError(
+            f'{path} is truncated: its header promises {shape} values, the file '
+            f'holds {data.size}. Reinstall the file.'
+        )
     return data.reshape(shape)
 
 
@@ -81,8 +98,9 @@ def load_fashion_mnist(data_root: str, split: str) -> Tuple[np.ndarray, np.ndarr
         images = _read_idx(img_file, 0x803, 3)
         labels = _read_idx(lbl_file, 0x801, 1).astype(np.int64)
         if len(images) != len(labels):
-            raise ValueError(f'{img_file} has {len(images)} images but {lbl_file} has '
-                             f'{len(labels)} labels.')
+            raise ValueError(
+                f'{img_file} has {len(images)} images but {lbl_file} has {len(labels)} labels.'
+            )
         images.setflags(write=False)
         labels.setflags(write=False)
         _CACHE[key] = (images, labels)
@@ -92,10 +110,13 @@ def load_fashion_mnist(data_root: str, split: str) -> Tuple[np.ndarray, np.ndarr
 def _resolve_subset_file(path: str) -> str:
     if osp.isabs(path) or osp.isfile(path):
         if not osp.isfile(path):
-            raise FileNotFoundError(f'FashionMNISTGz: subset_file {path} does not exist; make '
-                                    'it with tools/dataset_converters/make_label_subset.py.')
+            raise FileNotFoundError(
+                f'FashionMNISTGz: subset_file {path} does not exist; make '
+                'it with tools/dataset_converters/make_label_subset.py.'
+            )
         return path
     from csml_mm.utils.paths import package_path
+
     try:
         return package_path(path)
     except FileNotFoundError:
@@ -122,14 +143,18 @@ def read_subset_file(path: str, labels: np.ndarray) -> np.ndarray:
         raise ValueError(f'{path} lists no images.')
     idx = np.asarray(indices)
     if idx.max() >= len(labels) or len(set(indices)) != len(indices):
-        raise ValueError(f'{path}: indices must be distinct and below {len(labels)} (the split '
-                         'size); was it made for another split?')
+        raise ValueError(
+            f'{path}: indices must be distinct and below {len(labels)} (the split '
+            'size); was it made for another split?'
+        )
     wrong = np.flatnonzero(labels[idx] != np.asarray(expected))
     if len(wrong):
         i = int(wrong[0])
-        raise ValueError(f'{path}: image {indices[i]} is listed with label {expected[i]} but has '
-                         f'label {int(labels[idx[i]])}; the file was made for another split or '
-                         'data set.')
+        raise ValueError(
+            f'{path}: image {indices[i]} is listed with label {expected[i]} but has '
+            f'label {int(labels[idx[i]])}; the file was made for another split or '
+            'data set.'
+        )
     return idx
 
 
@@ -156,25 +181,39 @@ class FashionMNISTGz(BaseDataset):
         pad: Zero border in pixels (2 gives the 32 px of the CIFAR recipes).
         pipeline: Transforms.
     """
+
     METAINFO = {'classes': CLASSES}
 
-    def __init__(self, split: str = 'train', data_root: Optional[str] = None,
-                 num_samples: Optional[int] = None, pad: int = 2,
-                 pipeline: Sequence = (), test_mode: bool = False,
-                 subset_file: Optional[str] = None, **kwargs) -> None:
+    def __init__(
+        self,
+        split: str = 'train',
+        data_root: Optional[str] = None,
+        num_samples: Optional[int] = None,
+        pad: int = 2,
+        pipeline: Sequence = (),
+        test_mode: bool = False,
+        subset_file: Optional[str] = None,
+        **kwargs,
+    ) -> None:
         if split not in _FILES:
             raise ValueError(f'FashionMNISTGz: split must be "train" or "test", got {split!r}.')
         if num_samples is not None and num_samples < 1:
-            raise ValueError(f'FashionMNISTGz: num_samples must be >= 1 or None, '
-                             f'got {num_samples}.')
+            raise ValueError(
+                f'FashionMNISTGz: num_samples must be >= 1 or None, got {num_samples}.'
+            )
         if pad < 0:
             raise ValueError(f'FashionMNISTGz: pad must be >= 0, got {pad}.')
         self.split = split
         self.num_samples = num_samples
         self.subset_file = _resolve_subset_file(subset_file) if subset_file else None
         self.pad = int(pad)
-        super().__init__(ann_file='', data_root=data_root or default_root(),
-                         pipeline=pipeline, test_mode=test_mode, **kwargs)
+        super().__init__(
+            ann_file='',
+            data_root=data_root or default_root(),
+            pipeline=pipeline,
+            test_mode=test_mode,
+            **kwargs,
+        )
 
     def load_data_list(self) -> List[dict]:
         images, labels = load_fashion_mnist(self.data_root, self.split)
@@ -182,16 +221,22 @@ class FashionMNISTGz(BaseDataset):
             keep = read_subset_file(self.subset_file, labels)
             images, labels = images[keep], labels[keep]
         if self.num_samples is not None:
-            images, labels = images[:self.num_samples], labels[:self.num_samples]
+            images, labels = images[: self.num_samples], labels[: self.num_samples]
         p = self.pad
         out = np.zeros((len(images), 28 + 2 * p, 28 + 2 * p, 3), dtype=np.uint8)
-        out[:, p:p + 28, p:p + 28, :] = images[..., None]
-        return [dict(img=out[i], gt_label=int(labels[i]), img_shape=out.shape[1:3],
-                     ori_shape=out.shape[1:3]) for i in range(len(out))]
+        out[:, p : p + 28, p : p + 28, :] = images[..., None]
+        return [
+            dict(
+                img=out[i],
+                gt_label=int(labels[i]),
+                img_shape=out.shape[1:3],
+                ori_shape=out.shape[1:3],
+            )
+            for i in range(len(out))
+        ]
 
     def extra_repr(self) -> List[str]:
-        out = [f'Split: \t{self.split}', f'Data root: \t{self.data_root}',
-               f'Padding: \t{self.pad}']
+        out = [f'Split: \t{self.split}', f'Data root: \t{self.data_root}', f'Padding: \t{self.pad}']
         if self.subset_file:
             out.append(f'Subset: \t{self.subset_file}')
         return out

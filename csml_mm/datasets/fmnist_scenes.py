@@ -32,6 +32,7 @@ and the first ``n`` scenes do not depend on how many are made. Each annotation a
 where its garment came from (``source``: split, index, position, size, gain), which the tests
 use to rebuild every mask pixel by pixel.
 """
+
 import json
 import os
 import os.path as osp
@@ -56,6 +57,7 @@ META_FILE = 'scenes_meta.json'
 @dataclass(frozen=True)
 class SceneSpec:
     """The knobs of the scene generator (all sizes in pixels, gains in [0, 1])."""
+
     canvas: int = 128
     items: Tuple[int, int] = (2, 4)
     item_size: Tuple[int, int] = (24, 56)
@@ -72,25 +74,35 @@ class SceneSpec:
     placement_tries: int = 30
 
     def __post_init__(self) -> None:
-        for name in ('items', 'item_size', 'item_gain', 'clutter', 'clutter_size',
-                     'clutter_gain', 'background'):
+        for name in (
+            'items',
+            'item_size',
+            'item_gain',
+            'clutter',
+            'clutter_size',
+            'clutter_gain',
+            'background',
+        ):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f'SceneSpec.{name}: low {lo} > high {hi}.')
         if self.items[0] < 1:
             raise ValueError(f'SceneSpec.items must start at 1 or more, got {self.items}.')
         if self.item_size[1] > self.canvas:
-            raise ValueError(f'SceneSpec.item_size {self.item_size} does not fit the '
-                             f'{self.canvas} px canvas.')
+            raise ValueError(
+                f'SceneSpec.item_size {self.item_size} does not fit the {self.canvas} px canvas.'
+            )
 
 
 def _silhouette(item: np.ndarray, threshold: int) -> np.ndarray:
     from scipy.ndimage import binary_fill_holes
+
     return binary_fill_holes(item > threshold)
 
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
     import cv2
+
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
@@ -105,8 +117,9 @@ def _background(rng: np.random.Generator, spec: SceneSpec) -> np.ndarray:
     return base + ramp + noise
 
 
-def _paste_clutter(canvas: np.ndarray, pool: np.ndarray, rng: np.random.Generator,
-                   spec: SceneSpec) -> List[int]:
+def _paste_clutter(
+    canvas: np.ndarray, pool: np.ndarray, rng: np.random.Generator, spec: SceneSpec
+) -> List[int]:
     """Faint, unannotated garments (possibly cut by the border); returns their indices."""
     c = spec.canvas
     used = []
@@ -128,8 +141,13 @@ def _paste_clutter(canvas: np.ndarray, pool: np.ndarray, rng: np.random.Generato
     return used
 
 
-def compose_scene(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
-                  spec: SceneSpec, split: str = 'train') -> Tuple[np.ndarray, List[dict]]:
+def compose_scene(
+    images: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    spec: SceneSpec,
+    split: str = 'train',
+) -> Tuple[np.ndarray, List[dict]]:
     """One scene: ``(uint8 canvas (H, W), [item dict])``.
 
     Each item dict holds ``category`` (the class index), ``mask`` (bool H x W, the visible
@@ -152,18 +170,23 @@ def compose_scene(images: np.ndarray, labels: np.ndarray, rng: np.random.Generat
             x = int(rng.integers(0, c - size + 1))
             y = int(rng.integers(0, c - size + 1))
             full = np.zeros((c, c), bool)
-            full[y:y + size, x:x + size] = shape
+            full[y : y + size, x : x + size] = shape
             if all(_still_visible(p, full, spec) for p in placed):
                 break
         else:
             continue
         for p in placed:
             p['mask'] &= ~full
-        region = canvas[y:y + size, x:x + size]
+        region = canvas[y : y + size, x : x + size]
         region[shape] = gain * item[shape]
-        placed.append(dict(category=int(labels[idx]), mask=full, area_full=int(shape.sum()),
-                           source=dict(split=SOURCE_SPLIT[split], index=idx, x=x, y=y,
-                                       size=size, gain=gain)))
+        placed.append(
+            dict(
+                category=int(labels[idx]),
+                mask=full,
+                area_full=int(shape.sum()),
+                source=dict(split=SOURCE_SPLIT[split], index=idx, x=x, y=y, size=size, gain=gain),
+            )
+        )
     img = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     for p in placed:
         p['clutter'] = clutter
@@ -178,6 +201,7 @@ def _still_visible(p: dict, new: np.ndarray, spec: SceneSpec) -> bool:
 def _encode(mask: np.ndarray) -> Tuple[dict, List[float], int]:
     """COCO RLE (counts as text), ``[x, y, w, h]`` box and area of a binary mask."""
     from pycocotools import mask as mask_utils
+
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     box = [float(v) for v in mask_utils.toBbox(rle)]
     area = int(mask_utils.area(rle))
@@ -190,12 +214,14 @@ def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLIT_CODE[split], index])
 
 
-def write_split(out_dir: str, split: str, num_scenes: int, seed: int, spec: SceneSpec,
-                fmnist_root: str) -> dict:
+def write_split(
+    out_dir: str, split: str, num_scenes: int, seed: int, spec: SceneSpec, fmnist_root: str
+) -> dict:
     """Write ``out_dir/{split}/*.png`` and ``out_dir/annotations/instances_{split}.json``."""
     import cv2
 
     from .fashion_mnist import load_fashion_mnist
+
     images, labels = load_fashion_mnist(fmnist_root, SOURCE_SPLIT[split])
     img_dir = osp.join(out_dir, split)
     os.makedirs(img_dir, exist_ok=True)
@@ -206,20 +232,44 @@ def write_split(out_dir: str, split: str, num_scenes: int, seed: int, spec: Scen
         name = f'{i:06d}.png'
         if not cv2.imwrite(osp.join(img_dir, name), img):
             raise OSError(f'could not write {osp.join(img_dir, name)}')
-        coco_images.append(dict(id=i + 1, file_name=name, height=spec.canvas,
-                                width=spec.canvas,
-                                clutter=dict(split=SOURCE_SPLIT[split],
-                                             indices=items[0]['clutter'] if items else [])))
+        coco_images.append(
+            dict(
+                id=i + 1,
+                file_name=name,
+                height=spec.canvas,
+                width=spec.canvas,
+                clutter=dict(
+                    split=SOURCE_SPLIT[split], indices=items[0]['clutter'] if items else []
+                ),
+            )
+        )
         for it in items:
             rle, box, area = _encode(it['mask'])
-            coco_anns.append(dict(id=len(coco_anns) + 1, image_id=i + 1,
-                                  category_id=it['category'] + 1, segmentation=rle,
-                                  bbox=box, area=area, iscrowd=0, source=it['source']))
-    categories = [dict(id=k + 1, name=name, supercategory='garment')
-                  for k, name in enumerate(CLASSES)]
-    ann = dict(info=dict(description=f'Fashion-MNIST scenes ({split}), csml_mm',
-                         version=SCENES_VERSION, seed=seed),
-               images=coco_images, annotations=coco_anns, categories=categories)
+            coco_anns.append(
+                dict(
+                    id=len(coco_anns) + 1,
+                    image_id=i + 1,
+                    category_id=it['category'] + 1,
+                    segmentation=rle,
+                    bbox=box,
+                    area=area,
+                    iscrowd=0,
+                    source=it['source'],
+                )
+            )
+    categories = [
+        dict(id=k + 1, name=name, supercategory='garment') for k, name in enumerate(CLASSES)
+    ]
+    ann = dict(
+        info=dict(
+            description=f'Fashion-MNIST scenes ({split}), csml_mm',
+            version=SCENES_VERSION,
+            seed=seed,
+        ),
+        images=coco_images,
+        annotations=coco_anns,
+        categories=categories,
+    )
     with open(osp.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
         json.dump(ann, f)
     return dict(scenes=num_scenes, instances=len(coco_anns))
@@ -227,17 +277,24 @@ def write_split(out_dir: str, split: str, num_scenes: int, seed: int, spec: Scen
 
 def scenes_key(num_train: int, num_val: int, seed: int, spec: SceneSpec) -> dict:
     """What identifies a generated set: a cached set is reused only when this matches."""
-    return dict(version=SCENES_VERSION, seed=seed, num_train=num_train, num_val=num_val,
-                spec=asdict(spec))
+    return dict(
+        version=SCENES_VERSION, seed=seed, num_train=num_train, num_val=num_val, spec=asdict(spec)
+    )
 
 
 def _normalise(obj):
     return json.loads(json.dumps(obj))
 
 
-def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: int = 0,
-                spec: Optional[SceneSpec] = None, fmnist_root: Optional[str] = None,
-                force: bool = False) -> Dict[str, object]:
+def make_scenes(
+    out_dir: str,
+    num_train: int = 3000,
+    num_val: int = 1000,
+    seed: int = 0,
+    spec: Optional[SceneSpec] = None,
+    fmnist_root: Optional[str] = None,
+    force: bool = False,
+) -> Dict[str, object]:
     """Generate the scenes into ``out_dir`` unless a complete set of the same key is there.
 
     The set is written into a temporary sibling folder and moved into place at the end, so
@@ -251,8 +308,9 @@ def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: 
     """
     spec = spec or SceneSpec()
     if num_train < 1 or num_val < 1:
-        raise ValueError(f'make_scenes: num_train and num_val must be >= 1, got {num_train} '
-                         f'and {num_val}.')
+        raise ValueError(
+            f'make_scenes: num_train and num_val must be >= 1, got {num_train} and {num_val}.'
+        )
     key = _normalise(scenes_key(num_train, num_val, seed, spec))
     meta_path = osp.join(out_dir, META_FILE)
     if osp.isfile(meta_path):
@@ -263,11 +321,14 @@ def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: 
         if not force:
             raise FileExistsError(
                 f'{out_dir} holds Fashion-MNIST scenes made with other settings '
-                f'({meta.get("key")}); pass --force to replace them or choose another folder.')
+                f'({meta.get("key")}); pass --force to replace them or choose another folder.'
+            )
     elif osp.isdir(out_dir) and os.listdir(out_dir):
         # never deleted, even with force: it is not a scenes set
-        raise FileExistsError(f'{out_dir} exists, is not empty and holds no {META_FILE} (it is '
-                              'not a scenes set); choose another folder.')
+        raise FileExistsError(
+            f'{out_dir} exists, is not empty and holds no {META_FILE} (it is '
+            'not a scenes set); choose another folder.'
+        )
     root = fmnist_root or default_root()
     if not fashion_mnist_available(root):
         raise FileNotFoundError(missing_message(root) + ' The scenes are made from it.')
@@ -275,8 +336,10 @@ def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: 
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.scenes-', dir=parent)
     try:
-        counts = {split: write_split(tmp, split, n, seed, spec, root)
-                  for split, n in (('train', num_train), ('val', num_val))}
+        counts = {
+            split: write_split(tmp, split, n, seed, spec, root)
+            for split, n in (('train', num_train), ('val', num_val))
+        }
         meta = dict(key=key, counts=counts, classes=list(CLASSES))
         with open(osp.join(tmp, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
@@ -291,7 +354,7 @@ def make_scenes(out_dir: str, num_train: int = 3000, num_val: int = 1000, seed: 
 
 def default_scenes_dir(num_train: int = 3000, num_val: int = 1000, seed: int = 0) -> str:
     """The cache folder of a generated set (outside the repository, reused across runs)."""
-    cache = os.environ.get('CSML_MM_CACHE') or osp.join(osp.expanduser('~'), '.cache',
-                                                         'csml_mm')
-    return osp.join(cache, 'fmnist_scenes',
-                    f'v{SCENES_VERSION}-seed{seed}-train{num_train}-val{num_val}')
+    cache = os.environ.get('CSML_MM_CACHE') or osp.join(osp.expanduser('~'), '.cache', 'csml_mm')
+    return osp.join(
+        cache, 'fmnist_scenes', f'v{SCENES_VERSION}-seed{seed}-train{num_train}-val{num_val}'
+    )

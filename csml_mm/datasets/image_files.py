@@ -14,6 +14,7 @@ The tools under ``tools/dataset_converters`` take :data:`IMG_EXTENSIONS`:
 ``make_label_subset.py`` writes annotation files, and ``split_folder.py`` says how many of
 the files it placed a folder dataset would skip until they are converted.
 """
+
 import os.path as osp
 from typing import Sequence
 

@@ -1,4 +1,5 @@
 """A dataset wrapper that returns an anchor's views and one neighbour's views."""
+
 import copy
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -34,21 +35,30 @@ class NeighbourViewsDataset(Dataset):
         with_neighbour: False returns the anchor's views only (MoCo parity runs).
     """
 
-    def __init__(self, dataset: Union[dict, BaseDataset], pipeline: Sequence[dict],
-                 num_neighbours: int = 5,
-                 pack: Optional[dict] = None, with_neighbour: bool = True) -> None:
+    def __init__(
+        self,
+        dataset: Union[dict, BaseDataset],
+        pipeline: Sequence[dict],
+        num_neighbours: int = 5,
+        pack: Optional[dict] = None,
+        with_neighbour: bool = True,
+    ) -> None:
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         n = len(self.dataset)
         if n == 0:
-            raise ValueError('NeighbourViewsDataset: the wrapped dataset is empty; check its '
-                             'data_root/ann_file.')
+            raise ValueError(
+                'NeighbourViewsDataset: the wrapped dataset is empty; check its data_root/ann_file.'
+            )
         if not 0 < num_neighbours < n:
-            raise ValueError(f'num_neighbours={num_neighbours} must be between 1 and the '
-                             f'dataset size minus one ({n - 1}).')
+            raise ValueError(
+                f'num_neighbours={num_neighbours} must be between 1 and the '
+                f'dataset size minus one ({n - 1}).'
+            )
         self.num_neighbours = int(num_neighbours)
         self.with_neighbour = with_neighbour
-        self.pipeline = Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t
-                                 for t in pipeline])
+        self.pipeline = Compose(
+            [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
+        )
         pack = pack or dict(type='PackInputs', algorithm_keys=['neighbour_idx'])
         self.pack = TRANSFORMS.build(pack)
         self.neighbours = torch.full((n, self.num_neighbours), -1, dtype=torch.long)
@@ -70,9 +80,10 @@ class NeighbourViewsDataset(Dataset):
         table = torch.as_tensor(table, dtype=torch.long).cpu()
         n = len(self)
         if table.dim() != 2 or table.shape[0] != n or table.shape[1] < self.num_neighbours:
-            raise ValueError(f'neighbour table must be [{n}, >={self.num_neighbours}], got '
-                             f'{tuple(table.shape)}.')
-        table = table[:, :self.num_neighbours]
+            raise ValueError(
+                f'neighbour table must be [{n}, >={self.num_neighbours}], got {tuple(table.shape)}.'
+            )
+        table = table[:, : self.num_neighbours]
         if table.min() < 0 or table.max() >= n:
             raise ValueError('neighbour table holds indices outside the dataset.')
         if (table == torch.arange(n).unsqueeze(1)).any():
@@ -84,8 +95,10 @@ class NeighbourViewsDataset(Dataset):
         info.setdefault('sample_idx', idx)
         out = self.pipeline(info)
         if out is None or not isinstance(out.get('img'), list):
-            raise ValueError('NeighbourViewsDataset: the pipeline must produce a list of views '
-                             "in 'img' (end it with MultiView(num_views=2, ...)).")
+            raise ValueError(
+                'NeighbourViewsDataset: the pipeline must produce a list of views '
+                "in 'img' (end it with MultiView(num_views=2, ...))."
+            )
         return out
 
     def __getitem__(self, idx: int) -> Dict[str, Any]:
@@ -96,7 +109,8 @@ class NeighbourViewsDataset(Dataset):
                 raise RuntimeError(
                     'NeighbourViewsDataset: the neighbour table is not set. Add '
                     "dict(type='NeighbourMiningHook', ...) to custom_hooks (it mines before "
-                    'the first epoch), or set with_neighbour=False.')
+                    'the first epoch), or set with_neighbour=False.'
+                )
             j = int(row[np.random.randint(self.num_neighbours)])
             other = self._views(j)
             anchor['img'] = list(anchor['img']) + list(other['img'])

@@ -9,6 +9,7 @@ pickles shared tensors as handles) read the same memory, so persistent workers
 see a switch made later by :class:`~csml_mm.engine.hooks.PipelineSwitchHook`
 without being restarted.
 """
+
 from typing import Iterator, List, Optional, Sequence, Union
 
 import torch
@@ -42,13 +43,18 @@ class PipelineSwitch(BaseTransform):
             loudly instead of silently training on stage 0.
     """
 
-    def __init__(self, pipelines: Sequence[Sequence[Union[dict, callable]]],
-                 initial_stage: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        pipelines: Sequence[Sequence[Union[dict, callable]]],
+        initial_stage: Optional[int] = None,
+    ) -> None:
         if not isinstance(pipelines, (list, tuple)) or len(pipelines) < 2:
-            raise ValueError('PipelineSwitch: pipelines must be a list of at least two '
-                             'transform lists (one per stage).')
+            raise ValueError(
+                'PipelineSwitch: pipelines must be a list of at least two '
+                'transform lists (one per stage).'
+            )
         self.pipelines: List[Compose] = [Compose(list(p)) for p in pipelines]
-        self._stage = torch.full((1, ), -1, dtype=torch.int64).share_memory_()
+        self._stage = torch.full((1,), -1, dtype=torch.int64).share_memory_()
         if initial_stage is not None:
             self.set_stage(initial_stage)
 
@@ -64,8 +70,10 @@ class PipelineSwitch(BaseTransform):
     def set_stage(self, stage: int) -> None:
         """Select ``pipelines[stage]`` in this process and in every dataloader worker."""
         if not 0 <= int(stage) < self.num_stages:
-            raise ValueError(f'PipelineSwitch: stage {stage} out of range: there are '
-                             f'{self.num_stages} pipelines.')
+            raise ValueError(
+                f'PipelineSwitch: stage {stage} out of range: there are '
+                f'{self.num_stages} pipelines.'
+            )
         self._stage[0] = int(stage)
 
     def transform(self, results: dict) -> Optional[dict]:
@@ -75,7 +83,8 @@ class PipelineSwitch(BaseTransform):
                 'PipelineSwitch: no stage selected. Add '
                 "custom_hooks=[dict(type='PipelineSwitchHook', switch_epochs=[...])] to the "
                 'config (it selects the pipeline at every epoch), or pass initial_stage / call '
-                'set_stage() when using the dataset outside training.')
+                'set_stage() when using the dataset outside training.'
+            )
         return self.pipelines[stage](results)
 
     def __repr__(self) -> str:

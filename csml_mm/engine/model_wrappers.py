@@ -1,4 +1,5 @@
 """DDP wrappers that work for CPU modules as well as GPU ones."""
+
 from typing import Any, Dict, Union
 
 import torch
@@ -19,8 +20,9 @@ class CsmlDistributedDataParallel(MMDistributedDataParallel):
     Registered in mmengine's root registry so every scope finds it.
     """
 
-    def __init__(self, module: nn.Module, detect_anomalous_params: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, module: nn.Module, detect_anomalous_params: bool = False, **kwargs: Any
+    ) -> None:
         first = next(iter(module.parameters()), None)
         if first is None or not first.is_cuda:
             kwargs.pop('device_ids', None)
@@ -41,6 +43,7 @@ class MultiStepDistributedDataParallel(CsmlDistributedDataParallel):
     CPU (gloo) and GPU like :class:`CsmlDistributedDataParallel`.
     """
 
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+    def train_step(
+        self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapper
+    ) -> Dict[str, torch.Tensor]:
         return self.module.train_step(data, optim_wrapper, runner_model=self)

@@ -16,6 +16,7 @@ as APS, included). Per optimizer step:
   the scaler's business: it skips the step and lowers the scale, as mmengine's
   ``AmpOptimWrapper`` always did; the guard counts these skips.
 """
+
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Type
 
@@ -36,7 +37,8 @@ def grads_are_finite(params: List[torch.Tensor]) -> torch.Tensor:
         found = torch.zeros(1, device=device)
         try:  # GradScaler's fused check; with inv_scale 1 the gradients stay as they are
             torch._amp_foreach_non_finite_check_and_unscale_(
-                grads, found, torch.ones(1, device=device))
+                grads, found, torch.ones(1, device=device)
+            )
         except (RuntimeError, AttributeError):  # pragma: no cover - exotic dtypes/devices
             found = torch.stack([~torch.isfinite(g).all() for g in grads]).any().float()
         ok = ok & (found.reshape(()).to(ok.device) == 0)
@@ -49,8 +51,9 @@ class NonFiniteGuardMixin:
 
     guard_check_grads: bool = True
 
-    def guard_reset(self, check_grads: bool = True,
-                    describe: Optional[Callable[[str], str]] = None) -> None:
+    def guard_reset(
+        self, check_grads: bool = True, describe: Optional[Callable[[str], str]] = None
+    ) -> None:
         """(Re)initialise the guard's state; ``describe`` turns the message of a
         ``FloatingPointError`` raised inside the forward pass into the full one."""
         self.guard_check_grads = check_grads
@@ -67,6 +70,7 @@ class NonFiniteGuardMixin:
         last good checkpoint. No step was taken; there is no loss to skip, so it also stops
         a run in skip mode."""
         from csml_mm.utils.errors import NonFiniteTrainingError
+
         try:
             with super().optim_context(model):  # type: ignore[misc]
                 yield
@@ -90,8 +94,11 @@ class NonFiniteGuardMixin:
         return bool(is_enabled()) if callable(is_enabled) else True
 
     def step(self, **kwargs) -> None:
-        params = [p for group in self.optimizer.param_groups  # type: ignore[attr-defined]
-                  for p in group['params']]
+        params = [
+            p
+            for group in self.optimizer.param_groups  # type: ignore[attr-defined]
+            for p in group['params']
+        ]
         device = next((p.device for p in params), torch.device('cpu'))
         bad_loss = getattr(self, '_guard_bad_loss', None)
         self._guard_bad_loss = None
@@ -102,9 +109,13 @@ class NonFiniteGuardMixin:
         local_bad_loss = flags[0].clone()
         if self.guard_check_grads and not scaling:
             flags[1] = (~grads_are_finite(params)).to(device).float()
-        if torch.distributed.is_available() and torch.distributed.is_initialized() \
-                and torch.distributed.get_world_size() > 1:
+        if (
+            torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1
+        ):
             from mmengine.dist import all_reduce
+
             all_reduce(flags, op='max')  # the same decision on every rank
         bad = torch.cat([flags, local_bad_loss.view(1)]).tolist()  # the one device sync
         if bad[0] or bad[1]:
@@ -131,18 +142,22 @@ def _guarded_class(cls: Type[OptimWrapper]) -> type:
     if issubclass(cls, NonFiniteGuardMixin):
         return cls
     if cls not in _GUARDED:
-        _GUARDED[cls] = type(f'NonFiniteGuarded{cls.__name__}', (NonFiniteGuardMixin, cls),
-                             {'__module__': __name__})
+        _GUARDED[cls] = type(
+            f'NonFiniteGuarded{cls.__name__}', (NonFiniteGuardMixin, cls), {'__module__': __name__}
+        )
     return _GUARDED[cls]
 
 
-def install_nonfinite_guard(optim_wrapper, check_grads: bool = True,
-                            describe: Optional[Callable[[str], str]] = None
-                            ) -> List[OptimWrapper]:
+def install_nonfinite_guard(
+    optim_wrapper, check_grads: bool = True, describe: Optional[Callable[[str], str]] = None
+) -> List[OptimWrapper]:
     """Guard ``optim_wrapper`` (or each wrapper of an ``OptimWrapperDict``) in place and
     return the guarded wrappers."""
-    wrappers = (list(optim_wrapper.values()) if isinstance(optim_wrapper, OptimWrapperDict)
-                else [optim_wrapper])
+    wrappers = (
+        list(optim_wrapper.values())
+        if isinstance(optim_wrapper, OptimWrapperDict)
+        else [optim_wrapper]
+    )
     guarded = []
     for wrapper in wrappers:
         if not isinstance(wrapper, OptimWrapper):

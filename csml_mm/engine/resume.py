@@ -12,6 +12,7 @@ The rule and the completeness check live in :mod:`csml_mm.utils.checkpoint_disco
 the non-finite hook, the benchmark harness and the loader use too; this module re-exports the
 names ``tools/train.py`` and the tests import from here.
 """
+
 from csml_mm.utils.checkpoint_discovery import (
     CHECKPOINT_NAME,
     PARTIAL_NAME,
@@ -20,5 +21,10 @@ from csml_mm.utils.checkpoint_discovery import (
     find_resume_checkpoint,
 )
 
-__all__ = ['CHECKPOINT_NAME', 'PARTIAL_NAME', 'NoCompleteCheckpointError', 'checkpoint_problem',
-           'find_resume_checkpoint']
+__all__ = [
+    'CHECKPOINT_NAME',
+    'PARTIAL_NAME',
+    'NoCompleteCheckpointError',
+    'checkpoint_problem',
+    'find_resume_checkpoint',
+]

@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Feature extraction from self-supervised models for kNN evaluation."""
+
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -33,8 +34,8 @@ def backbone_last_stage_features(model: nn.Module, inputs: Tensor) -> Tensor:
     """
     if not hasattr(model, 'backbone'):
         raise AttributeError(
-            f'{type(model).__name__} has no `backbone`; pass a feature_fn '
-            'to extract_features.')
+            f'{type(model).__name__} has no `backbone`; pass a feature_fn to extract_features.'
+        )
     outs = model.backbone(inputs)
     if isinstance(outs, (list, tuple)):
         outs = outs[-1]
@@ -47,7 +48,8 @@ def backbone_last_stage_features(model: nn.Module, inputs: Tensor) -> Tensor:
         raise ValueError(
             'Expected the last backbone output to be [B, D] or [B, D, H, W], '
             f'got shape {tuple(outs.shape)}; pass a feature_fn to '
-            'extract_features.')
+            'extract_features.'
+        )
     return outs
 
 
@@ -60,9 +62,12 @@ def _stack_single_images(batch: dict) -> dict:
     ``default_collate`` are returned unchanged.
     """
     inputs = batch.get('inputs') if isinstance(batch, dict) else None
-    if (isinstance(inputs, (list, tuple)) and len(inputs) > 0
-            and all(isinstance(t, Tensor) and t.dim() == 3 for t in inputs)
-            and len({tuple(t.shape) for t in inputs}) == 1):
+    if (
+        isinstance(inputs, (list, tuple))
+        and len(inputs) > 0
+        and all(isinstance(t, Tensor) and t.dim() == 3 for t in inputs)
+        and len({tuple(t.shape) for t in inputs}) == 1
+    ):
         batch = dict(batch)  # keeps key order: inputs, data_samples
         batch['inputs'] = torch.stack(list(inputs))
     return batch
@@ -75,16 +80,17 @@ def _sample_label(data_sample) -> int:
         raise ValueError(
             'A data sample has no `gt_label`; kNN evaluation needs a '
             'labelled dataset (e.g. ImageNet with ann_file) and a pipeline '
-            'that ends with PackInputs.')
+            'that ends with PackInputs.'
+        )
     gt_label = torch.as_tensor(gt_label)
     if gt_label.numel() != 1:
-        raise ValueError('kNN evaluation supports single-label data only, '
-                         f'got gt_label={gt_label.tolist()}.')
+        raise ValueError(
+            f'kNN evaluation supports single-label data only, got gt_label={gt_label.tolist()}.'
+        )
     return int(gt_label.reshape(-1)[0])
 
 
-def _gather_from_ranks(idx: Tensor, feats: Tensor,
-                       labels: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def _gather_from_ranks(idx: Tensor, feats: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """All-gather the ``(sample_idx, feat, label)`` rows of every rank.
 
     Shards may have different lengths; they are padded to the longest one,
@@ -92,14 +98,12 @@ def _gather_from_ranks(idx: Tensor, feats: Tensor,
     of rank 0, then rank 1, ... on CPU.
     """
     n = feats.shape[0]
-    meta = torch.tensor([n, feats.shape[1] if n > 0 else -1],
-                        dtype=torch.long)
+    meta = torch.tensor([n, feats.shape[1] if n > 0 else -1], dtype=torch.long)
     metas = [m.tolist() for m in all_gather(meta)]
     sizes = [m[0] for m in metas]
     dims = {m[1] for m in metas if m[0] > 0}
     if len(dims) > 1:
-        raise RuntimeError(f'Ranks extracted features of different '
-                           f'dimensions: {sorted(dims)}.')
+        raise RuntimeError(f'Ranks extracted features of different dimensions: {sorted(dims)}.')
     dim = dims.pop() if dims else 0
     max_n = max(sizes)
     if max_n == 0:
@@ -111,7 +115,7 @@ def _gather_from_ranks(idx: Tensor, feats: Tensor,
         extra = max_n - t.shape[0]
         if extra == 0:
             return t
-        return torch.cat([t, t.new_zeros((extra, ) + tuple(t.shape[1:]))])
+        return torch.cat([t, t.new_zeros((extra,) + tuple(t.shape[1:]))])
 
     idx, feats, labels = pad(idx), pad(feats), pad(labels)
     idx_parts: List[List[Tensor]] = [[] for _ in sizes]
@@ -119,21 +123,19 @@ def _gather_from_ranks(idx: Tensor, feats: Tensor,
     label_parts: List[List[Tensor]] = [[] for _ in sizes]
     for start in range(0, max_n, _GATHER_BLOCK_ROWS):
         end = min(start + _GATHER_BLOCK_ROWS, max_n)
-        for parts, t in ((idx_parts, idx), (feat_parts, feats),
-                         (label_parts, labels)):
+        for parts, t in ((idx_parts, idx), (feat_parts, feats), (label_parts, labels)):
             for rank, block in enumerate(all_gather(t[start:end].contiguous())):
                 parts[rank].append(block.cpu())
 
     def join(parts: List[List[Tensor]]) -> Tensor:
-        return torch.cat([
-            torch.cat(p)[:size] for p, size in zip(parts, sizes)
-        ])
+        return torch.cat([torch.cat(p)[:size] for p, size in zip(parts, sizes)])
 
     return join(idx_parts), join(feat_parts), join(label_parts)
 
 
-def _merge_shards(idx: Tensor, feats: Tensor, labels: Tensor,
-                  num_samples: Optional[int]) -> Tuple[Tensor, Tensor]:
+def _merge_shards(
+    idx: Tensor, feats: Tensor, labels: Tensor, num_samples: Optional[int]
+) -> Tuple[Tensor, Tensor]:
     """Sort rows by sample index, drop duplicates and check completeness.
 
     Duplicates come from the padding of distributed samplers (the same
@@ -158,8 +160,8 @@ def _merge_shards(idx: Tensor, feats: Tensor, labels: Tensor,
     idx, feats, labels = idx[keep], feats[keep], labels[keep]
     if num_samples is not None:
         if idx.numel() != num_samples or (
-                num_samples > 0 and
-            (int(idx[0]) != 0 or int(idx[-1]) != num_samples - 1)):
+            num_samples > 0 and (int(idx[0]) != 0 or int(idx[-1]) != num_samples - 1)
+        ):
             missing = num_samples - idx.numel()
             raise RuntimeError(
                 f'Feature extraction produced {idx.numel()} distinct samples '
@@ -167,7 +169,8 @@ def _merge_shards(idx: Tensor, feats: Tensor, labels: Tensor,
                 f', {int(idx.max()) if idx.numel() else "-"}]) but the '
                 f'dataset has {num_samples} ({missing} missing). Use a '
                 'DefaultSampler without drop_last for kNN dataloaders and '
-                'keep `sample_idx` in the PackInputs meta_keys.')
+                'keep `sample_idx` in the PackInputs meta_keys.'
+            )
     return feats, labels
 
 
@@ -187,13 +190,16 @@ class _Progress:
 
     def __init__(self, desc: str, total: Optional[int]) -> None:
         import time
+
         from mmengine.dist import get_rank
+
         self.desc, self.total, self.done = desc, total, 0
         self.quiet = get_rank() != 0
         self.start = self.last = time.time()
 
     def update(self, n: int) -> None:
         import time
+
         self.done += n
         now = time.time()
         if self.quiet or now - self.last < PROGRESS_EVERY:
@@ -201,18 +207,26 @@ class _Progress:
         self.last = now
         rate = self.done / max(now - self.start, 1e-9)
         total = f'/{self.total}' if self.total else ''
-        left = (f', {max(self.total - self.done, 0) / rate:.0f} s left'
-                if self.total and rate > 0 else '')
+        left = (
+            f', {max(self.total - self.done, 0) / rate:.0f} s left'
+            if self.total and rate > 0
+            else ''
+        )
         from mmengine.logging import print_log
-        print_log(f'[{self.desc}] {self.done}{total} images, {rate:.0f} images/s{left}',
-                  logger='current')
+
+        print_log(
+            f'[{self.desc}] {self.done}{total} images, {rate:.0f} images/s{left}', logger='current'
+        )
 
 
 @torch.no_grad()
-def _extract_local(model: nn.Module, dataloader: Sequence,
-                   feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]],
-                   require_labels: bool, desc: str = 'features'
-                   ) -> Tuple[Tensor, Tensor, Tensor, int, Optional[int]]:
+def _extract_local(
+    model: nn.Module,
+    dataloader: Sequence,
+    feature_fn: Optional[Callable[[nn.Module, Tensor], Tensor]],
+    require_labels: bool,
+    desc: str = 'features',
+) -> Tuple[Tensor, Tensor, Tensor, int, Optional[int]]:
     """This rank's ``(sample_idx, feats, labels)`` rows, the number of samples without a
     ``sample_idx`` and ``len(dataset)`` (see :func:`extract_features`)."""
     if is_model_wrapper(model):
@@ -247,7 +261,8 @@ def _extract_local(model: nn.Module, dataloader: Sequence,
                     'Each batch must carry one data sample (with gt_label) '
                     f'per image; got {feats.shape[0]} images and '
                     f'{0 if data_samples is None else len(data_samples)} '
-                    'data samples.')
+                    'data samples.'
+                )
             for sample in data_samples:
                 if not require_labels and getattr(sample, 'gt_label', None) is None:
                     label_list.append(-1)
@@ -268,15 +283,16 @@ def _extract_local(model: nn.Module, dataloader: Sequence,
             raise ValueError(
                 f'{missing_idx} data samples have no `sample_idx` meta field,'
                 ' which is needed to merge distributed shards; keep '
-                "'sample_idx' in PackInputs(meta_keys=...).")
+                "'sample_idx' in PackInputs(meta_keys=...)."
+            )
         warnings.warn(
             f'{missing_idx} data samples have no `sample_idx`; features are '
-            'returned in dataloader order.')
+            'returned in dataloader order.',
+            stacklevel=2,
+        )
 
     dim = feat_chunks[0].shape[1] if feat_chunks else 0
-    feats = (
-        torch.cat(feat_chunks) if feat_chunks else torch.zeros(
-            (0, dim), dtype=torch.float32))
+    feats = torch.cat(feat_chunks) if feat_chunks else torch.zeros((0, dim), dtype=torch.float32)
     idx = torch.tensor(idx_list, dtype=torch.long)
     labels = torch.tensor(label_list, dtype=torch.long)
 
@@ -330,14 +346,15 @@ def extract_features(
     """
     world_size = get_world_size()
     idx, feats, labels, missing_idx, num_samples = _extract_local(
-        model, dataloader, feature_fn, require_labels, desc)
+        model, dataloader, feature_fn, require_labels, desc
+    )
     if world_size > 1:
         idx, feats, labels = _gather_from_ranks(idx, feats, labels)
     elif missing_idx:
         if num_samples is not None and feats.shape[0] != num_samples:
             raise RuntimeError(
-                f'Extracted {feats.shape[0]} samples but the dataset has '
-                f'{num_samples}.')
+                f'Extracted {feats.shape[0]} samples but the dataset has {num_samples}.'
+            )
         return feats, labels
     feats, labels = _merge_shards(idx, feats, labels, num_samples)
     if feats.shape[0] == 0:
@@ -370,16 +387,20 @@ def extract_features_sharded(
         feats, labels = extract_features(model, dataloader, feature_fn, require_labels, desc)
         return torch.arange(feats.shape[0]), feats, labels
     idx, feats, labels, missing_idx, num_samples = _extract_local(
-        model, dataloader, feature_fn, require_labels, desc)
+        model, dataloader, feature_fn, require_labels, desc
+    )
     order = torch.sort(idx, stable=True).indices
     idx, feats, labels = idx[order], feats[order], labels[order]
     first = torch.ones_like(idx, dtype=torch.bool)
     first[1:] = idx[1:] != idx[:-1]
     idx, feats, labels = idx[first], feats[first], labels[first]
     all_ids = all_gather_varlen(idx)
-    total = num_samples if num_samples is not None else int(
-        max((int(t.max()) + 1 for t in all_ids if t.numel()), default=0))
-    owner = torch.full((total, ), len(all_ids), dtype=torch.long)
+    total = (
+        num_samples
+        if num_samples is not None
+        else int(max((int(t.max()) + 1 for t in all_ids if t.numel()), default=0))
+    )
+    owner = torch.full((total,), len(all_ids), dtype=torch.long)
     for rank in reversed(range(len(all_ids))):
         owner[all_ids[rank]] = rank
     if bool((owner == len(all_ids)).any()):
@@ -387,7 +408,9 @@ def extract_features_sharded(
         raise RuntimeError(
             f'Feature extraction missed {missing} of {total} samples across the ranks. '
             'Use a DefaultSampler without drop_last and keep `sample_idx` in the '
-            'PackInputs meta_keys.')
+            'PackInputs meta_keys.'
+        )
     from mmengine.dist import get_rank
+
     keep = owner[idx] == get_rank()
     return idx[keep], feats[keep], labels[keep]

@@ -22,6 +22,7 @@ top-k search (:func:`csml_mm.utils.topk_search.exact_topk`), run ``chunk_size``
 query rows at a time and within its device-memory budget, so the ``M x N``
 similarity matrix of ``M`` queries and ``N`` training samples is never formed.
 """
+
 import operator
 from typing import Dict, Iterator, Sequence, Tuple
 
@@ -38,38 +39,35 @@ def _check_feats(feats: Tensor, name: str) -> None:
     if not isinstance(feats, Tensor):
         raise TypeError(f'{name} must be a torch.Tensor, got {type(feats)}.')
     if feats.dim() != 2:
-        raise ValueError(f'{name} must be 2-D [num_samples, dim], got shape '
-                         f'{tuple(feats.shape)}.')
+        raise ValueError(f'{name} must be 2-D [num_samples, dim], got shape {tuple(feats.shape)}.')
     if feats.shape[0] == 0:
         raise ValueError(f'{name} is empty (0 samples).')
     if not feats.is_floating_point():
-        raise TypeError(f'{name} must be a floating point tensor, got '
-                        f'{feats.dtype}.')
+        raise TypeError(f'{name} must be a floating point tensor, got {feats.dtype}.')
     # Checked in row blocks: a full bool mask of a large bank is costly.
     num_bad = 0
     for start in range(0, feats.shape[0], 65536):
-        block = feats[start:start + 65536]
+        block = feats[start : start + 65536]
         num_bad += int((~torch.isfinite(block)).any(dim=1).sum())
     if num_bad:
-        raise ValueError(f'{name} contains non-finite values (NaN or Inf) in '
-                         f'{num_bad} of {feats.shape[0]} rows.')
+        raise ValueError(
+            f'{name} contains non-finite values (NaN or Inf) in {num_bad} of {feats.shape[0]} rows.'
+        )
 
 
-def _check_labels(labels: Tensor, num: int, num_classes: int,
-                  name: str) -> None:
+def _check_labels(labels: Tensor, num: int, num_classes: int, name: str) -> None:
     """Validate a label vector against its feature matrix."""
     if not isinstance(labels, Tensor):
         raise TypeError(f'{name} must be a torch.Tensor, got {type(labels)}.')
     if labels.dim() != 1 or labels.shape[0] != num:
-        raise ValueError(f'{name} must have shape [{num}] to match the '
-                         f'features, got {tuple(labels.shape)}.')
+        raise ValueError(
+            f'{name} must have shape [{num}] to match the features, got {tuple(labels.shape)}.'
+        )
     if labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f'{name} must be an integer tensor, got '
-                        f'{labels.dtype}.')
+        raise TypeError(f'{name} must be an integer tensor, got {labels.dtype}.')
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= num_classes:
-        raise ValueError(f'{name} must lie in [0, {num_classes}), got values '
-                         f'in [{lo}, {hi}].')
+        raise ValueError(f'{name} must lie in [0, {num_classes}), got values in [{lo}, {hi}].')
 
 
 def _as_k(k) -> int:
@@ -82,40 +80,42 @@ def _as_k(k) -> int:
         raise ValueError(f'k must be a positive int, got {k!r}.') from None
 
 
-def _check_common(train_feats: Tensor, train_labels: Tensor,
-                  query_feats: Tensor, num_classes: int, ks: Sequence[int],
-                  temperature: float, chunk_size: int) -> None:
+def _check_common(
+    train_feats: Tensor,
+    train_labels: Tensor,
+    query_feats: Tensor,
+    num_classes: int,
+    ks: Sequence[int],
+    temperature: float,
+    chunk_size: int,
+) -> None:
     """Validate the arguments shared by both public functions."""
     if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f'num_classes must be a positive int, got {num_classes!r}.')
+        raise ValueError(f'num_classes must be a positive int, got {num_classes!r}.')
     _check_feats(train_feats, 'train_feats')
     _check_feats(query_feats, 'query_feats')
     if train_feats.shape[1] != query_feats.shape[1]:
         raise ValueError(
             'train_feats and query_feats must have the same feature '
             f'dimension, got {train_feats.shape[1]} and '
-            f'{query_feats.shape[1]}.')
-    _check_labels(train_labels, train_feats.shape[0], num_classes,
-                  'train_labels')
+            f'{query_feats.shape[1]}.'
+        )
+    _check_labels(train_labels, train_feats.shape[0], num_classes, 'train_labels')
     num_train = train_feats.shape[0]
     for k in ks:
         if k < 1:
             raise ValueError(f'k must be a positive int, got {k!r}.')
         if k > num_train:
-            raise ValueError(f'k={k} is larger than the number of training '
-                             f'samples N={num_train}.')
+            raise ValueError(f'k={k} is larger than the number of training samples N={num_train}.')
     if not temperature > 0:
         raise ValueError(f'temperature must be > 0, got {temperature}.')
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size,
-                                                      int) or chunk_size < 1:
-        raise ValueError(
-            f'chunk_size must be a positive int, got {chunk_size!r}.')
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
 
 
-def _iter_neighbours(train_feats: Tensor, query_feats: Tensor, k: int,
-                     chunk_size: int
-                     ) -> Iterator[Tuple[int, int, Tensor, Tensor]]:
+def _iter_neighbours(
+    train_feats: Tensor, query_feats: Tensor, k: int, chunk_size: int
+) -> Iterator[Tuple[int, int, Tensor, Tensor]]:
     """Yield the ``k`` nearest training samples of each chunk of queries.
 
     Yields:
@@ -128,36 +128,36 @@ def _iter_neighbours(train_feats: Tensor, query_feats: Tensor, k: int,
     # at a time, within the default device-memory budget.
     for start in range(0, query_feats.shape[0], chunk_size):
         end = min(start + chunk_size, query_feats.shape[0])
-        top_sims, top_idx = exact_topk(query_feats[start:end], train_feats, k,
-                                       device=train_feats.device,
-                                       storage_dtype=torch.promote_types(
-                                           train_feats.dtype, torch.float32),
-                                       max_query_chunk=chunk_size)
+        top_sims, top_idx = exact_topk(
+            query_feats[start:end],
+            train_feats,
+            k,
+            device=train_feats.device,
+            storage_dtype=torch.promote_types(train_feats.dtype, torch.float32),
+            max_query_chunk=chunk_size,
+        )
         yield start, end, top_sims.to(train_feats.dtype), top_idx
 
 
-def _vote(top_sims: Tensor, top_labels: Tensor, num_classes: int,
-          temperature: float) -> Tensor:
+def _vote(top_sims: Tensor, top_labels: Tensor, num_classes: int, temperature: float) -> Tensor:
     """Sum ``exp(sim / T)`` of the neighbours per class -> ``[B, C]``."""
     # Vote in at least float32: exp(1 / 0.07) ~ 1.6e6 overflows float16.
     dtype = torch.promote_types(top_sims.dtype, torch.float32)
     weights = (top_sims.to(dtype) / temperature).exp()
-    scores = torch.zeros(
-        top_sims.shape[0],
-        num_classes,
-        dtype=weights.dtype,
-        device=weights.device)
+    scores = torch.zeros(top_sims.shape[0], num_classes, dtype=weights.dtype, device=weights.device)
     scores.scatter_add_(1, top_labels, weights)
     return scores
 
 
-def knn_classify(train_feats: Tensor,
-                 train_labels: Tensor,
-                 query_feats: Tensor,
-                 num_classes: int,
-                 k: int,
-                 temperature: float = 0.07,
-                 chunk_size: int = 1024) -> Tensor:
+def knn_classify(
+    train_feats: Tensor,
+    train_labels: Tensor,
+    query_feats: Tensor,
+    num_classes: int,
+    k: int,
+    temperature: float = 0.07,
+    chunk_size: int = 1024,
+) -> Tensor:
     """Weighted-vote kNN class scores (Wu et al. 2018, InstDisc).
 
     For a query ``x`` the score of class ``c`` is
@@ -193,18 +193,16 @@ def knn_classify(train_feats: Tensor,
             ``k``/``temperature``/``chunk_size``.
     """
     k = _as_k(k)
-    _check_common(train_feats, train_labels, query_feats, num_classes, [k],
-                  temperature, chunk_size)
+    _check_common(train_feats, train_labels, query_feats, num_classes, [k], temperature, chunk_size)
     train_labels = train_labels.to(device=train_feats.device, dtype=torch.long)
     out = torch.empty(
         query_feats.shape[0],
         num_classes,
         dtype=torch.promote_types(train_feats.dtype, torch.float32),
-        device=train_feats.device)
-    for start, end, sims, idx in _iter_neighbours(train_feats, query_feats,
-                                                  k, chunk_size):
-        out[start:end] = _vote(sims, train_labels[idx], num_classes,
-                               temperature)
+        device=train_feats.device,
+    )
+    for start, end, sims, idx in _iter_neighbours(train_feats, query_feats, k, chunk_size):
+        out[start:end] = _vote(sims, train_labels[idx], num_classes, temperature)
     return out
 
 
@@ -224,14 +222,16 @@ def _num_correct(scores: Tensor, labels: Tensor, n: int) -> int:
     return int(correct.sum())
 
 
-def knn_accuracy(train_feats: Tensor,
-                 train_labels: Tensor,
-                 query_feats: Tensor,
-                 query_labels: Tensor,
-                 num_classes: int,
-                 topk: Sequence[int] = (10, 20, 100, 200),
-                 temperature: float = 0.07,
-                 chunk_size: int = 1024) -> Dict[str, float]:
+def knn_accuracy(
+    train_feats: Tensor,
+    train_labels: Tensor,
+    query_feats: Tensor,
+    query_labels: Tensor,
+    num_classes: int,
+    topk: Sequence[int] = (10, 20, 100, 200),
+    temperature: float = 0.07,
+    chunk_size: int = 1024,
+) -> Dict[str, float]:
     """Top-1 / top-5 accuracy of the weighted kNN classifier for several k.
 
     The scores are those of :func:`knn_classify` (Wu et al. 2018). The
@@ -259,7 +259,7 @@ def knn_accuracy(train_feats: Tensor,
         percent, for every ``k`` in ``topk`` (in the given order).
     """
     if isinstance(topk, int):
-        topk = (topk, )
+        topk = (topk,)
     ks = []
     for k in topk:
         k = _as_k(k)
@@ -267,10 +267,8 @@ def knn_accuracy(train_feats: Tensor,
             ks.append(k)
     if len(ks) == 0:
         raise ValueError('topk must contain at least one value of k.')
-    _check_common(train_feats, train_labels, query_feats, num_classes, ks,
-                  temperature, chunk_size)
-    _check_labels(query_labels, query_feats.shape[0], num_classes,
-                  'query_labels')
+    _check_common(train_feats, train_labels, query_feats, num_classes, ks, temperature, chunk_size)
+    _check_labels(query_labels, query_feats.shape[0], num_classes, 'query_labels')
 
     device = train_feats.device
     train_labels = train_labels.to(device=device, dtype=torch.long)
@@ -279,15 +277,13 @@ def knn_accuracy(train_feats: Tensor,
     k_max = max(ks)
     correct1 = {k: 0 for k in ks}
     correct5 = {k: 0 for k in ks}
-    for start, end, sims, idx in _iter_neighbours(train_feats, query_feats,
-                                                  k_max, chunk_size):
+    for start, end, sims, idx in _iter_neighbours(train_feats, query_feats, k_max, chunk_size):
         nb_labels = train_labels[idx]
         labels = query_labels[start:end]
         for k in ks:
             # Neighbours are sorted by decreasing similarity, so the first k
             # columns are exactly the k nearest ones.
-            scores = _vote(sims[:, :k], nb_labels[:, :k], num_classes,
-                           temperature)
+            scores = _vote(sims[:, :k], nb_labels[:, :k], num_classes, temperature)
             correct1[k] += _num_correct(scores, labels, 1)
             correct5[k] += _num_correct(scores, labels, n5)
 

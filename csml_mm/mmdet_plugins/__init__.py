@@ -9,6 +9,7 @@ nothing is registered and ``MMDET_AVAILABLE`` is False.
 The C4 shared head with the extra norm (MoCo's ``Res5ROIHeadsExtraNorm``) needs no code
 here: mmpretrain already registers ``ResLayerExtraNorm`` into mmdet's ``MODELS``.
 """
+
 try:
     import mmdet.registry  # noqa: F401
 except ImportError:  # pragma: no cover - mmdet not installed
@@ -21,6 +22,8 @@ else:
     from .vit_backbone import DetVisionTransformer
 
     __all__ = [
-        'MMDET_AVAILABLE', 'DetVisionTransformer', 'SimpleFeaturePyramid',
-        'ViTLayerDecayOptimWrapperConstructor'
+        'MMDET_AVAILABLE',
+        'DetVisionTransformer',
+        'SimpleFeaturePyramid',
+        'ViTLayerDecayOptimWrapperConstructor',
     ]

@@ -1,4 +1,5 @@
 """Layer-wise learning-rate decay for detectors with a ViT backbone."""
+
 from functools import partial
 from typing import Callable, List, Optional
 
@@ -29,8 +30,14 @@ class ViTLayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstruc
     ``flat_decay_mult``, ``custom_keys`` with ``decay_mult``).
     """
 
-    def add_params(self, params: List[dict], module: nn.Module, prefix: str = '',
-                   get_layer_depth: Optional[Callable] = None, **kwargs) -> None:
+    def add_params(
+        self,
+        params: List[dict],
+        module: nn.Module,
+        prefix: str = '',
+        get_layer_depth: Optional[Callable] = None,
+        **kwargs,
+    ) -> None:
         if get_layer_depth is None and prefix == '' and not hasattr(module, 'get_layer_depth'):
             backbone = getattr(module, 'backbone', None)
             if backbone is None or not hasattr(backbone, 'get_layer_depth'):
@@ -38,7 +45,7 @@ class ViTLayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstruc
                     f'{type(self).__name__} needs a model with a `backbone` that has '
                     f'`get_layer_depth` (e.g. DetVisionTransformer); got '
                     f'{type(module).__name__} with backbone {type(backbone).__name__}. Use '
-                    'the default constructor for other backbones.')
+                    'the default constructor for other backbones.'
+                )
             get_layer_depth = partial(backbone.get_layer_depth, prefix='backbone.')
-        super().add_params(params, module, prefix=prefix, get_layer_depth=get_layer_depth,
-                           **kwargs)
+        super().add_params(params, module, prefix=prefix, get_layer_depth=get_layer_depth, **kwargs)

@@ -1,4 +1,5 @@
 """ViTDet's simple feature pyramid (a neck for single-scale ViT features)."""
+
 import math
 from typing import List, Optional, Sequence, Tuple
 
@@ -46,30 +47,38 @@ class SimpleFeaturePyramid(BaseModule):
         init_cfg: Defaults to Xavier-uniform convolutions (mmdet's FPN).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
-                 num_outs: int = 5,
-                 norm_cfg: Optional[dict] = None,
-                 act_cfg: dict = dict(type='GELU'),
-                 init_cfg: Optional[dict] = dict(
-                     type='Xavier', layer=['Conv2d', 'ConvTranspose2d'],
-                     distribution='uniform')) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
+        num_outs: int = 5,
+        norm_cfg: Optional[dict] = None,
+        act_cfg: dict = dict(type='GELU'),  # noqa: B006 (mmdet style; never mutated)
+        init_cfg: Optional[dict] = dict(  # noqa: B006 (mmdet style; never mutated)
+            type='Xavier', layer=['Conv2d', 'ConvTranspose2d'], distribution='uniform'
+        ),
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         scale_factors = [float(s) for s in scale_factors]
         if not scale_factors:
             raise ValueError('SimpleFeaturePyramid needs at least one scale factor.')
         for s in scale_factors:
             if s <= 0 or abs(math.log2(s) - round(math.log2(s))) > 1e-6:
-                raise ValueError(f'SimpleFeaturePyramid: scale factors must be powers of two '
-                                 f'(e.g. 4, 2, 1, 0.5), got {s}.')
+                raise ValueError(
+                    f'SimpleFeaturePyramid: scale factors must be powers of two '
+                    f'(e.g. 4, 2, 1, 0.5), got {s}.'
+                )
         if any(a <= b for a, b in zip(scale_factors, scale_factors[1:])):
-            raise ValueError('SimpleFeaturePyramid: scale_factors must be strictly decreasing '
-                             f'(fine to coarse), got {tuple(scale_factors)}.')
+            raise ValueError(
+                'SimpleFeaturePyramid: scale_factors must be strictly decreasing '
+                f'(fine to coarse), got {tuple(scale_factors)}.'
+            )
         if num_outs < len(scale_factors):
-            raise ValueError(f'num_outs ({num_outs}) must be >= the number of scale factors '
-                             f'({len(scale_factors)}).')
+            raise ValueError(
+                f'num_outs ({num_outs}) must be >= the number of scale factors '
+                f'({len(scale_factors)}).'
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale_factors = tuple(scale_factors)
@@ -82,8 +91,10 @@ class SimpleFeaturePyramid(BaseModule):
             channels = in_channels
             if k > 0:
                 if in_channels % (2**k):
-                    raise ValueError(f'in_channels {in_channels} is not divisible by {2**k} '
-                                     f'(scale factor {s} halves the channels {k} times).')
+                    raise ValueError(
+                        f'in_channels {in_channels} is not divisible by {2**k} '
+                        f'(scale factor {s} halves the channels {k} times).'
+                    )
                 for i in range(k):
                     if i > 0:
                         layers.append(self._norm(norm_cfg, channels))
@@ -92,10 +103,12 @@ class SimpleFeaturePyramid(BaseModule):
                     channels //= 2
             else:
                 layers.extend(nn.MaxPool2d(kernel_size=2, stride=2) for _ in range(-k))
-            layers.append(ConvModule(channels, out_channels, 1, norm_cfg=norm_cfg,
-                                     act_cfg=None))
-            layers.append(ConvModule(out_channels, out_channels, 3, padding=1,
-                                     norm_cfg=norm_cfg, act_cfg=None))
+            layers.append(ConvModule(channels, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None))
+            layers.append(
+                ConvModule(
+                    out_channels, out_channels, 3, padding=1, norm_cfg=norm_cfg, act_cfg=None
+                )
+            )
             self.stages.append(nn.Sequential(*layers))
 
     @staticmethod
@@ -105,11 +118,13 @@ class SimpleFeaturePyramid(BaseModule):
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """Map the last backbone output ``[B, C, H, W]`` to ``num_outs`` levels."""
         if isinstance(inputs, torch.Tensor):
-            inputs = (inputs, )
+            inputs = (inputs,)
         x = inputs[-1]
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'SimpleFeaturePyramid expects a map [B, {self.in_channels}, H, W] '
-                             f'(in_channels), got shape {tuple(x.shape)}.')
+            raise ValueError(
+                f'SimpleFeaturePyramid expects a map [B, {self.in_channels}, H, W] '
+                f'(in_channels), got shape {tuple(x.shape)}.'
+            )
         outs = [stage(x) for stage in self.stages]
         while len(outs) < self.num_outs:
             outs.append(F.max_pool2d(outs[-1], kernel_size=1, stride=2))

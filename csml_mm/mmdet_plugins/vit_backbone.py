@@ -1,4 +1,5 @@
 """A plain ViT backbone for mmdet detectors, with mmpretrain's parameter layout."""
+
 from typing import Tuple
 
 import torch
@@ -39,12 +40,14 @@ class DetVisionTransformer(VisionTransformer):
         if out_type != 'featmap':
             raise ValueError(
                 f'DetVisionTransformer returns feature maps for detection; out_type must be '
-                f"'featmap' (or left out), got {out_type!r}.")
+                f"'featmap' (or left out), got {out_type!r}."
+            )
         super().__init__(out_type='featmap', **kwargs)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Return the patch-token maps ``[B, D, ceil(H/p), ceil(W/p)]`` of ``out_indices``."""
         if x.dim() != 4:
-            raise ValueError(f'DetVisionTransformer expects images [B, C, H, W], got shape '
-                             f'{tuple(x.shape)}.')
+            raise ValueError(
+                f'DetVisionTransformer expects images [B, C, H, W], got shape {tuple(x.shape)}.'
+            )
         return super().forward(x)

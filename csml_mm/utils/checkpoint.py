@@ -16,6 +16,7 @@ opens the target file and writes into it; a crash mid-write leaves a truncated
 checkpoint under the final name. :class:`AtomicLocalBackend` writes to a
 temporary file in the same directory, fsyncs it and renames it over the target.
 """
+
 import os
 import os.path as osp
 import pickle
@@ -50,9 +51,11 @@ class UnreadableCheckpointError(CheckpointLoadError, ValueError):
 #: First bytes of the files ``torch.save`` writes: a zip archive (torch >= 1.6,
 #: :data:`~csml_mm.utils.checkpoint_discovery.ZIP_MAGIC`) or the legacy format, a protocol-2
 #: pickle that starts with torch's magic number (a 10-byte long).
-_LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950a86a20f9469cfc6c).to_bytes(10, 'little')
-_FIX_UNREADABLE = ('Re-download or re-copy the file, or pick another checkpoint (e.g. an '
-                   'earlier epoch_N.pth / iter_N.pth in the same work dir).')
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950A86A20F9469CFC6C).to_bytes(10, 'little')
+_FIX_UNREADABLE = (
+    'Re-download or re-copy the file, or pick another checkpoint (e.g. an '
+    'earlier epoch_N.pth / iter_N.pth in the same work dir).'
+)
 
 
 def _looks_like(head: bytes) -> str:
@@ -100,20 +103,40 @@ def _unreadable(name: str, size: Optional[int], reason: str) -> UnreadableCheckp
     where = f'{name} ({size:,} bytes)' if size is not None else name
     return UnreadableCheckpointError(
         f'Cannot read checkpoint {where}: {reason}. This is not a security refusal; the '
-        f'file is broken or not a checkpoint. {_FIX_UNREADABLE}', path=name)
+        f'file is broken or not a checkpoint. {_FIX_UNREADABLE}',
+        path=name,
+    )
 
 
 #: Phrases of torch's weights-only unpickler that mean "refused for safety", as opposed to a
 #: damaged pickle stream ("Unsupported operand", "String is too long", EOF, ...).
-_UNSAFE_PATTERNS = ('was not an allowed global', 'is blocked', 'unrecognized function',
-                    'Can only create new object', 'Can only build', 'must be imported to load',
-                    'unsupported class', 'Unsupported global',
-                    'is not allowed in a checkpoint')
+_UNSAFE_PATTERNS = (
+    'was not an allowed global',
+    'is blocked',
+    'unrecognized function',
+    'Can only create new object',
+    'Can only build',
+    'must be imported to load',
+    'unsupported class',
+    'Unsupported global',
+    'is not allowed in a checkpoint',
+)
 #: Messages of torch's archive reader that mean the bytes are damaged; other errors (e.g. a
 #: CUDA checkpoint on a machine without CUDA) are not about the file and pass through as-is.
-_DAMAGED_PATTERNS = ('PytorchStreamReader', 'zip archive', 'central directory', 'failed finding',
-                     'failed reading', 'Invalid argument', 'unexpected EOF', 'magic number',
-                     'truncated', 'TorchScript', 'Invalid magic', 'invalid load key')
+_DAMAGED_PATTERNS = (
+    'PytorchStreamReader',
+    'zip archive',
+    'central directory',
+    'failed finding',
+    'failed reading',
+    'Invalid argument',
+    'unexpected EOF',
+    'magic number',
+    'truncated',
+    'TorchScript',
+    'Invalid magic',
+    'invalid load key',
+)
 
 
 def _numpy_globals() -> List[Any]:
@@ -124,8 +147,20 @@ def _numpy_globals() -> List[Any]:
         from numpy.core import multiarray  # type: ignore
     allowed: List[Any] = [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype]
     # Concrete dtype classes (numpy.dtypes.Float64DType, ...) of the numeric types.
-    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-              np.uint32, np.uint64, np.float16, np.float32, np.float64):
+    for t in (
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+    ):
         allowed.append(type(np.dtype(t)))
     return allowed
 
@@ -149,19 +184,28 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     the statistic methods of a ``HistoryBuffer`` and refuses everything else.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
-    if ((obj is HistoryBuffer or isinstance(obj, HistoryBuffer)) and isinstance(name, str)
-            and name in ({'min', 'max', 'current', 'mean'}
-                         | set(HistoryBuffer._statistics_methods))):
+
+    if (
+        (obj is HistoryBuffer or isinstance(obj, HistoryBuffer))
+        and isinstance(name, str)
+        and name in ({'min', 'max', 'current', 'mean'} | set(HistoryBuffer._statistics_methods))
+    ):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
-        f'getattr({type(obj).__name__}, {name!r}) is not allowed in a checkpoint.')
+        f'getattr({type(obj).__name__}, {name!r}) is not allowed in a checkpoint.'
+    )
 
 
 def checkpoint_safe_globals() -> List[Any]:
     """The exact allow-list used by :func:`safe_torch_load`."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'), *_numpy_globals(),
-            *_EXTRA_SAFE_GLOBALS]
+
+    return [
+        HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        *_numpy_globals(),
+        *_EXTRA_SAFE_GLOBALS,
+    ]
 
 
 def safe_torch_load(f: Union[str, Path, Any], map_location: Any = None) -> Any:
@@ -185,18 +229,27 @@ def safe_torch_load(f: Union[str, Path, Any], map_location: Any = None) -> Any:
     except pickle.UnpicklingError as e:
         lines = str(e).splitlines()
         if not any(p in str(e) for p in _UNSAFE_PATTERNS):
-            detail = next((ln.strip() for ln in reversed(lines) if ln.strip()
-                           and 'torch.load' not in ln), repr(e))
+            detail = next(
+                (ln.strip() for ln in reversed(lines) if ln.strip() and 'torch.load' not in ln),
+                repr(e),
+            )
             raise _unreadable(name, size, f'its pickle data is damaged ({detail[:200]})') from e
-        detail = next((ln.strip() for ln in lines if 'Unsupported' in ln or 'GLOBAL' in ln
-                       or 'unrecognized' in ln), lines[0] if lines else repr(e))
+        detail = next(
+            (
+                ln.strip()
+                for ln in lines
+                if 'Unsupported' in ln or 'GLOBAL' in ln or 'unrecognized' in ln
+            ),
+            lines[0] if lines else repr(e),
+        )
         raise UnsafeCheckpointError(
             f'Refused to load checkpoint {name}: it is unsafe, it references code or classes '
             'outside the allow-list of what mmengine/csml_mm checkpoints hold, so loading it '
             'could run arbitrary code. If you trust the file, convert it once, in a separate '
             'trusted session, to a plain state dict: torch.save(torch.load(path, '
             "weights_only=False)['state_dict'], new_path). Details: " + detail,
-            path=name) from e
+            path=name,
+        ) from e
     except (EOFError, RuntimeError, OSError, ValueError, UnicodeDecodeError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if isinstance(e, EOFError):
@@ -226,8 +279,9 @@ class AtomicLocalBackend(LocalBackend):
         filepath = str(filepath)
         directory = osp.dirname(osp.abspath(filepath))
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix='.tmp',
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f'.{osp.basename(filepath)}.', suffix='.tmp', dir=directory
+        )
         try:
             with os.fdopen(fd, 'wb') as fh:
                 fh.write(data)
@@ -255,10 +309,12 @@ def install_checkpoint_io(loader: Optional[Callable] = None) -> None:
     global _installed
     if _installed:
         return
-    CheckpointLoader.register_scheme(prefixes='', loader=loader or _load_from_local_safe,
-                                     force=True)
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=loader or _load_from_local_safe, force=True
+    )
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     from mmengine.fileio import io as _io
+
     # Drop cached LocalBackend instances so that the atomic one is used from now on.
     for key in [k for k, v in _io.backend_instances.items() if type(v) is LocalBackend]:
         del _io.backend_instances[key]

@@ -24,6 +24,7 @@ modification time, equal times by the larger N. Temporary files of interrupted a
 Only the standard library is imported here (mmengine's logger lazily, for the default
 warning of :func:`find_resume_checkpoint`), so light tools can use it too.
 """
+
 import logging
 import os
 import os.path as osp
@@ -62,13 +63,17 @@ def zip_checkpoint_problem(path: str) -> Optional[str]:
     """
     try:
         if not zipfile.is_zipfile(path):
-            return ('it is truncated or damaged (a truncated zip archive: its end, the zip '
-                    'directory, is missing, as after an interrupted download, copy or save)')
+            return (
+                'it is truncated or damaged (a truncated zip archive: its end, the zip '
+                'directory, is missing, as after an interrupted download, copy or save)'
+            )
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if not any(n == 'data.pkl' or n.endswith('/data.pkl') for n in names):
-                return ('it is a zip archive but not a torch checkpoint (no data.pkl record; '
-                        f'it holds {", ".join(names[:3]) or "nothing"})')
+                return (
+                    'it is a zip archive but not a torch checkpoint (no data.pkl record; '
+                    f'it holds {", ".join(names[:3]) or "nothing"})'
+                )
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         return f'it is truncated or damaged (a damaged zip archive: {err})'
@@ -100,8 +105,10 @@ def checkpoint_problem(path: str) -> Optional[str]:
     except FileNotFoundError:  # removed meanwhile (max_keep_ckpts)
         return 'the file does not exist'
     if head != ZIP_MAGIC:
-        return ('it is not a zip-format torch checkpoint (mmengine writes those; its first '
-                f'bytes are {head!r})')
+        return (
+            'it is not a zip-format torch checkpoint (mmengine writes those; its first '
+            f'bytes are {head!r})'
+        )
     return zip_checkpoint_problem(path)
 
 
@@ -155,11 +162,16 @@ def _search(work_dir: str, warn: Warn) -> Tuple[Optional[str], List[str]]:
         Tuple[Optional[str], List[str]]: The chosen checkpoint (or None) and
         ``'<path>: <problem>'`` for every file rejected on the way.
     """
-    partial = sorted(n for n in os.listdir(work_dir) if PARTIAL_NAME.match(n)) \
-        if osp.isdir(work_dir) else []
+    partial = (
+        sorted(n for n in os.listdir(work_dir) if PARTIAL_NAME.match(n))
+        if osp.isdir(work_dir)
+        else []
+    )
     if partial:
-        warn(f'{", ".join(partial)} in {work_dir} are left by interrupted checkpoint saves; '
-             'they are never resumed from and can be deleted.')
+        warn(
+            f'{", ".join(partial)} in {work_dir} are left by interrupted checkpoint saves; '
+            'they are never resumed from and can be deleted.'
+        )
     pointer = osp.join(work_dir, 'last_checkpoint')
     pointed: Optional[str] = None
     if osp.isfile(pointer):
@@ -173,8 +185,10 @@ def _search(work_dir: str, warn: Warn) -> Tuple[Optional[str], List[str]]:
         if problem is None:
             return pointed, rejected
         rejected.append(f'{pointed}: {problem}')
-        warn(f'{pointer} names {pointed}, but {problem}; looking for the newest complete '
-             'checkpoint instead.')
+        warn(
+            f'{pointer} names {pointed}, but {problem}; looking for the newest complete '
+            'checkpoint instead.'
+        )
     directories = [work_dir]
     if pointed is not None and osp.abspath(osp.dirname(pointed)) != osp.abspath(work_dir):
         directories.insert(0, osp.dirname(pointed))
@@ -224,6 +238,7 @@ def newest_complete_checkpoint(work_dir: str, warn: Warn = _ignore) -> Optional[
 def _warn(message: str) -> None:
     """The default ``warn`` of :func:`find_resume_checkpoint`: a warning in the current log."""
     from mmengine.logging import print_log
+
     print_log(message, logger='current', level=logging.WARNING)
 
 
@@ -260,5 +275,6 @@ def find_resume_checkpoint(work_dir: str, warn: Warn = _warn) -> Optional[str]:
         raise NoCompleteCheckpointError(
             f'--resume: no complete checkpoint to resume from in {work_dir}:\n  {listing}\n'
             'Pass a checkpoint explicitly with --resume PATH, or remove the broken files and '
-            f'{pointer} to start from scratch.')
+            f'{pointer} to start from scratch.'
+        )
     return None

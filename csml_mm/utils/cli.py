@@ -1,4 +1,5 @@
 """One-line ``error: ...`` messages for the command-line tools in ``tools/``."""
+
 import os
 import re
 import sys
@@ -10,6 +11,7 @@ def user_errors() -> Tuple[Type[BaseException], ...]:
     """The exception types whose message alone tells the user what to fix."""
     from .checkpoint import CheckpointLoadError
     from .errors import DataCheckError, NonFiniteTrainingError, StackError
+
     return CheckpointLoadError, DataCheckError, NonFiniteTrainingError, StackError
 
 

@@ -1,4 +1,5 @@
 """Small fixes for running mmcv 2.1 on numpy 2 (applied by ``import csml_mm``)."""
+
 from typing import Optional
 
 import numpy as np
@@ -22,8 +23,9 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None
 
     backend = backend or mmcv_io.imread_backend
     if backend not in ('cv2', 'pillow'):
-        raise ValueError(f"backend: {backend} is not supported. Supported backends are 'cv2', "
-                         "'pillow'")
+        raise ValueError(
+            f"backend: {backend} is not supported. Supported backends are 'cv2', 'pillow'"
+        )
     if not -0.5 <= hue_factor <= 0.5:
         raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
     if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
@@ -61,6 +63,7 @@ def patch_mmcv_for_numpy2() -> bool:
     import mmcv
     import mmcv.image
     import mmcv.image.photometric
+
     for mod in (mmcv, mmcv.image, mmcv.image.photometric):
         mod.adjust_hue = adjust_hue
     return True

@@ -1,4 +1,5 @@
 """Catch config mistakes before the Runner silently ignores them."""
+
 import difflib
 import os
 import os.path as osp
@@ -8,16 +9,44 @@ from mmengine.config import Config
 
 #: Top-level keys the mmengine Runner (and csml_mm's tools) read.
 RUNNER_KEYS = (
-    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
-    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
-    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
-    'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
-    'randomness', 'experiment_name', 'custom_imports', 'model_wrapper_cfg',
-    'find_unused_parameters', 'knn_cfg', 'runner_type', 'corrupt_images')
+    'model',
+    'work_dir',
+    'train_dataloader',
+    'val_dataloader',
+    'test_dataloader',
+    'train_cfg',
+    'val_cfg',
+    'test_cfg',
+    'auto_scale_lr',
+    'optim_wrapper',
+    'param_scheduler',
+    'val_evaluator',
+    'test_evaluator',
+    'default_hooks',
+    'custom_hooks',
+    'data_preprocessor',
+    'load_from',
+    'resume',
+    'launcher',
+    'env_cfg',
+    'log_processor',
+    'log_level',
+    'visualizer',
+    'default_scope',
+    'randomness',
+    'experiment_name',
+    'custom_imports',
+    'model_wrapper_cfg',
+    'find_unused_parameters',
+    'knn_cfg',
+    'runner_type',
+    'corrupt_images',
+)
 
 
-def find_key_typos(keys: Iterable[str], known: Iterable[str] = RUNNER_KEYS,
-                   cutoff: float = 0.85) -> dict:
+def find_key_typos(
+    keys: Iterable[str], known: Iterable[str] = RUNNER_KEYS, cutoff: float = 0.85
+) -> dict:
     """Map each key that is not known but nearly equals a known one to that key."""
     known = tuple(known)
     typos = {}
@@ -39,11 +68,14 @@ def check_config(cfg: Config) -> None:
     typos = find_key_typos(cfg.keys())
     if typos:
         lines = ', '.join(f'{k!r} (did you mean {v!r}?)' for k, v in typos.items())
-        raise KeyError(f'Unknown top-level config key(s): {lines}. The Runner ignores unknown '
-                       'keys, so fix the spelling in the config or in --cfg-options.')
+        raise KeyError(
+            f'Unknown top-level config key(s): {lines}. The Runner ignores unknown '
+            'keys, so fix the spelling in the config or in --cfg-options.'
+        )
     if cfg.get('train_dataloader') is not None and 'dataset' not in cfg.train_dataloader:
-        raise KeyError('train_dataloader has no `dataset`; see configs/_base_/datasets/ for '
-                       'examples.')
+        raise KeyError(
+            'train_dataloader has no `dataset`; see configs/_base_/datasets/ for examples.'
+        )
 
 
 #: Top-level config variables that loaders copy when the config file is read: overriding them
@@ -67,11 +99,13 @@ def check_cfg_options(options: Optional[Mapping[str, Any]]) -> None:
                 f'still read the old folder. For the *_folder.py configs set the environment '
                 f'variable instead ({PARSE_TIME_VARIABLES[key]}=/path python tools/...; '
                 'docs/own_data.md); for other configs override the data_root of each loader, '
-                'e.g. train_dataloader.dataset.data_root=/path.')
+                'e.g. train_dataloader.dataset.data_root=/path.'
+            )
 
 
-def find_in_config(node: Any, match: Callable[[Mapping], bool],
-                   where: str = '') -> Iterator[Tuple[str, Mapping]]:
+def find_in_config(
+    node: Any, match: Callable[[Mapping], bool], where: str = ''
+) -> Iterator[Tuple[str, Mapping]]:
     """Yield ``(dotted path, dict)`` for every dict of a config tree that ``match`` accepts,
     outermost first; list items are numbered (``custom_hooks.0.dataloader``), the form
     ``--cfg-options`` takes."""
@@ -108,7 +142,8 @@ def check_folder_roots(cfg: Config) -> None:
                 f'{where}: the image folder {path!r} does not exist (relative paths start at '
                 f'{os.getcwd()}). The *_folder.py configs take it from CSML_DATA_ROOT '
                 '(unlabelled images) and CSML_EVAL_ROOT (labelled train/<class>/*, '
-                'val/<class>/*) when the config is read: docs/own_data.md.')
+                'val/<class>/*) when the config is read: docs/own_data.md.'
+            )
 
 
 #: Loaders that ``tools/train.py`` reads (``val_dataloader`` only while validation is on).
@@ -119,7 +154,8 @@ def _dataset_dicts(node: Any, where: str) -> Iterator[Tuple[str, Mapping]]:
     """Yield ``(config path, dict)`` for every dataset-like dict (one with a ``type`` and a
     ``data_root`` or ``ann_file``) in a config tree, wrapped datasets included."""
     return find_in_config(
-        node, lambda d: 'type' in d and ('data_root' in d or 'ann_file' in d), where)
+        node, lambda d: 'type' in d and ('data_root' in d or 'ann_file' in d), where
+    )
 
 
 def _is_local(path: Any) -> bool:
@@ -138,6 +174,7 @@ def _dataset_class(ds: Mapping) -> Any:
     """
     try:
         from mmpretrain.registry import DATASETS
+
         return DATASETS.get(ds['type']) if isinstance(ds['type'], str) else ds['type']
     except Exception:
         return None
@@ -158,8 +195,10 @@ def _expected_layout(ds: Mapping, root: str) -> Optional[str]:
     missing = [f for f in files if not osp.isfile(osp.join(root, folder, f))]
     if not missing:
         return None
-    return (f'{cls.__name__} reads the python version of the data set from '
-            f'{osp.join(root, folder)}/ ({", ".join(files)}); missing: {", ".join(missing)}')
+    return (
+        f'{cls.__name__} reads the python version of the data set from '
+        f'{osp.join(root, folder)}/ ({", ".join(files)}); missing: {", ".join(missing)}'
+    )
 
 
 def _layout_hint(ds: Mapping) -> str:
@@ -181,6 +220,7 @@ def check_data_roots(cfg: Config, keys: Iterable[str] = TRAIN_DATA_KEYS) -> None
     a download: csml_mm does not fetch data sets.
     """
     from .errors import MissingDataError
+
     tree = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
     missing: dict = {}  # path -> (config keys, detail)
     for key in keys:
@@ -211,9 +251,12 @@ def check_data_roots(cfg: Config, keys: Iterable[str] = TRAIN_DATA_KEYS) -> None
         return
     lines = []
     for path, (where, detail) in missing.items():
-        options = ' '.join(f'{w}=/path/to/' + ('data' if w.endswith('data_root') else 'ann.txt')
-                           for w in where)
-        lines.append(f'{path!r} {detail} (relative paths start at {os.getcwd()}); it is set '
-                     f'by {", ".join(where)}: put the data there (or a link to it) or pass '
-                     f'--cfg-options {options}')
+        options = ' '.join(
+            f'{w}=/path/to/' + ('data' if w.endswith('data_root') else 'ann.txt') for w in where
+        )
+        lines.append(
+            f'{path!r} {detail} (relative paths start at {os.getcwd()}); it is set '
+            f'by {", ".join(where)}: put the data there (or a link to it) or pass '
+            f'--cfg-options {options}'
+        )
     raise MissingDataError('Missing training data: ' + '; '.join(lines) + '. See docs/data.md.')

@@ -6,6 +6,7 @@ initialises the process group itself with the backend that fits the machine
 (NCCL with CUDA, gloo without) before the Runner is built; the Runner then sees
 an initialised group and leaves it alone.
 """
+
 import atexit
 import datetime
 import logging
@@ -37,8 +38,9 @@ def _slurm_env(port: Optional[int]) -> None:
     os.environ.setdefault('MASTER_PORT', '29500')
     os.environ['WORLD_SIZE'] = str(ntasks)
     os.environ['RANK'] = str(proc_id)
-    os.environ['LOCAL_RANK'] = str(proc_id % num_gpus if num_gpus else
-                                   int(os.environ.get('SLURM_LOCALID', 0)))
+    os.environ['LOCAL_RANK'] = str(
+        proc_id % num_gpus if num_gpus else int(os.environ.get('SLURM_LOCALID', 0))
+    )
 
 
 def _mpi_env() -> None:
@@ -49,8 +51,12 @@ def _mpi_env() -> None:
     os.environ.setdefault('MASTER_PORT', '29500')
 
 
-def init_dist_for_launcher(launcher: str, backend: Optional[str] = None,
-                           port: Optional[int] = None, timeout: Optional[float] = None) -> str:
+def init_dist_for_launcher(
+    launcher: str,
+    backend: Optional[str] = None,
+    port: Optional[int] = None,
+    timeout: Optional[float] = None,
+) -> str:
     """Initialise the default process group for ``launcher``.
 
     Args:
@@ -75,20 +81,25 @@ def init_dist_for_launcher(launcher: str, backend: Optional[str] = None,
         _mpi_env()
     elif launcher != 'pytorch':
         raise ValueError(f'Unknown launcher {launcher!r}; use one of none, pytorch, slurm, mpi.')
-    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    missing = [
+        k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ
+    ]
     if missing:
         raise RuntimeError(
             f'--launcher {launcher} needs the environment variables {missing}. Start the job '
-            'with tools/dist_train.sh (torchrun) or tools/slurm_train.sh instead of plain python.')
+            'with tools/dist_train.sh (torchrun) or tools/slurm_train.sh instead of plain python.'
+        )
     backend = backend or default_backend()
     if backend == 'nccl':
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
     if timeout is not None and not float(timeout) > 0:
-        raise ValueError(f'env_cfg.dist_cfg.timeout must be a positive number of seconds, '
-                         f'got {timeout!r}.')
+        raise ValueError(
+            f'env_cfg.dist_cfg.timeout must be a positive number of seconds, got {timeout!r}.'
+        )
     dist.init_process_group(
         backend=backend,
-        timeout=None if timeout is None else datetime.timedelta(seconds=float(timeout)))
+        timeout=None if timeout is None else datetime.timedelta(seconds=float(timeout)),
+    )
     return backend
 
 

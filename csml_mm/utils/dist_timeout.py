@@ -12,6 +12,7 @@ error is re-raised as :class:`CollectiveTimeoutError` with the collective (from 
 traceback, or NCCL's ``OpType``), the caller, this rank, the world size, the ranks
 whose heartbeat has stopped, the timeout and how to change it.
 """
+
 import datetime
 import re
 import threading
@@ -27,11 +28,32 @@ DEFAULT_DIST_TIMEOUT_S = 600.0
 SETTING = 'env_cfg.dist_cfg.timeout'
 _KEY = 'csml_mm/heartbeat/{}'
 
-_COLLECTIVES = frozenset({
-    'all_reduce', 'all_gather', 'all_gather_object', 'all_gather_into_tensor', 'broadcast',
-    'broadcast_object_list', 'barrier', 'monitored_barrier', 'reduce', 'reduce_scatter',
-    'reduce_scatter_tensor', 'gather', 'gather_object', 'scatter', 'scatter_object_list',
-    'all_to_all', 'all_to_all_single', 'send', 'recv', 'isend', 'irecv', 'batch_isend_irecv'})
+_COLLECTIVES = frozenset(
+    {
+        'all_reduce',
+        'all_gather',
+        'all_gather_object',
+        'all_gather_into_tensor',
+        'broadcast',
+        'broadcast_object_list',
+        'barrier',
+        'monitored_barrier',
+        'reduce',
+        'reduce_scatter',
+        'reduce_scatter_tensor',
+        'gather',
+        'gather_object',
+        'scatter',
+        'scatter_object_list',
+        'all_to_all',
+        'all_to_all_single',
+        'send',
+        'recv',
+        'isend',
+        'irecv',
+        'batch_isend_irecv',
+    }
+)
 # gloo: 'Timed out waiting 20000ms for recv operation to complete';
 # NCCL watchdog: 'Watchdog caught collective operation timeout: WorkNCCL(... OpType=ALLREDUCE'
 _TIMEOUT_RE = re.compile(r'timed out|timeout|time out', re.IGNORECASE)
@@ -41,14 +63,14 @@ _NCCL_OP_RE = re.compile(r'OpType=(\w+)')
 # DistributedDataParallel's helpers (torch/nn/parallel/distributed.py, torch/distributed/utils.py)
 _DDP_OPS = {
     '_sync_buffers': "DistributedDataParallel's buffer broadcast before forward "
-                     '(broadcast_buffers=True)',
+    '(broadcast_buffers=True)',
     '_verify_param_shape_across_processes': "DistributedDataParallel's check of parameter "
-                                            'shapes across ranks (in its constructor)',
+    'shapes across ranks (in its constructor)',
 }
 # ... and its C++ calls, by the source line of the innermost DDP frame
 _DDP_CALLS = {
     '_rebuild_buckets': "DistributedDataParallel's gradient-bucket rebuild before its second "
-                        'forward (rank 0 broadcasts the bucket order)',
+    'forward (rank 0 broadcasts the bucket order)',
 }
 
 
@@ -82,8 +104,11 @@ def is_timeout_error(err: BaseException) -> bool:
         return True
     frames = traceback.extract_tb(err.__traceback__) if err.__traceback__ else []
     # gloo's 'Application timeout caused pair closure' names no backend: trust the frames
-    return any('/torch/distributed/' in fr.filename
-               or fr.filename.endswith('/torch/nn/parallel/distributed.py') for fr in frames)
+    return any(
+        '/torch/distributed/' in fr.filename
+        or fr.filename.endswith('/torch/nn/parallel/distributed.py')
+        for fr in frames
+    )
 
 
 def _short_path(filename: str) -> str:
@@ -119,8 +144,10 @@ def describe_collective(err: BaseException) -> str:
     for i in range(len(frames) - 1, -1, -1):  # innermost DDP frame: its line names the call
         fr = frames[i]
         if fr.filename.endswith('/torch/nn/parallel/distributed.py'):
-            what = next((desc for call, desc in _DDP_CALLS.items() if call in (fr.line or '')),
-                        f'a collective inside DistributedDataParallel.{fr.name}')
+            what = next(
+                (desc for call, desc in _DDP_CALLS.items() if call in (fr.line or '')),
+                f'a collective inside DistributedDataParallel.{fr.name}',
+            )
             return f'{what}{_caller(frames, i)}'
     match = _NCCL_OP_RE.search(str(err))
     if match:
@@ -216,42 +243,55 @@ class RankHeartbeat:
             return [], False
         time.sleep(2.5 * self.interval if wait is None else wait)
         after = self._counters(store)
-        silent = [r for r in range(self.world_size) if r != self.rank
-                  and (before[r] is None or after[r] is None or after[r] == before[r])]
+        silent = [
+            r
+            for r in range(self.world_size)
+            if r != self.rank and (before[r] is None or after[r] is None or after[r] == before[r])
+        ]
         return silent, True
 
 
-def timeout_message(err: BaseException, timeout_s: Optional[float],
-                    heartbeat: Optional[RankHeartbeat] = None) -> str:
+def timeout_message(
+    err: BaseException, timeout_s: Optional[float], heartbeat: Optional[RankHeartbeat] = None
+) -> str:
     """The explanation :func:`explain_collective_timeout` raises with."""
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     backend = dist.get_backend() if dist.is_available() and dist.is_initialized() else '?'
     others = [r for r in range(world) if r != rank]
     limit = f'{timeout_s:g} s' if timeout_s is not None else "torch's default"
-    lines = [f'rank {rank} of {world} (world size {world}, backend {backend}): '
-             f'{describe_collective(err)} did not complete within {limit}; it waited for '
-             f'rank(s) {others}.']
+    lines = [
+        f'rank {rank} of {world} (world size {world}, backend {backend}): '
+        f'{describe_collective(err)} did not complete within {limit}; it waited for '
+        f'rank(s) {others}.'
+    ]
     if heartbeat is not None:
         silent, readable = heartbeat.silent_ranks()
         if silent:
-            lines.append(f'No heartbeat from rank(s) {silent}: they are stopped, hung or dead '
-                         '(a rank that crashes normally closes its sockets and fails the job '
-                         'at once).')
+            lines.append(
+                f'No heartbeat from rank(s) {silent}: they are stopped, hung or dead '
+                '(a rank that crashes normally closes its sockets and fails the job '
+                'at once).'
+            )
         elif readable:
-            lines.append(f'All other ranks {others} are alive: they are busy elsewhere (a '
-                         'long rank-specific step, or a collective they never reach).')
-    lines.append(f'The limit is {SETTING} (seconds; default {DEFAULT_DIST_TIMEOUT_S:g} in '
-                 f'configs/_base_/default_runtime.py). Raise it if a rank legitimately works '
-                 f'alone for longer (e.g. rank-0 kNN evaluation on a large set): '
-                 f'--cfg-options {SETTING}=1800. See docs/distributed.md.')
+            lines.append(
+                f'All other ranks {others} are alive: they are busy elsewhere (a '
+                'long rank-specific step, or a collective they never reach).'
+            )
+    lines.append(
+        f'The limit is {SETTING} (seconds; default {DEFAULT_DIST_TIMEOUT_S:g} in '
+        f'configs/_base_/default_runtime.py). Raise it if a rank legitimately works '
+        f'alone for longer (e.g. rank-0 kNN evaluation on a large set): '
+        f'--cfg-options {SETTING}=1800. See docs/distributed.md.'
+    )
     lines.append(f'Backend error: {str(err).strip().splitlines()[0][:300] if str(err) else err!r}')
     return '\n'.join(lines)
 
 
 @contextmanager
-def explain_collective_timeout(timeout_s: Optional[float],
-                               heartbeat_interval: float = 2.0) -> Iterator[None]:
+def explain_collective_timeout(
+    timeout_s: Optional[float], heartbeat_interval: float = 2.0
+) -> Iterator[None]:
     """Run the body with heartbeats; re-raise a collective timeout with an explanation.
 
     Outside a process group of 2+ ranks this only runs the body.
@@ -260,8 +300,11 @@ def explain_collective_timeout(timeout_s: Optional[float],
     try:
         yield
     except RuntimeError as err:
-        if not is_timeout_error(err) or isinstance(err, CollectiveTimeoutError) \
-                or heartbeat.world_size == 1:
+        if (
+            not is_timeout_error(err)
+            or isinstance(err, CollectiveTimeoutError)
+            or heartbeat.world_size == 1
+        ):
             raise
         heartbeat.stop()
         raise CollectiveTimeoutError(timeout_message(err, timeout_s, heartbeat)) from err
@@ -269,6 +312,13 @@ def explain_collective_timeout(timeout_s: Optional[float],
         heartbeat.stop()
 
 
-__all__ = ['CollectiveTimeoutError', 'DEFAULT_DIST_TIMEOUT_S', 'RankHeartbeat',
-           'describe_collective', 'dist_timeout_from_cfg', 'explain_collective_timeout',
-           'is_timeout_error', 'timeout_message']
+__all__ = [
+    'CollectiveTimeoutError',
+    'DEFAULT_DIST_TIMEOUT_S',
+    'RankHeartbeat',
+    'describe_collective',
+    'dist_timeout_from_cfg',
+    'explain_collective_timeout',
+    'is_timeout_error',
+    'timeout_message',
+]

@@ -13,6 +13,7 @@ non-finite loss that the ``NonFiniteLossHook`` stops.
 - ``1``: always run them (debugging on a GPU; costs a sync per check);
 - ``0``: never run them.
 """
+
 import os
 
 import torch

@@ -17,6 +17,7 @@ in ``DataSample``) and the reads of them are not counted: on a GPU they cost no 
 Each counted read is recorded with the first stack frame outside PyTorch, so a test can say
 where a new sync came from.
 """
+
 import traceback
 from collections import Counter
 from typing import Any, Iterable, Optional
@@ -27,11 +28,24 @@ from torch.overrides import TorchFunctionMode
 __all__ = ['HostReadCounter']
 
 _READS = {
-    torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.cpu,
-    torch.Tensor.numpy, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.__index__,
-    torch.equal, torch.Tensor.equal, torch.Tensor.nonzero, torch.nonzero, torch.unique,
-    torch.Tensor.unique, torch.masked_select, torch.Tensor.masked_select,
-    torch.Tensor.__format__, torch.Tensor.__repr__,
+    torch.Tensor.item,
+    torch.Tensor.tolist,
+    torch.Tensor.__bool__,
+    torch.Tensor.cpu,
+    torch.Tensor.numpy,
+    torch.Tensor.__float__,
+    torch.Tensor.__int__,
+    torch.Tensor.__index__,
+    torch.equal,
+    torch.Tensor.equal,
+    torch.Tensor.nonzero,
+    torch.nonzero,
+    torch.unique,
+    torch.Tensor.unique,
+    torch.masked_select,
+    torch.Tensor.masked_select,
+    torch.Tensor.__format__,
+    torch.Tensor.__repr__,
 }
 
 
@@ -106,9 +120,13 @@ class HostReadCounter(TorchFunctionMode):
         if func in _READS:
             return any(self._on_device(t) for t in _tensors(args[:1]))
         if func is torch.Tensor.__getitem__ and len(args) > 1:
-            index = args[1] if isinstance(args[1], tuple) else (args[1], )
-            return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                       and (self._on_device(i) or self._on_device(args[0])) for i in index)
+            index = args[1] if isinstance(args[1], tuple) else (args[1],)
+            return any(
+                isinstance(i, torch.Tensor)
+                and i.dtype == torch.bool
+                and (self._on_device(i) or self._on_device(args[0]))
+                for i in index
+            )
         return False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -118,11 +136,17 @@ class HostReadCounter(TorchFunctionMode):
         out = func(*args, **kwargs)
         if func in _READS:
             return out
-        inputs_on_device = any(self._on_device(t) for t in _tensors(args)) or \
-            any(self._on_device(t) for t in _tensors(kwargs))
-        placed = kwargs.get('device') is not None or func is torch.Tensor.cuda or (
-            func is torch.Tensor.to and any(isinstance(a, (torch.device, str, torch.Tensor))
-                                            for a in args[1:]))
+        inputs_on_device = any(self._on_device(t) for t in _tensors(args)) or any(
+            self._on_device(t) for t in _tensors(kwargs)
+        )
+        placed = (
+            kwargs.get('device') is not None
+            or func is torch.Tensor.cuda
+            or (
+                func is torch.Tensor.to
+                and any(isinstance(a, (torch.device, str, torch.Tensor)) for a in args[1:])
+            )
+        )
         if inputs_on_device or placed:
             for t in _tensors(out):
                 self._add(t)

@@ -7,6 +7,7 @@ them there at build time, the layout ``mim`` expects). A source checkout,
 used through an editable install or ``PYTHONPATH``, has them next to the
 package instead. :func:`package_path` looks in that order.
 """
+
 import os.path as osp
 from typing import List
 
@@ -52,11 +53,17 @@ def package_path(*parts: str) -> str:
         path = osp.normpath(osp.join(root, rel))
         if osp.exists(path):
             return path
-    where = ', '.join(roots) if roots else (
-        f'none: neither {osp.join(_PKG_DIR, MIM_DIR)} nor a source checkout around {_PKG_DIR} '
-        'exists (was csml_mm installed from a wheel built without configs/ and tools/?)')
-    raise FileNotFoundError(f'{rel or "the package root"!r} is not shipped with csml_mm '
-                            f'(searched: {where}).')
+    where = (
+        ', '.join(roots)
+        if roots
+        else (
+            f'none: neither {osp.join(_PKG_DIR, MIM_DIR)} nor a source checkout around {_PKG_DIR} '
+            'exists (was csml_mm installed from a wheel built without configs/ and tools/?)'
+        )
+    )
+    raise FileNotFoundError(
+        f'{rel or "the package root"!r} is not shipped with csml_mm (searched: {where}).'
+    )
 
 
 def get_config_path(name: str) -> str:
@@ -70,7 +77,7 @@ def get_config_path(name: str) -> str:
     Returns:
         str: The absolute path of the config file.
     """
-    rel = name[len('configs/'):] if name.startswith('configs/') else name
+    rel = name[len('configs/') :] if name.startswith('configs/') else name
     path = package_path('configs', rel)
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path} is not a config file.')

@@ -16,6 +16,7 @@ Three things a user of a small folder otherwise edits by hand, each done by
   Fashion-MNIST recipes (4,096 for 60,000, about 1/15): a queue much longer than that holds
   stale keys of the same images.
 """
+
 import copy
 import os
 from typing import List, Optional, Tuple
@@ -24,9 +25,14 @@ from mmengine.config import Config
 
 from .config_check import find_in_config
 
-__all__ = ['epoch_options', 'epoch_warnings', 'cap_workers', 'auto_queue_len',
-           'resolve_auto_queue_for_eval',
-           'available_cores']
+__all__ = [
+    'epoch_options',
+    'epoch_warnings',
+    'cap_workers',
+    'auto_queue_len',
+    'resolve_auto_queue_for_eval',
+    'available_cores',
+]
 
 #: MoCo's queue on ImageNet; the largest ``'auto'`` gives
 MAX_QUEUE = 65536
@@ -48,8 +54,10 @@ def epoch_options(cfg: Config, epochs: int) -> List[str]:
         raise ValueError(f'--epochs must be at least 1, got {epochs}.')
     old = cfg.get('train_cfg', {}).get('max_epochs')
     if old is None:
-        raise ValueError('--epochs needs an epoch-based config (train_cfg.max_epochs); this '
-                         'config counts iterations: set train_cfg.max_iters instead.')
+        raise ValueError(
+            '--epochs needs an epoch-based config (train_cfg.max_epochs); this '
+            'config counts iterations: set train_cfg.max_iters instead.'
+        )
     opts = [f'train_cfg.max_epochs={epochs}']
     schedulers = cfg.get('param_scheduler') or []
     if isinstance(schedulers, dict):
@@ -72,16 +80,20 @@ def epoch_warnings(cfg: Config, epochs: int) -> List[str]:
     out = []
     warmup = (cfg.get('model') or {}).get('cross_warmup_epochs')
     if isinstance(warmup, int) and warmup >= epochs:
-        out.append(f'model.cross_warmup_epochs={warmup} is not below --epochs {epochs}: the '
-                   'cross-sample (neighbour and CutMix) losses would never start; set '
-                   '--cfg-options model.cross_warmup_epochs=<fewer epochs>.')
+        out.append(
+            f'model.cross_warmup_epochs={warmup} is not below --epochs {epochs}: the '
+            'cross-sample (neighbour and CutMix) losses would never start; set '
+            '--cfg-options model.cross_warmup_epochs=<fewer epochs>.'
+        )
     for i, hook in enumerate(cfg.get('custom_hooks') or []):
         if str(hook.get('type', '')).endswith('PipelineSwitchHook'):
             late = [e for e in hook.get('switch_epochs', []) if e >= epochs]
             if late:
-                out.append(f'custom_hooks.{i} (PipelineSwitchHook) switches at epoch(s) {late}, '
-                           f'not before the end of the {epochs}-epoch run: set its '
-                           'switch_epochs.')
+                out.append(
+                    f'custom_hooks.{i} (PipelineSwitchHook) switches at epoch(s) {late}, '
+                    f'not before the end of the {epochs}-epoch run: set its '
+                    'switch_epochs.'
+                )
     return out
 
 
@@ -97,7 +109,8 @@ def cap_workers(cfg: Config, cores: Optional[int] = None) -> List[str]:
         if not isinstance(value, (dict, list, tuple)):
             continue
         for path, loader in find_in_config(
-                value, lambda d: 'dataset' in d and 'num_workers' in d, key):
+            value, lambda d: 'dataset' in d and 'num_workers' in d, key
+        ):
             workers = loader.get('num_workers')
             if isinstance(workers, int) and workers > cores:
                 loader['num_workers'] = cores
@@ -108,13 +121,17 @@ def cap_workers(cfg: Config, cores: Optional[int] = None) -> List[str]:
 def auto_queue_len(num_images: int, total_batch: int) -> Tuple[int, str]:
     """The ``'auto'`` queue length for ``num_images`` training images, and why."""
     if num_images < 1 or total_batch < 1:
-        raise ValueError(f'auto queue length: need images and a batch, got {num_images} '
-                         f'images and a total batch of {total_batch}.')
+        raise ValueError(
+            f'auto queue length: need images and a batch, got {num_images} '
+            f'images and a total batch of {total_batch}.'
+        )
     target = min(MAX_QUEUE, num_images // IMAGES_PER_KEY)
     queue = max(total_batch, target // total_batch * total_batch)
-    why = (f'model.queue_len=auto -> {queue}: min({MAX_QUEUE}, {num_images} images // '
-           f'{IMAGES_PER_KEY}) rounded down to a multiple of the total batch {total_batch}'
-           + (' (at least one batch)' if queue > target else ''))
+    why = (
+        f'model.queue_len=auto -> {queue}: min({MAX_QUEUE}, {num_images} images // '
+        f'{IMAGES_PER_KEY}) rounded down to a multiple of the total batch {total_batch}'
+        + (' (at least one batch)' if queue > target else '')
+    )
     return queue, why
 
 
@@ -130,6 +147,7 @@ def resolve_auto_queue(cfg: Config, world_size: int = 1) -> Optional[str]:
         return None
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS
+
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     dataset = DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset))
     total = int(cfg.train_dataloader.batch_size) * world_size
@@ -151,6 +169,7 @@ def resolve_auto_queue_for_eval(cfg: Config, checkpoint: Optional[str] = None) -
     queue = None
     if checkpoint is not None:
         from .checkpoint import safe_torch_load
+
         ckpt = safe_torch_load(checkpoint, map_location='cpu')
         state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
         for key, value in state.items():
@@ -159,14 +178,18 @@ def resolve_auto_queue_for_eval(cfg: Config, checkpoint: Optional[str] = None) -
                 queue = int(value.shape[-1])
                 break
         if queue is None:
-            raise ValueError(f'model.queue_len is "auto" and {checkpoint} holds no queue '
-                             'buffer to take its length from; set model.queue_len to the '
-                             'length the model was trained with (--cfg-options '
-                             'model.queue_len=N).')
-        why = f'model.queue_len=auto -> {queue}: the length of the checkpoint\'s queue'
+            raise ValueError(
+                f'model.queue_len is "auto" and {checkpoint} holds no queue '
+                'buffer to take its length from; set model.queue_len to the '
+                'length the model was trained with (--cfg-options '
+                'model.queue_len=N).'
+            )
+        why = f"model.queue_len=auto -> {queue}: the length of the checkpoint's queue"
     else:
         queue = int(cfg.train_dataloader.batch_size)
-        why = (f'model.queue_len=auto -> {queue} (one batch): no checkpoint, and the queue '
-               'takes no part in evaluation')
+        why = (
+            f'model.queue_len=auto -> {queue} (one batch): no checkpoint, and the queue '
+            'takes no part in evaluation'
+        )
     cfg.model.queue_len = queue
     return why

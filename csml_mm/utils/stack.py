@@ -7,6 +7,7 @@ no build. Detection transfer needs more: mmdet, and mmcv's compiled ops (RoIAlig
 a detection config on the main job's stack stops with one line that names the fix, instead of
 a traceback from deep inside mmdet or a ``mmdet::`` base that does not resolve.
 """
+
 import importlib.util
 import os.path as osp
 import re
@@ -26,18 +27,19 @@ def missing_detection_parts() -> List[str]:
     missing = []
     if importlib.util.find_spec('mmdet') is None:
         missing.append('mmdet')
-    if importlib.util.find_spec('mmcv') is None or importlib.util.find_spec(
-            'mmcv._ext') is None:
+    if importlib.util.find_spec('mmcv') is None or importlib.util.find_spec('mmcv._ext') is None:
         missing.append("mmcv's compiled ops")
     return missing
 
 
 def detection_stack_message(what: str, missing: List[str]) -> str:
-    return (f'{what} needs the detection stack, and this environment lacks '
-            f'{" and ".join(missing)} (make setup installs mmcv-lite, without compiled ops). '
-            f'Fix: run `{SETUP_DET}` in the csml_mm checkout (builds mmcv with its ops once, '
-            'cached, and installs mmdet), or in your own environment install mmcv 2.1 with its '
-            'ops and `pip install csml_mm[det]` (README, "Installation").')
+    return (
+        f'{what} needs the detection stack, and this environment lacks '
+        f'{" and ".join(missing)} (make setup installs mmcv-lite, without compiled ops). '
+        f'Fix: run `{SETUP_DET}` in the csml_mm checkout (builds mmcv with its ops once, '
+        'cached, and installs mmdet), or in your own environment install mmcv 2.1 with its '
+        'ops and `pip install csml_mm[det]` (README, "Installation").'
+    )
 
 
 #: a ``mmdet::`` base, mmdet's default scope, or a quoted mmdet module or type ('mmdet.models')

@@ -30,6 +30,7 @@ the fp16 error, :func:`fp16_error_bound`). Rows that fail the check are searched
 again in fp32. The result therefore equals the fp32 search, up to the order of
 exactly tied similarities.
 """
+
 import math
 import re
 from dataclasses import dataclass, replace
@@ -38,13 +39,32 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-__all__ = ['parse_bytes', 'plan_search', 'SearchPlan', 'exact_topk', 'fp16_error_bound',
-           'topk_neighbours', 'DEFAULT_MEMORY_BUDGET']
+__all__ = [
+    'parse_bytes',
+    'plan_search',
+    'SearchPlan',
+    'exact_topk',
+    'fp16_error_bound',
+    'topk_neighbours',
+    'DEFAULT_MEMORY_BUDGET',
+]
 
 #: Default device-memory budget of one search (bytes).
 DEFAULT_MEMORY_BUDGET = 4 * 1024**3
-_UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1000, 'm': 1000**2, 'mb': 1000**2, 'g': 1000**3,
-          'gb': 1000**3, 'kib': 1024, 'mib': 1024**2, 'gib': 1024**3, 'tib': 1024**4}
+_UNITS = {
+    '': 1,
+    'b': 1,
+    'k': 1000,
+    'kb': 1000,
+    'm': 1000**2,
+    'mb': 1000**2,
+    'g': 1000**3,
+    'gb': 1000**3,
+    'kib': 1024,
+    'mib': 1024**2,
+    'gib': 1024**3,
+    'tib': 1024**4,
+}
 
 
 def parse_bytes(size: Union[int, float, str]) -> int:
@@ -56,8 +76,10 @@ def parse_bytes(size: Union[int, float, str]) -> int:
     else:
         m = re.fullmatch(r'\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*', str(size))
         if m is None or m.group(2).lower() not in _UNITS:
-            raise ValueError(f'Cannot read the memory budget {size!r}; write bytes or a size '
-                             'like "4GiB", "512MiB", "2GB".')
+            raise ValueError(
+                f'Cannot read the memory budget {size!r}; write bytes or a size '
+                'like "4GiB", "512MiB", "2GB".'
+            )
         value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
     if value <= 0:
         raise ValueError(f'The memory budget must be positive, got {size!r}.')
@@ -67,6 +89,7 @@ def parse_bytes(size: Union[int, float, str]) -> int:
 @dataclass(frozen=True)
 class SearchPlan:
     """How one search uses its budget (all sizes in rows / bytes)."""
+
     query_chunk: int
     bank_chunk: int
     bank_resident: bool  # the (storage-dtype) bank is copied to the device once
@@ -80,8 +103,9 @@ class SearchPlan:
         return self.bytes_bank + self.bytes_per_block
 
 
-def _block_bytes(q: int, b: int, dim: int, cand: int, storage: int, streamed: bool,
-                 rerank: bool) -> int:
+def _block_bytes(
+    q: int, b: int, dim: int, cand: int, storage: int, streamed: bool, rerank: bool
+) -> int:
     """Device bytes of the temporaries of one query block against one bank block."""
     acc = max(4, storage)  # similarities are computed in fp32 (float64 for float64 banks)
     total = q * dim * (acc + storage)  # query rows + their storage-dtype copy
@@ -95,10 +119,18 @@ def _block_bytes(q: int, b: int, dim: int, cand: int, storage: int, streamed: bo
     return total
 
 
-def plan_search(num_queries: int, num_bank: int, dim: int, k: int, *,
-                memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
-                storage_bytes: int = 4, extra: int = 0,
-                max_query_chunk: int = 4096, allow_resident: bool = True) -> SearchPlan:
+def plan_search(
+    num_queries: int,
+    num_bank: int,
+    dim: int,
+    k: int,
+    *,
+    memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+    storage_bytes: int = 4,
+    extra: int = 0,
+    max_query_chunk: int = 4096,
+    allow_resident: bool = True,
+) -> SearchPlan:
     """Chunk sizes that keep one search within ``memory_budget`` bytes on its device.
 
     The bank is kept on the device when it takes at most half the budget; otherwise
@@ -145,10 +177,17 @@ def plan_search(num_queries: int, num_bank: int, dim: int, k: int, *,
         raise ValueError(
             f'A memory budget of {budget} bytes is too small to search a bank of {num_bank} '
             f'x {dim} features for k={k} (one query row needs {used_bank + block} bytes). '
-            'Raise memory_budget.')
-    return SearchPlan(query_chunk=q, bank_chunk=max(1, min(b, num_bank)),
-                      bank_resident=resident, candidates=cand, bytes_bank=used_bank,
-                      bytes_per_block=block, budget=budget)
+            'Raise memory_budget.'
+        )
+    return SearchPlan(
+        query_chunk=q,
+        bank_chunk=max(1, min(b, num_bank)),
+        bank_resident=resident,
+        candidates=cand,
+        bytes_bank=used_bank,
+        bytes_per_block=block,
+        budget=budget,
+    )
 
 
 def fp16_error_bound(dim: int) -> float:
@@ -163,20 +202,26 @@ def fp16_error_bound(dim: int) -> float:
     return 2.0 * (3 * u + u * u + dim * 2.0**-23)
 
 
-def _resolve_storage(storage_dtype: Union[str, torch.dtype, None],
-                     device: torch.device) -> torch.dtype:
+def _resolve_storage(
+    storage_dtype: Union[str, torch.dtype, None], device: torch.device
+) -> torch.dtype:
     if storage_dtype in (None, 'auto'):
         return torch.float16 if device.type == 'cuda' else torch.float32
     if isinstance(storage_dtype, str):
-        storage_dtype = {'fp16': torch.float16, 'float16': torch.float16,
-                         'fp32': torch.float32, 'float32': torch.float32}.get(storage_dtype)
+        storage_dtype = {
+            'fp16': torch.float16,
+            'float16': torch.float16,
+            'fp32': torch.float32,
+            'float32': torch.float32,
+        }.get(storage_dtype)
     if storage_dtype not in (torch.float16, torch.float32, torch.float64):
         raise ValueError("storage_dtype must be 'auto', 'fp16', 'fp32' or torch.float64.")
     return storage_dtype
 
 
-def _self_positions(query_ids: Optional[Tensor], bank_ids: Optional[Tensor], num_bank: int,
-                    device: torch.device) -> Optional[Tensor]:
+def _self_positions(
+    query_ids: Optional[Tensor], bank_ids: Optional[Tensor], num_bank: int, device: torch.device
+) -> Optional[Tensor]:
     """For each query, the bank row with the same id (or -1)."""
     if query_ids is None:
         return None
@@ -184,15 +229,21 @@ def _self_positions(query_ids: Optional[Tensor], bank_ids: Optional[Tensor], num
     if bank_ids is None:
         bank_ids = torch.arange(num_bank)
     bank_ids = bank_ids.long().cpu()
-    top = int(max(int(bank_ids.max()) if num_bank else 0,
-                  int(query_ids.max()) if query_ids.numel() else 0)) + 1
-    pos = torch.full((top, ), -1, dtype=torch.long)
+    top = (
+        int(
+            max(
+                int(bank_ids.max()) if num_bank else 0,
+                int(query_ids.max()) if query_ids.numel() else 0,
+            )
+        )
+        + 1
+    )
+    pos = torch.full((top,), -1, dtype=torch.long)
     pos[bank_ids] = torch.arange(num_bank)
     return pos[query_ids].to(device)
 
 
-def _merge(best_s: Tensor, best_i: Tensor, s: Tensor, i: Tensor, k: int
-           ) -> Tuple[Tensor, Tensor]:
+def _merge(best_s: Tensor, best_i: Tensor, s: Tensor, i: Tensor, k: int) -> Tuple[Tensor, Tensor]:
     """Top-k of the union of two sorted candidate lists (earlier list first on ties)."""
     cat_s = torch.cat([best_s, s], dim=1)
     cat_i = torch.cat([best_i, i], dim=1)
@@ -203,9 +254,16 @@ def _merge(best_s: Tensor, best_i: Tensor, s: Tensor, i: Tensor, k: int
     return top_s, cat_i.gather(1, j)
 
 
-def _search_block(q: Tensor, bank_store: Tensor, bank_host: Tensor, plan: SearchPlan, k: int,
-                  self_pos: Optional[Tensor], device: torch.device, dtype: torch.dtype
-                  ) -> Tuple[Tensor, Tensor]:
+def _search_block(
+    q: Tensor,
+    bank_store: Tensor,
+    bank_host: Tensor,
+    plan: SearchPlan,
+    k: int,
+    self_pos: Optional[Tensor],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Tuple[Tensor, Tensor]:
     """Running top-``plan.candidates`` of one query block over the whole bank."""
     n = bank_host.shape[0]
     cand = min(plan.candidates, n)
@@ -255,6 +313,7 @@ class _DeviceBank:
         device: Where the search computes.
         dtype: Storage dtype of the device copy.
     """
+
     host: Tensor
     store: Tensor
     norm_max: float
@@ -262,21 +321,29 @@ class _DeviceBank:
     dtype: torch.dtype
 
     @classmethod
-    def build(cls, bank: Tensor, plan: SearchPlan, device: torch.device,
-              dtype: torch.dtype) -> '_DeviceBank':
+    def build(
+        cls, bank: Tensor, plan: SearchPlan, device: torch.device, dtype: torch.dtype
+    ) -> '_DeviceBank':
         """Copy ``bank`` to ``device`` once if ``plan`` keeps it resident."""
         store = bank.to(device=device, dtype=dtype) if plan.bank_resident else bank
         norm_max = float(bank.float().norm(dim=1).max()) if dtype == torch.float16 else 0.0
         return cls(host=bank, store=store, norm_max=norm_max, device=device, dtype=dtype)
 
 
-def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
-               query_ids: Optional[Tensor] = None, bank_ids: Optional[Tensor] = None,
-               memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
-               device: Union[str, torch.device, None] = None,
-               storage_dtype: Union[str, torch.dtype, None] = 'auto',
-               max_query_chunk: int = 4096, fp16_extra: Optional[int] = None,
-               return_plan: bool = False):
+def exact_topk(
+    queries: Tensor,
+    bank: Tensor,
+    k: int,
+    *,
+    query_ids: Optional[Tensor] = None,
+    bank_ids: Optional[Tensor] = None,
+    memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+    device: Union[str, torch.device, None] = None,
+    storage_dtype: Union[str, torch.dtype, None] = 'auto',
+    max_query_chunk: int = 4096,
+    fp16_extra: Optional[int] = None,
+    return_plan: bool = False,
+):
     """Exact top-``k`` inner-product search of every query row over ``bank``.
 
     :math:`\\mathrm{top}_k(i) = \\operatorname{arg\\,top\\text{-}k}_{j:\\ \\mathrm{id}(b_j)
@@ -307,8 +374,10 @@ def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
         For ``k = 1`` ties go to the lowest bank position.
     """
     if queries.dim() != 2 or bank.dim() != 2 or queries.shape[1] != bank.shape[1]:
-        raise ValueError(f'queries [Q, D] and bank [N, D] must share D, got '
-                         f'{tuple(queries.shape)} and {tuple(bank.shape)}.')
+        raise ValueError(
+            f'queries [Q, D] and bank [N, D] must share D, got '
+            f'{tuple(queries.shape)} and {tuple(bank.shape)}.'
+        )
     n, dim = bank.shape
     if query_ids is not None and query_ids.shape[0] != queries.shape[0]:
         raise ValueError('query_ids must have one id per query row.')
@@ -319,25 +388,41 @@ def exact_topk(queries: Tensor, bank: Tensor, k: int, *,
     excluding = self_pos is not None and bool((self_pos >= 0).any())
     limit = n - 1 if excluding else n
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
-        raise ValueError(f'k={k!r} neighbours need a bank of at least {k + int(excluding)} '
-                         f'rows{" (the query itself is excluded)" if excluding else ""}; '
-                         f'it has {n}. Lower k or use more data.')
+        raise ValueError(
+            f'k={k!r} neighbours need a bank of at least {k + int(excluding)} '
+            f'rows{" (the query itself is excluded)" if excluding else ""}; '
+            f'it has {n}. Lower k or use more data.'
+        )
     dtype = _resolve_storage(storage_dtype, device)
     extra = _fp16_extra(dtype, k, fp16_extra)
-    plan = plan_search(queries.shape[0], n, dim, k, memory_budget=memory_budget,
-                       storage_bytes=torch.finfo(dtype).bits // 8, extra=extra,
-                       max_query_chunk=max_query_chunk)
+    plan = plan_search(
+        queries.shape[0],
+        n,
+        dim,
+        k,
+        memory_budget=memory_budget,
+        storage_bytes=torch.finfo(dtype).bits // 8,
+        extra=extra,
+        max_query_chunk=max_query_chunk,
+    )
     dev_bank = _DeviceBank.build(bank, plan, device, dtype)
-    out_s, out_i, redone = _search_planned(queries, dev_bank, k, plan, self_pos, extra,
-                                           max_query_chunk)
+    out_s, out_i, redone = _search_planned(
+        queries, dev_bank, k, plan, self_pos, extra, max_query_chunk
+    )
     if return_plan:
         return out_s, out_i, plan, redone
     return out_s, out_i
 
 
-def _search_planned(queries: Tensor, bank: _DeviceBank, k: int, plan: SearchPlan,
-                    self_pos: Optional[Tensor], extra: int, max_query_chunk: int
-                    ) -> Tuple[Tensor, Tensor, int]:
+def _search_planned(
+    queries: Tensor,
+    bank: _DeviceBank,
+    k: int,
+    plan: SearchPlan,
+    self_pos: Optional[Tensor],
+    extra: int,
+    max_query_chunk: int,
+) -> Tuple[Tensor, Tensor, int]:
     """Top-``k`` of every query row over a prepared bank, query block by query block.
 
     Args:
@@ -370,22 +455,43 @@ def _search_planned(queries: Tensor, bank: _DeviceBank, k: int, plan: SearchPlan
             if bool(bad.any()):
                 redone += int(bad.sum())
                 # the fp32 bank block replaces the resident fp16 bank's share of the budget
-                fp32_plan = plan_search(int(bad.sum()), n, dim, k,
-                                        memory_budget=max(plan.budget - plan.bytes_bank
-                                                          - plan.bytes_per_block,
-                                                          plan.budget // 4),
-                                        storage_bytes=4, max_query_chunk=max_query_chunk,
-                                        allow_resident=False)
-                s2, i2 = _search_block(q[bad], None, bank.host, fp32_plan, k,
-                                       None if pos is None else pos[bad], device,
-                                       torch.float32)
+                fp32_plan = plan_search(
+                    int(bad.sum()),
+                    n,
+                    dim,
+                    k,
+                    memory_budget=max(
+                        plan.budget - plan.bytes_bank - plan.bytes_per_block, plan.budget // 4
+                    ),
+                    storage_bytes=4,
+                    max_query_chunk=max_query_chunk,
+                    allow_resident=False,
+                )
+                s2, i2 = _search_block(
+                    q[bad],
+                    None,
+                    bank.host,
+                    fp32_plan,
+                    k,
+                    None if pos is None else pos[bad],
+                    device,
+                    torch.float32,
+                )
                 s[bad], i[bad] = s2[:, :k], i2[:, :k]
         out_s[q0:q1], out_i[q0:q1] = s[:, :k], i[:, :k]
     return out_s, out_i, redone
 
 
-def _rerank_fp32(q: Tensor, bank: Tensor, s16: Tensor, idx: Tensor, k: int, dim: int,
-                 bank_norm_max: float, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+def _rerank_fp32(
+    q: Tensor,
+    bank: Tensor,
+    s16: Tensor,
+    idx: Tensor,
+    k: int,
+    dim: int,
+    bank_norm_max: float,
+    device: torch.device,
+) -> Tuple[Tensor, Tensor, Tensor]:
     """Re-rank fp16 candidates with fp32 rows; flag rows where a non-candidate could win."""
     rows = bank[idx.cpu()].to(device=device, dtype=torch.float32)  # [q, c, D]
     s32 = torch.einsum('qd,qcd->qc', q, rows)
@@ -402,13 +508,18 @@ def _rerank_fp32(q: Tensor, bank: Tensor, s16: Tensor, idx: Tensor, k: int, dim:
     return s32, idx, ~safe
 
 
-def topk_neighbours(feats: Tensor, k: int, *, ids: Optional[Tensor] = None,
-                    sharded: bool = False,
-                    memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
-                    device: Union[str, torch.device, None] = None,
-                    storage_dtype: Union[str, torch.dtype, None] = 'auto',
-                    max_query_chunk: int = 4096, backend: str = 'torch'
-                    ) -> Tuple[Tensor, Tensor]:
+def topk_neighbours(
+    feats: Tensor,
+    k: int,
+    *,
+    ids: Optional[Tensor] = None,
+    sharded: bool = False,
+    memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+    device: Union[str, torch.device, None] = None,
+    storage_dtype: Union[str, torch.dtype, None] = 'auto',
+    max_query_chunk: int = 4096,
+    backend: str = 'torch',
+) -> Tuple[Tensor, Tensor]:
     """The ``k`` nearest rows of every row of a bank, the row itself excluded: the one entry
     point of neighbour search, for one process and for a bank sharded across ranks.
 
@@ -455,35 +566,54 @@ def topk_neighbours(feats: Tensor, k: int, *, ids: Optional[Tensor] = None,
     budget = parse_bytes(memory_budget)
     n = feats.shape[0]
     ids = torch.arange(n) if ids is None else ids.long().cpu()
-    if ids.shape != (n, ):
+    if ids.shape != (n,):
         raise ValueError(f'ids must be [{n}] (one id per row), got {tuple(ids.shape)}.')
     if sharded:
         from mmengine.dist import get_world_size
+
         if get_world_size() > 1:
             if backend != 'torch':
-                raise ValueError("backend='faiss' is single-process only; use "
-                                 "backend='torch' (exact, sharded across ranks) under DDP.")
+                raise ValueError(
+                    "backend='faiss' is single-process only; use "
+                    "backend='torch' (exact, sharded across ranks) under DDP."
+                )
             return _sharded_topk(feats, ids, k, budget, device, storage_dtype, max_query_chunk)
     if isinstance(k, bool) or not isinstance(k, int) or not 0 < k < n:
-        raise ValueError(f'k={k} neighbours need at least k+1 samples, the bank has {n}. '
-                         'Lower the number of neighbours (e.g. num_neighbours) or use more data.')
+        raise ValueError(
+            f'k={k} neighbours need at least k+1 samples, the bank has {n}. '
+            'Lower the number of neighbours (e.g. num_neighbours) or use more data.'
+        )
     if not torch.isfinite(feats).all():
         raise ValueError('topk_neighbours: the features contain NaN or Inf.')
     if backend == 'faiss':
         sims, idx = _faiss_topk(feats, k)
     else:
-        sims, idx = exact_topk(feats, feats, k, query_ids=ids, bank_ids=ids,
-                               memory_budget=budget, device=device,
-                               storage_dtype=storage_dtype, max_query_chunk=max_query_chunk)
+        sims, idx = exact_topk(
+            feats,
+            feats,
+            k,
+            query_ids=ids,
+            bank_ids=ids,
+            memory_budget=budget,
+            device=device,
+            storage_dtype=storage_dtype,
+            max_query_chunk=max_query_chunk,
+        )
     return sims.cpu(), ids[idx.cpu()]
 
 
-def _sharded_topk(local_feats: Tensor, local_ids: Tensor, k: int, budget: int,
-                  device: Union[str, torch.device, None],
-                  storage_dtype: Union[str, torch.dtype, None], max_query_chunk: int
-                  ) -> Tuple[Tensor, Tensor]:
+def _sharded_topk(
+    local_feats: Tensor,
+    local_ids: Tensor,
+    k: int,
+    budget: int,
+    device: Union[str, torch.device, None],
+    storage_dtype: Union[str, torch.dtype, None],
+    max_query_chunk: int,
+) -> Tuple[Tensor, Tensor]:
     """:func:`topk_neighbours` over shards on several ranks (see there); CPU results."""
     from mmengine.dist import all_gather, broadcast, get_rank
+
     rank = get_rank()
     n_local, dim = local_feats.shape
     nonfinite = int(not bool(torch.isfinite(local_feats).all()))
@@ -491,20 +621,30 @@ def _sharded_topk(local_feats: Tensor, local_ids: Tensor, k: int, budget: int,
     sizes = [m[0] for m in metas]
     bad_ranks = [r for r, m in enumerate(metas) if m[1]]
     if bad_ranks:  # every rank raises, none waits in a collective
-        raise ValueError(f'topk_neighbours: the features of rank(s) {bad_ranks} contain NaN '
-                         'or Inf.')
+        raise ValueError(
+            f'topk_neighbours: the features of rank(s) {bad_ranks} contain NaN or Inf.'
+        )
     total = sum(sizes)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < total:
-        raise ValueError(f'k={k} neighbours need at least k+1 samples, the shards hold '
-                         f'{total}. Lower the number of neighbours (e.g. num_neighbours) or '
-                         'use more data.')
+        raise ValueError(
+            f'k={k} neighbours need at least k+1 samples, the shards hold '
+            f'{total}. Lower the number of neighbours (e.g. num_neighbours) or '
+            'use more data.'
+        )
     device = torch.device(device) if device is not None else local_feats.device
     dtype = _resolve_storage(storage_dtype, device)
     plan, bank = None, None
     if n_local:  # one plan for all of this rank's searches: its shard against any block
-        plan = plan_search(max(sizes), n_local, dim, k, memory_budget=budget,
-                           storage_bytes=torch.finfo(dtype).bits // 8,
-                           extra=_fp16_extra(dtype, k), max_query_chunk=max_query_chunk)
+        plan = plan_search(
+            max(sizes),
+            n_local,
+            dim,
+            k,
+            memory_budget=budget,
+            storage_bytes=torch.finfo(dtype).bits // 8,
+            extra=_fp16_extra(dtype, k),
+            max_query_chunk=max_query_chunk,
+        )
         bank = _DeviceBank.build(local_feats, plan, device, dtype)
     # the broadcast blocks must be the same on every rank: the smallest plan's
     own_chunk = plan.query_chunk if plan is not None else max(1, max_query_chunk)
@@ -533,9 +673,15 @@ def _sharded_topk(local_feats: Tensor, local_ids: Tensor, k: int, budget: int,
     return out_s, out_i
 
 
-def _local_candidates(q: Tensor, qid: Tensor, bank: Optional[_DeviceBank], ids: Tensor, k: int,
-                      plan: Optional[SearchPlan], max_query_chunk: int
-                      ) -> Tuple[Tensor, Tensor]:
+def _local_candidates(
+    q: Tensor,
+    qid: Tensor,
+    bank: Optional[_DeviceBank],
+    ids: Tensor,
+    k: int,
+    plan: Optional[SearchPlan],
+    max_query_chunk: int,
+) -> Tuple[Tensor, Tensor]:
     """Top-k of the query block within this shard, padded with -inf to exactly ``k``."""
     rows = q.shape[0]
     pad_s = torch.full((rows, k), float('-inf'))
@@ -562,8 +708,9 @@ def _faiss_topk(feats: Tensor, k: int) -> Tuple[Tensor, Tensor]:
     try:
         import faiss
     except ImportError as e:
-        raise ImportError("backend='faiss' needs faiss (pip install faiss-cpu); "
-                          "backend='torch' needs nothing.") from e
+        raise ImportError(
+            "backend='faiss' needs faiss (pip install faiss-cpu); backend='torch' needs nothing."
+        ) from e
     x = feats.detach().float().cpu().contiguous().numpy()
     index = faiss.IndexFlatIP(x.shape[1])
     index.add(x)

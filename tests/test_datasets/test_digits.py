@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Tests of the embedded ``Digits`` and ``DigitsComposite`` datasets."""
+
 import hashlib
 import sys
 
@@ -16,23 +17,22 @@ SPD = 4  # default samples_per_digit
 
 
 def _images(dataset) -> np.ndarray:
-    return np.stack(
-        [dataset.get_data_info(i)['img'] for i in range(len(dataset))])
+    return np.stack([dataset.get_data_info(i)['img'] for i in range(len(dataset))])
 
 
 def _sources(dataset) -> np.ndarray:
-    return np.array([
-        dataset.get_data_info(i)['source_index'] for i in range(len(dataset))
-    ])
+    return np.array([dataset.get_data_info(i)['source_index'] for i in range(len(dataset))])
 
 
-def knn_top1(bank: np.ndarray,
-             bank_labels: np.ndarray,
-             queries: np.ndarray,
-             query_labels: np.ndarray,
-             k: int = 20,
-             temperature: float = 0.07,
-             num_classes: int = 10) -> float:
+def knn_top1(
+    bank: np.ndarray,
+    bank_labels: np.ndarray,
+    queries: np.ndarray,
+    query_labels: np.ndarray,
+    k: int = 20,
+    temperature: float = 0.07,
+    num_classes: int = 10,
+) -> float:
     """Raw-pixel cosine kNN with an exp(sim / T) weighted vote."""
 
     def normalise(x):
@@ -74,9 +74,7 @@ def test_digits_items(digits):
     assert digits['all'].metainfo['classes'] == digits['all'].CLASSES
 
     info = digits['all'].get_data_info(0)
-    assert set(info) >= {
-        'img', 'gt_label', 'source_index', 'img_shape', 'ori_shape'
-    }
+    assert set(info) >= {'img', 'gt_label', 'source_index', 'img_shape', 'ori_shape'}
     assert info['img_shape'] == (32, 32) and info['ori_shape'] == (32, 32)
     imgs = _images(digits['all'])
     assert imgs.shape == (NUM_SOURCES, 32, 32, 3) and imgs.dtype == np.uint8
@@ -87,12 +85,12 @@ def test_digits_items(digits):
     assert imgs.max() == 255
 
     from sklearn.datasets import load_digits
+
     target = load_digits().target
     labels = digits['all'].get_gt_labels()
-    assert labels.shape == (NUM_SOURCES, )
+    assert labels.shape == (NUM_SOURCES,)
     np.testing.assert_array_equal(labels, target)
-    np.testing.assert_array_equal(_sources(digits['all']),
-                                  np.arange(NUM_SOURCES))
+    np.testing.assert_array_equal(_sources(digits['all']), np.arange(NUM_SOURCES))
 
 
 def test_composite_items(composite):
@@ -139,8 +137,7 @@ def test_val_class_balance(val_fraction, digits):
     assert (np.abs(val_counts - val_fraction * all_counts) <= 1).all()
     # a different split seed gives a different, equally balanced split
     other = Digits(split='val', val_fraction=val_fraction, split_seed=1)
-    np.testing.assert_array_equal(
-        np.bincount(other.get_gt_labels(), minlength=10), val_counts)
+    np.testing.assert_array_equal(np.bincount(other.get_gt_labels(), minlength=10), val_counts)
     assert set(_sources(other)) != set(_sources(val))
 
 
@@ -170,13 +167,21 @@ def test_same_bytes_in_a_fresh_interpreter(repo_root):
     """Generation depends on nothing but the seeds: a new process (no cache, other
     memory layout, other hash seed) renders exactly the same bytes."""
     import subprocess
-    code = ('import hashlib; from csml_mm.datasets import digits as d; '
-            'p = d.render_plain_digits()[0]; '
-            f'c = d.render_composite_digits({SPD}, 0)[0]; '
-            'print(hashlib.sha256(p.tobytes() + c.tobytes()).hexdigest())')
-    out = subprocess.run([sys.executable, '-c', code], cwd=repo_root, capture_output=True,
-                         text=True, timeout=300, env={'PYTHONHASHSEED': '123',
-                                                      **__import__('os').environ})
+
+    code = (
+        'import hashlib; from csml_mm.datasets import digits as d; '
+        'p = d.render_plain_digits()[0]; '
+        f'c = d.render_composite_digits({SPD}, 0)[0]; '
+        'print(hashlib.sha256(p.tobytes() + c.tobytes()).hexdigest())'
+    )
+    out = subprocess.run(
+        [sys.executable, '-c', code],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={'PYTHONHASHSEED': '123', **__import__('os').environ},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == _digest(SPD, 0)
 
@@ -220,16 +225,18 @@ def test_pipeline(cls):
     assert inputs.shape == (3, 32, 32) and inputs.dtype == torch.uint8
     info = dataset.get_data_info(3)
     assert out['data_samples'].gt_label.tolist() == [info['gt_label']]
-    np.testing.assert_array_equal(inputs.permute(1, 2, 0).numpy(),
-                                  info['img'])
+    np.testing.assert_array_equal(inputs.permute(1, 2, 0).numpy(), info['img'])
 
 
 def test_composite_is_harder_for_raw_pixels(digits, composite):
     accs = {}
     for name, ds in (('Digits', digits), ('DigitsComposite', composite)):
         accs[name] = knn_top1(
-            _images(ds['train']), ds['train'].get_gt_labels(),
-            _images(ds['val']), ds['val'].get_gt_labels())
+            _images(ds['train']),
+            ds['train'].get_gt_labels(),
+            _images(ds['val']),
+            ds['val'].get_gt_labels(),
+        )
     print(f'raw-pixel kNN top-1 (k=20, cosine, T=0.07): {accs}')
     assert accs['Digits'] > 0.9
     assert accs['DigitsComposite'] < 0.5

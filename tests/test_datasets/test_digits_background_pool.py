@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Tests of the opt-in ``background_pool`` of ``DigitsComposite``."""
+
 import numpy as np
 import pytest
 
@@ -20,8 +21,7 @@ def _blob(labels: np.ndarray, value: int) -> np.ndarray:
 
 def _use_digits(monkeypatch, ink: np.ndarray, labels: np.ndarray) -> None:
     monkeypatch.setattr(digits_mod, '_CACHE', {})
-    monkeypatch.setattr(digits_mod, 'load_source_digits',
-                        lambda: (ink, labels))
+    monkeypatch.setattr(digits_mod, 'load_source_digits', lambda: (ink, labels))
 
 
 @pytest.fixture
@@ -69,8 +69,7 @@ def test_blob_digit_leaves_the_border_free(blob_digits, monkeypatch, pool):
 @pytest.mark.parametrize('pool', [1, 5, 16])
 def test_pool_size_is_the_number_of_distinct_backgrounds(blob_digits, pool):
     labels = blob_digits
-    imgs, out_labels = digits_mod.render_composite_digits(
-        2, 0, background_pool=pool)
+    imgs, out_labels = digits_mod.render_composite_digits(2, 0, background_pool=pool)
     n = 2 * len(labels)
     assert imgs.shape == (n, 32, 32, 3)
     np.testing.assert_array_equal(out_labels, np.repeat(labels, 2))
@@ -100,13 +99,11 @@ def _digit_centres(monkeypatch, labels, pool, seed=0) -> np.ndarray:
     out = []
     for value in (16, 1):
         _use_digits(monkeypatch, _blob(labels, value), labels)
-        out.append(digits_mod.render_composite_digits(
-            1, seed, pool)[0].astype(np.int64))
+        out.append(digits_mod.render_composite_digits(1, seed, pool)[0].astype(np.int64))
     changed = (out[0] != out[1]).any(-1)
     yy, xx = np.mgrid[:32, :32]
     area = changed.sum((1, 2))
-    return np.stack([(changed * yy).sum((1, 2)) / area,
-                     (changed * xx).sum((1, 2)) / area], 1)
+    return np.stack([(changed * yy).sum((1, 2)) / area, (changed * xx).sum((1, 2)) / area], 1)
 
 
 def test_pool_keeps_everything_but_the_background(blob_digits, monkeypatch):
@@ -131,23 +128,19 @@ def test_pool_determinism_and_seeds(monkeypatch):
     second = DigitsComposite(**kwargs)
     imgs = np.stack([first.get_data_info(i)['img'] for i in range(len(first))])
     np.testing.assert_array_equal(
-        imgs,
-        np.stack([second.get_data_info(i)['img']
-                  for i in range(len(second))]))
+        imgs, np.stack([second.get_data_info(i)['img'] for i in range(len(second))])
+    )
     # labels and sources are those of the default dataset
     default = DigitsComposite(split='val', samples_per_digit=1)
-    np.testing.assert_array_equal(first.get_gt_labels(),
-                                  default.get_gt_labels())
+    np.testing.assert_array_equal(first.get_gt_labels(), default.get_gt_labels())
     assert [first.get_data_info(i)['source_index'] for i in range(5)] == [
-        default.get_data_info(i)['source_index'] for i in range(5)]
-    default_imgs = np.stack(
-        [default.get_data_info(i)['img'] for i in range(len(default))])
+        default.get_data_info(i)['source_index'] for i in range(5)
+    ]
+    default_imgs = np.stack([default.get_data_info(i)['img'] for i in range(len(default))])
     assert (imgs != default_imgs).any(axis=(1, 2, 3)).mean() > 0.9
     # another seed gives another pool and other renderings
-    other = DigitsComposite(split='val', samples_per_digit=1, seed=1,
-                            background_pool=8)
-    other_imgs = np.stack(
-        [other.get_data_info(i)['img'] for i in range(len(other))])
+    other = DigitsComposite(split='val', samples_per_digit=1, seed=1, background_pool=8)
+    other_imgs = np.stack([other.get_data_info(i)['img'] for i in range(len(other))])
     assert (other_imgs != imgs).any(axis=(1, 2, 3)).mean() > 0.99
     assert 'pool of 8 shared patches' in repr(first)
 

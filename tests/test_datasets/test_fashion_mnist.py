@@ -1,4 +1,5 @@
 """FashionMNISTGz: IDX parsing against hand-written files, padding, errors that name the fix."""
+
 import gzip
 import os
 import os.path as osp
@@ -40,8 +41,9 @@ def test_reads_padded_bgr_images_and_labels(tmp_path, write_idx):
             np.testing.assert_array_equal(item['img'][2:30, 2:30, c], imgs[i])
         assert item['img'][:2].max() == 0 and item['img'][:, 30:].max() == 0
         assert item['gt_label'] == labels[i]
-    test = DATASETS.build(dict(type='FashionMNISTGz', split='test', data_root=str(tmp_path),
-                               pad=0, num_samples=3))
+    test = DATASETS.build(
+        dict(type='FashionMNISTGz', split='test', data_root=str(tmp_path), pad=0, num_samples=3)
+    )
     assert len(test) == 3 and test[2]['img'].shape == (28, 28, 3)
     np.testing.assert_array_equal(test[2]['img'][..., 1], data['test'][0][2])
 
@@ -86,8 +88,10 @@ def test_bad_arguments(tmp_path):
         DATASETS.build(dict(type='FashionMNISTGz', num_samples=0, data_root=str(tmp_path)))
 
 
-@pytest.mark.skipif(not fm.fashion_mnist_available(fm.DEFAULT_ROOT),
-                    reason='dataset-fashion-mnist is not installed (make setup installs it)')
+@pytest.mark.skipif(
+    not fm.fashion_mnist_available(fm.DEFAULT_ROOT),
+    reason='dataset-fashion-mnist is not installed (make setup installs it)',
+)
 def test_installed_package_has_the_published_sizes():
     train = fm.load_fashion_mnist(fm.DEFAULT_ROOT, 'train')
     test = fm.load_fashion_mnist(fm.DEFAULT_ROOT, 'test')

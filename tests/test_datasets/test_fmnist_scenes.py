@@ -1,6 +1,7 @@
 """Fashion-MNIST scenes: every mask, box and pixel rebuilt from each annotation's recorded
 source, train/val split separation, determinism, caching, the missing-data error, and mmdet's
 CocoDataset reading the files."""
+
 import json
 import os
 import os.path as osp
@@ -56,9 +57,9 @@ def _rebuild(src_img, src, spec, canvas):
     item = cv2.resize(src_img, (s, s), interpolation=cv2.INTER_LINEAR).astype(np.float64)
     shape = binary_fill_holes(item > spec.mask_threshold)
     full = np.zeros((canvas, canvas), bool)
-    full[src['y']:src['y'] + s, src['x']:src['x'] + s] = shape
+    full[src['y'] : src['y'] + s, src['x'] : src['x'] + s] = shape
     pix = np.zeros((canvas, canvas))
-    pix[src['y']:src['y'] + s, src['x']:src['x'] + s] = src['gain'] * item
+    pix[src['y'] : src['y'] + s, src['x'] : src['x'] + s] = src['gain'] * item
     return full, pix
 
 
@@ -93,20 +94,25 @@ def test_masks_boxes_pixels_and_sources(tmp_path, fmnist, split):
             mask = mask_utils.decode(a['segmentation']).astype(bool)
             # the visible silhouette: its own minus every later garment's
             want = rebuilt[j][0].copy()
-            for later, _ in rebuilt[j + 1:]:
+            for later, _ in rebuilt[j + 1 :]:
                 want &= ~later
             np.testing.assert_array_equal(mask, want)
             occluded += int(rebuilt[j][0].sum() - mask.sum() > 0)
             assert mask.sum() >= spec.min_visible_fraction * rebuilt[j][0].sum()
             # box = the mask's extent, area = its pixel count
             ys, xs = np.nonzero(mask)
-            assert a['bbox'] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
-                                 ys.max() - ys.min() + 1]
+            assert a['bbox'] == [
+                xs.min(),
+                ys.min(),
+                xs.max() - xs.min() + 1,
+                ys.max() - ys.min() + 1,
+            ]
             assert a['area'] == int(mask.sum()) and a['iscrowd'] == 0
             # the visible pixels are this garment's, from this split (the other split's
             # images are different random textures, so a mix-up cannot pass)
-            np.testing.assert_array_equal(canvas[mask],
-                                          np.clip(np.rint(rebuilt[j][1][mask]), 0, 255))
+            np.testing.assert_array_equal(
+                canvas[mask], np.clip(np.rint(rebuilt[j][1][mask]), 0, 255)
+            )
     assert occluded > 0  # the set does exercise occlusion
 
 
@@ -119,14 +125,17 @@ def test_deterministic_prefix_stable_and_seeded(tmp_path, fmnist):
     make_scenes(d, 10, 4, seed=1, fmnist_root=root)
     assert _load(a, 'train') == _load(b, 'train') and _load(a, 'val') == _load(b, 'val')
     for name in sorted(os.listdir(osp.join(a, 'train'))):
-        with open(osp.join(a, 'train', name), 'rb') as f1, \
-                open(osp.join(b, 'train', name), 'rb') as f2:
+        with (
+            open(osp.join(a, 'train', name), 'rb') as f1,
+            open(osp.join(b, 'train', name), 'rb') as f2,
+        ):
             assert f1.read() == f2.read()
     # the first scenes do not depend on how many are made
     short = _load(c, 'train')
     ids = {im['id'] for im in short['images']}
-    assert short['annotations'] == [x for x in _load(a, 'train')['annotations']
-                                    if x['image_id'] in ids]
+    assert short['annotations'] == [
+        x for x in _load(a, 'train')['annotations'] if x['image_id'] in ids
+    ]
     # another seed, other scenes
     assert _load(d, 'train')['annotations'] != _load(a, 'train')['annotations']
 
@@ -159,28 +168,48 @@ def test_missing_fashion_mnist_names_the_fix(tmp_path, repo_root, subprocess_env
         make_scenes(str(tmp_path / 'x'), 2, 2, fmnist_root=str(tmp_path / 'nowhere'))
     assert not (tmp_path / 'x').exists()
     proc = subprocess.run(
-        [sys.executable, 'tools/dataset_converters/fmnist_scenes.py', '--out',
-         str(tmp_path / 'y'), '--fmnist-root', str(tmp_path / 'nowhere')],
-        cwd=repo_root, env=subprocess_env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            'tools/dataset_converters/fmnist_scenes.py',
+            '--out',
+            str(tmp_path / 'y'),
+            '--fmnist-root',
+            str(tmp_path / 'nowhere'),
+        ],
+        cwd=repo_root,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert 'apt-get install dataset-fashion-mnist' in proc.stderr
 
 
 def test_mmdet_coco_dataset_reads_the_scenes(tmp_path, fmnist):
+    import mmdet.datasets  # noqa: F401  (registers CocoDataset and its transforms)
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
-    import mmdet.datasets  # noqa: F401  (registers CocoDataset and its transforms)
+
     root, _ = fmnist
     out = str(tmp_path / 'scenes')
     make_scenes(out, 6, 3, fmnist_root=root)
     init_default_scope('mmdet')
     try:
-        ds = DATASETS.build(dict(
-            type='CocoDataset', data_root=out + '/', metainfo=dict(classes=fm.CLASSES),
-            ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
-            test_mode=True,
-            pipeline=[dict(type='LoadImageFromFile'),
-                      dict(type='LoadAnnotations', with_bbox=True, with_mask=True)]))
+        ds = DATASETS.build(
+            dict(
+                type='CocoDataset',
+                data_root=out + '/',
+                metainfo=dict(classes=fm.CLASSES),
+                ann_file='annotations/instances_val.json',
+                data_prefix=dict(img='val/'),
+                test_mode=True,
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+                ],
+            )
+        )
         assert len(ds) == 3
         ann = _load(out, 'val')
         item = ds[0]
@@ -188,11 +217,11 @@ def test_mmdet_coco_dataset_reads_the_scenes(tmp_path, fmnist):
         mine = [a for a in ann['annotations'] if a['image_id'] == ann['images'][0]['id']]
         assert len(item['gt_bboxes']) == len(mine)
         for k, a in enumerate(mine):
-            np.testing.assert_array_equal(item['gt_masks'].masks[k],
-                                          mask_utils.decode(a['segmentation']))
+            np.testing.assert_array_equal(
+                item['gt_masks'].masks[k], mask_utils.decode(a['segmentation'])
+            )
             x, y, w, h = a['bbox']
-            np.testing.assert_allclose(item['gt_bboxes'].tensor[k].numpy(),
-                                       [x, y, x + w, y + h])
+            np.testing.assert_allclose(item['gt_bboxes'].tensor[k].numpy(), [x, y, x + w, y + h])
             assert item['gt_bboxes_labels'][k] == a['category_id'] - 1
     finally:
         init_default_scope('mmpretrain')

@@ -1,4 +1,5 @@
 """csml_mm.datasets.image_files: the one definition of an image file, as the datasets judge it."""
+
 import inspect
 
 import pytest
@@ -10,16 +11,27 @@ from csml_mm.datasets.image_files import FOLDER_IMG_EXTENSIONS, IMG_EXTENSIONS, 
 def test_folder_extensions_are_custom_datasets_default():
     default = inspect.signature(CustomDataset.__init__).parameters['extensions'].default
     assert FOLDER_IMG_EXTENSIONS == tuple(default)
-    assert IMG_EXTENSIONS[:len(FOLDER_IMG_EXTENSIONS)] == FOLDER_IMG_EXTENSIONS
+    assert IMG_EXTENSIONS[: len(FOLDER_IMG_EXTENSIONS)] == FOLDER_IMG_EXTENSIONS
     assert set(IMG_EXTENSIONS) - set(FOLDER_IMG_EXTENSIONS) == {'.tiff', '.webp', '.gif'}
     assert all(e == e.lower() and e.startswith('.') for e in IMG_EXTENSIONS)
 
 
-@pytest.mark.parametrize('name, folder, loader', [
-    ('a.jpg', True, True), ('b.JPEG', True, True), ('sub/c.Png', True, True),
-    ('d.tif', True, True), ('e.tiff', False, True), ('f.webp', False, True),
-    ('g.GIF', False, True), ('notes.txt', False, False), ('.hidden.png', False, False),
-    ('dir/._resource.jpg', False, False), ('png', False, False)])
+@pytest.mark.parametrize(
+    'name, folder, loader',
+    [
+        ('a.jpg', True, True),
+        ('b.JPEG', True, True),
+        ('sub/c.Png', True, True),
+        ('d.tif', True, True),
+        ('e.tiff', False, True),
+        ('f.webp', False, True),
+        ('g.GIF', False, True),
+        ('notes.txt', False, False),
+        ('.hidden.png', False, False),
+        ('dir/._resource.jpg', False, False),
+        ('png', False, False),
+    ],
+)
 def test_is_image_file(name, folder, loader):
     assert is_image_file(name) is loader
     assert is_image_file(name, FOLDER_IMG_EXTENSIONS) is folder

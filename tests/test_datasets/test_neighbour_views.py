@@ -1,4 +1,5 @@
 """NeighbourViewsDataset: four views, table validation, workers see table updates."""
+
 import pytest
 import torch
 from mmengine.dataset import default_collate
@@ -10,14 +11,15 @@ from csml_mm.datasets.neighbour_views import NeighbourViewsDataset
 
 init_default_scope('mmpretrain')
 
-VIEW = [dict(type='RandomResizedCrop', scale=16, crop_ratio_range=(0.5, 1.0),
-             backend='pillow')]
+VIEW = [dict(type='RandomResizedCrop', scale=16, crop_ratio_range=(0.5, 1.0), backend='pillow')]
 
 
 def make(n=12, k=3):
     return NeighbourViewsDataset(
         dataset=dict(type='Digits', split='train', indices=n),
-        pipeline=[dict(type='MultiView', num_views=2, transforms=[VIEW])], num_neighbours=k)
+        pipeline=[dict(type='MultiView', num_views=2, transforms=[VIEW])],
+        num_neighbours=k,
+    )
 
 
 def test_four_views_and_neighbour_from_table():
@@ -50,8 +52,9 @@ def test_persistent_workers_see_new_table():
     ds = make(n=8, k=1)
     first = (torch.arange(8) + 1) % 8
     ds.set_neighbours(first.unsqueeze(1))
-    loader = DataLoader(ds, batch_size=8, num_workers=1, persistent_workers=True,
-                        collate_fn=default_collate)
+    loader = DataLoader(
+        ds, batch_size=8, num_workers=1, persistent_workers=True, collate_fn=default_collate
+    )
     batch = next(iter(loader))
     assert [s.neighbour_idx for s in batch['data_samples']] == first.tolist()
     second = (torch.arange(8) + 3) % 8

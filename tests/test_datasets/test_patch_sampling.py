@@ -1,5 +1,6 @@
 """APS data side: geometry-recording crop, per-view multi-view wrapper, sparse and
 selective patch sampling (checked against plain-loop references)."""
+
 import itertools
 
 import mmcv
@@ -12,10 +13,16 @@ from mmengine.registry import init_default_scope
 from mmpretrain.datasets.transforms import RandomResizedCrop
 
 import csml_mm  # noqa: F401
-from csml_mm.datasets.transforms import (MultiViewWithKeys, RandomResizedCropWithBox,
-                                         SelectivePatchSampling, SparsePatchSampling,
-                                         covered_fraction, sample_without_replacement,
-                                         selection_probabilities, sparse_patch_ids)
+from csml_mm.datasets.transforms import (
+    MultiViewWithKeys,
+    RandomResizedCropWithBox,
+    SelectivePatchSampling,
+    SparsePatchSampling,
+    covered_fraction,
+    sample_without_replacement,
+    selection_probabilities,
+    sparse_patch_ids,
+)
 
 init_default_scope('mmpretrain')
 
@@ -23,6 +30,7 @@ init_default_scope('mmpretrain')
 # ----------------------------------------------------------------- references
 def _ref_covered(ids1, box1, g1, box2, g2, flip1=(False, False), flip2=(False, False)):
     """Plain loops: rectangle of every chosen view-1 cell against every view-2 cell."""
+
     def cell_rect(box, grid, flip, r, c):
         rows, cols = grid
         if flip[0]:
@@ -63,14 +71,20 @@ def _inclusion_probabilities(weights, n):
 
 def _two_view_results(box1, box2, ids1, size=32, flips=(False, False), dirs=None):
     img = np.zeros((size, size, 3), np.uint8)
-    return dict(img=[img, img.copy()], crop_box=[np.array(box1, float), np.array(box2, float)],
-                flip=list(flips), flip_direction=list(dirs or [None, None]),
-                patch_ids=[None if ids1 is None else np.asarray(ids1), None])
+    return dict(
+        img=[img, img.copy()],
+        crop_box=[np.array(box1, float), np.array(box2, float)],
+        flip=list(flips),
+        flip_direction=list(dirs or [None, None]),
+        patch_ids=[None if ids1 is None else np.asarray(ids1), None],
+    )
 
 
 # --------------------------------------------------------------------- sparse
-@pytest.mark.parametrize('grid,ratio,rounds', [((16, 16), 0.25, 4), ((14, 14), 0.25, 4),
-                                                ((8, 8), 0.2, 3), ((4, 6), 0.5, 2)])
+@pytest.mark.parametrize(
+    'grid,ratio,rounds',
+    [((16, 16), 0.25, 4), ((14, 14), 0.25, 4), ((8, 8), 0.2, 3), ((4, 6), 0.5, 2)],
+)
 def test_sparse_rounds_are_disjoint_and_cover_the_grid(grid, ratio, rounds):
     np.random.seed(0)
     g = grid[0] * grid[1]
@@ -100,26 +114,35 @@ def test_bad_inputs_have_clear_errors():
     with pytest.raises(ValueError, match='multi-view'):
         SparsePatchSampling(patch_size=4)(dict(img=np.zeros((32, 32, 3), np.uint8)))
     # mmpretrain's MultiView drops the crop boxes: the selective sampler names the fix.
-    pipeline = Compose([
-        dict(type='MultiView', num_views=2,
-             transforms=[[dict(type='RandomResizedCrop', scale=32)]]),
-        dict(type='SparsePatchSampling', patch_size=4),
-        dict(type='SelectivePatchSampling', patch_size=4),
-    ])
+    pipeline = Compose(
+        [
+            dict(
+                type='MultiView',
+                num_views=2,
+                transforms=[[dict(type='RandomResizedCrop', scale=32)]],
+            ),
+            dict(type='SparsePatchSampling', patch_size=4),
+            dict(type='SelectivePatchSampling', patch_size=4),
+        ]
+    )
     with pytest.raises(KeyError, match='RandomResizedCropWithBox'):
         pipeline(dict(img=np.zeros((40, 40, 3), np.uint8)))
     # Boxes collected but the crop does not record them (plain RandomResizedCrop).
-    pipeline = Compose([
-        dict(type='MultiViewWithKeys', num_views=2,
-             transforms=[[dict(type='RandomResizedCrop', scale=32)]]),
-        dict(type='SparsePatchSampling', patch_size=4),
-        dict(type='SelectivePatchSampling', patch_size=4, flip_aware=False),
-    ])
+    pipeline = Compose(
+        [
+            dict(
+                type='MultiViewWithKeys',
+                num_views=2,
+                transforms=[[dict(type='RandomResizedCrop', scale=32)]],
+            ),
+            dict(type='SparsePatchSampling', patch_size=4),
+            dict(type='SelectivePatchSampling', patch_size=4, flip_aware=False),
+        ]
+    )
     with pytest.raises(KeyError, match='no crop_box'):
         pipeline(dict(img=np.zeros((40, 40, 3), np.uint8)))
     with pytest.raises(KeyError, match='SparsePatchSampling'):
-        SelectivePatchSampling(patch_size=4)(_two_view_results((0, 0, 8, 8), (0, 0, 8, 8),
-                                                               None))
+        SelectivePatchSampling(patch_size=4)(_two_view_results((0, 0, 8, 8), (0, 0, 8, 8), None))
 
 
 # ------------------------------------------------------------------ selective
@@ -132,8 +155,10 @@ def test_covered_fraction_matches_loop_reference():
         box2 = (rng.uniform(0, 20), rng.uniform(0, 20), rng.uniform(3, 30), rng.uniform(3, 30))
         flip1 = tuple(bool(v) for v in rng.integers(0, 2, size=2))
         flip2 = tuple(bool(v) for v in rng.integers(0, 2, size=2))
-        rounds = [rng.choice(g1[0] * g1[1], size=max(1, g1[0] * g1[1] // 3), replace=False)
-                  for _ in range(2)]
+        rounds = [
+            rng.choice(g1[0] * g1[1], size=max(1, g1[0] * g1[1] // 3), replace=False)
+            for _ in range(2)
+        ]
         got = covered_fraction(np.stack(rounds), box1, g1, box2, g2, flip1, flip2)
         for j in range(2):
             ref = _ref_covered(rounds[j], box1, g1, box2, g2, flip1, flip2)
@@ -155,8 +180,9 @@ def test_selective_probabilities_on_hand_built_boxes():
     np.testing.assert_allclose(p, np.full((2, g * g), 1 / 16))
     # Identical boxes, view 2 flipped horizontally: the covered cells are the mirror
     # images (column c -> 3 - c) of view 1's.
-    res = _two_view_results((0, 0, 32, 32), (0, 0, 32, 32), ids1, flips=(False, True),
-                            dirs=[None, 'horizontal'])
+    res = _two_view_results(
+        (0, 0, 32, 32), (0, 0, 32, 32), ids1, flips=(False, True), dirs=[None, 'horizontal']
+    )
     p = t.probabilities(res)
     mirrored = (ids1 // g) * g + (g - 1 - ids1 % g)
     for j in range(2):
@@ -230,30 +256,45 @@ def test_crop_records_its_box():
         ref = theirs(dict(img=img.copy()))
         np.testing.assert_array_equal(res['img'], ref['img'])  # same draws, same image
         top, left, h, w = res['crop_box'].astype(int)
-        expected = mmcv.imresize(img[top:top + h, left:left + w], (16, 16))
+        expected = mmcv.imresize(img[top : top + h, left : left + w], (16, 16))
         np.testing.assert_array_equal(res['img'], expected)
         assert res['flip'] is False
     # A flip before the crop: the box is given in the un-flipped image.
-    flip_first = Compose([dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-                          dict(type='RandomResizedCropWithBox', scale=16,
-                               crop_ratio_range=(0.2, 0.5))])
+    flip_first = Compose(
+        [
+            dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            dict(type='RandomResizedCropWithBox', scale=16, crop_ratio_range=(0.2, 0.5)),
+        ]
+    )
     res = flip_first(dict(img=img.copy()))
     top, left, h, w = res['crop_box'].astype(int)
-    expected = mmcv.imflip(mmcv.imresize(img[top:top + h, left:left + w], (16, 16)))
+    expected = mmcv.imflip(mmcv.imresize(img[top : top + h, left : left + w], (16, 16)))
     np.testing.assert_array_equal(res['img'], expected)
     assert res['flip'] is True
 
 
 def test_pipeline_packs_per_view_ids_for_the_model():
-    pipeline = Compose([
-        dict(type='MultiViewWithKeys', num_views=2,
-             transforms=[[dict(type='RandomResizedCropWithBox', scale=32),
-                          dict(type='RandomFlip', prob=0.5)]]),
-        dict(type='SparsePatchSampling', patch_size=4, ratio=0.25, rounds=4),
-        dict(type='SelectivePatchSampling', patch_size=4),
-        dict(type='PackInputs', algorithm_keys=['patch_ids'],
-             meta_keys=['sample_idx', 'crop_box', 'flip']),
-    ])
+    pipeline = Compose(
+        [
+            dict(
+                type='MultiViewWithKeys',
+                num_views=2,
+                transforms=[
+                    [
+                        dict(type='RandomResizedCropWithBox', scale=32),
+                        dict(type='RandomFlip', prob=0.5),
+                    ]
+                ],
+            ),
+            dict(type='SparsePatchSampling', patch_size=4, ratio=0.25, rounds=4),
+            dict(type='SelectivePatchSampling', patch_size=4),
+            dict(
+                type='PackInputs',
+                algorithm_keys=['patch_ids'],
+                meta_keys=['sample_idx', 'crop_box', 'flip'],
+            ),
+        ]
+    )
     img = np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)
     samples = [pipeline(dict(img=img.copy(), sample_idx=i)) for i in range(3)]
     ds = samples[0]['data_samples']
@@ -262,8 +303,10 @@ def test_pipeline_packs_per_view_ids_for_the_model():
     batch = default_collate(samples)
     assert [tuple(x.shape) for x in batch['inputs']] == [(3, 3, 32, 32)] * 2
     from csml_mm.models.algorithms.aps import APS
+
     ids = APS.patch_ids(batch['data_samples'], 2, torch.device('cpu'))
     assert ids[0].shape == (3, 4, 16) and ids[0].dtype == torch.long
     assert torch.equal(ids[1][2], torch.from_numpy(samples[2]['data_samples'].patch_ids[1]))
     assert repr(MultiViewWithKeys(transforms=[[]], num_views=2)).endswith(
-        "keys=('crop_box', 'flip', 'flip_direction')")
+        "keys=('crop_box', 'flip', 'flip_direction')"
+    )

@@ -1,5 +1,6 @@
 """PipelineSwitch + PipelineSwitchHook: persistent dataloader workers (fork and spawn)
 see a stage switch made in the main process; resume lands in the right stage."""
+
 import logging
 import os
 from types import SimpleNamespace
@@ -20,10 +21,19 @@ init_default_scope('mmpretrain')
 
 def _dataset(n=4):
     # stage 0 resizes to 8 px, stage 1 to 16 px: the batch shape tells the stage
-    switch = dict(type='PipelineSwitch', pipelines=[
-        [dict(type='MultiView', num_views=2, transforms=[[dict(type='Resize', scale=(8, 8))]])],
-        [dict(type='MultiView', num_views=2,
-              transforms=[[dict(type='Resize', scale=(16, 16))]])]])
+    switch = dict(
+        type='PipelineSwitch',
+        pipelines=[
+            [dict(type='MultiView', num_views=2, transforms=[[dict(type='Resize', scale=(8, 8))]])],
+            [
+                dict(
+                    type='MultiView',
+                    num_views=2,
+                    transforms=[[dict(type='Resize', scale=(16, 16))]],
+                )
+            ],
+        ],
+    )
     return Digits(split='train', indices=n, pipeline=[switch, dict(type='PackInputs')])
 
 
@@ -37,8 +47,9 @@ class _Pid:
 
 
 def _runner(loader, epoch):
-    return SimpleNamespace(train_dataloader=loader, epoch=epoch,
-                           logger=logging.getLogger('test_pipeline_switch'))
+    return SimpleNamespace(
+        train_dataloader=loader, epoch=epoch, logger=logging.getLogger('test_pipeline_switch')
+    )
 
 
 def _epoch(loader):
@@ -51,8 +62,14 @@ def _epoch(loader):
 
 @pytest.mark.parametrize('context', ['fork', 'spawn'])
 def test_persistent_worker_sees_the_switch_and_resume(context):
-    loader = DataLoader(_dataset(), batch_size=2, num_workers=1, persistent_workers=True,
-                        multiprocessing_context=context, collate_fn=_Pid())
+    loader = DataLoader(
+        _dataset(),
+        batch_size=2,
+        num_workers=1,
+        persistent_workers=True,
+        multiprocessing_context=context,
+        collate_fn=_Pid(),
+    )
     hook = PipelineSwitchHook(switch_epochs=[2])
     hook.before_train(_runner(loader, 0))
     seen = []
@@ -64,8 +81,14 @@ def test_persistent_worker_sees_the_switch_and_resume(context):
     worker_pids = set().union(*(p for _, p in seen))
     assert len(worker_pids) == 1 and os.getpid() not in worker_pids  # one persistent worker
     # a resumed run starting at epoch 3 selects stage 1 before its first batch
-    fresh = DataLoader(_dataset(), batch_size=2, num_workers=1, persistent_workers=True,
-                       multiprocessing_context=context, collate_fn=_Pid())
+    fresh = DataLoader(
+        _dataset(),
+        batch_size=2,
+        num_workers=1,
+        persistent_workers=True,
+        multiprocessing_context=context,
+        collate_fn=_Pid(),
+    )
     hook2 = PipelineSwitchHook(switch_epochs=[2])
     hook2.before_train(_runner(fresh, 3))
     hook2.before_train_epoch(_runner(fresh, 3))
@@ -87,7 +110,8 @@ def test_unset_stage_and_bad_configs_fail_clearly():
         PipelineSwitchHook([1, 2]).before_train(_runner(ds, 0))
     with pytest.raises(ValueError, match='no PipelineSwitch'):
         PipelineSwitchHook([1]).before_train(
-            _runner(Digits(split='train', indices=2, pipeline=[]), 0))
+            _runner(Digits(split='train', indices=2, pipeline=[]), 0)
+        )
     with pytest.raises(ValueError, match='increasing'):
         PipelineSwitchHook([3, 3])
     assert PipelineSwitch(pipelines=[[], []], initial_stage=1).stage == 1
@@ -97,6 +121,7 @@ def test_unset_stage_and_bad_configs_fail_clearly():
 
 def test_switch_is_found_inside_wrappers():
     from mmengine.dataset import ConcatDataset
+
     a, b = _dataset(2), _dataset(2)
     found = list(find_pipeline_switches(ConcatDataset([a, b])))
     assert len(found) == 2 and all(isinstance(s, PipelineSwitch) for s in found)

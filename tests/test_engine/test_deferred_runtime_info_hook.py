@@ -1,5 +1,6 @@
 """DeferredRuntimeInfoHook hands the message hub the same values at the same iterations'
 log lines as mmengine's RuntimeInfoHook, reading the device once per logger interval."""
+
 import os.path as osp
 import sys
 
@@ -26,10 +27,16 @@ def _run(repo_root, tmp_path, hook_type):
     runner.logger.info = lambda msg, *a, **k: (lines.append(msg), log(msg, *a, **k))
     runner.train()
     hub = runner.message_hub
-    history = {k: (list(v.data[0]), list(v.data[1])) for k, v in hub.log_scalars.items()
-               if k.startswith('train/') and k != 'train/time' and k != 'train/data_time'}
-    shown = [ln.split('eta:')[0] + ln.split('data_time:')[-1].split(' ', 2)[-1]
-             for ln in lines if 'Epoch(train)' in ln]
+    history = {
+        k: (list(v.data[0]), list(v.data[1]))
+        for k, v in hub.log_scalars.items()
+        if k.startswith('train/') and k != 'train/time' and k != 'train/data_time'
+    }
+    shown = [
+        ln.split('eta:')[0] + ln.split('data_time:')[-1].split(' ', 2)[-1]
+        for ln in lines
+        if 'Epoch(train)' in ln
+    ]
     return history, shown
 
 

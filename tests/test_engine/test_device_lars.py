@@ -1,4 +1,5 @@
 """DeviceLARS: mmpretrain's LARS update with the trust ratio kept on the device."""
+
 import pytest
 import torch
 from mmpretrain.engine.optimizers import LARS
@@ -9,15 +10,19 @@ from csml_mm.utils.host_sync import HostReadCounter
 
 def _params(seed):
     g = torch.Generator().manual_seed(seed)
-    return [torch.nn.Parameter(torch.randn(8, 5, generator=g)),
-            torch.nn.Parameter(torch.zeros(5)),  # zero weight norm: ratio 1
-            torch.nn.Parameter(torch.randn(3, generator=g)),
-            torch.nn.Parameter(torch.randn(4, generator=g))]  # its gradient is zero
+    return [
+        torch.nn.Parameter(torch.randn(8, 5, generator=g)),
+        torch.nn.Parameter(torch.zeros(5)),  # zero weight norm: ratio 1
+        torch.nn.Parameter(torch.randn(3, generator=g)),
+        torch.nn.Parameter(torch.randn(4, generator=g)),
+    ]  # its gradient is zero
 
 
 def _groups(params, nesterov):
-    return [dict(params=params[:2], weight_decay=1e-4, nesterov=nesterov),
-            dict(params=params[2:], weight_decay=0.0, lars_exclude=True)]
+    return [
+        dict(params=params[:2], weight_decay=1e-4, nesterov=nesterov),
+        dict(params=params[2:], weight_decay=0.0, lars_exclude=True),
+    ]
 
 
 @pytest.mark.parametrize('momentum, nesterov', [(0.9, False), (0.9, True), (0.0, False)])

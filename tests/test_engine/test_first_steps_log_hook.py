@@ -1,5 +1,6 @@
 """FirstStepsLogHook: the first iteration at once, then a line at least every `every` seconds,
 until the LoggerHook's first line."""
+
 from types import SimpleNamespace
 
 import torch
@@ -15,8 +16,13 @@ def test_lines_until_the_logger_takes_over(monkeypatch):
     monkeypatch.setattr(mod.time, 'time', lambda: clock[0])
     lines = []
     hub = MessageHub.get_instance('first_steps_test')
-    runner = SimpleNamespace(iter=0, max_iters=1000, hooks=[LoggerHook(interval=5)],
-                             message_hub=hub, logger=SimpleNamespace(info=lines.append))
+    runner = SimpleNamespace(
+        iter=0,
+        max_iters=1000,
+        hooks=[LoggerHook(interval=5)],
+        message_hub=hub,
+        logger=SimpleNamespace(info=lines.append),
+    )
     hook = FirstStepsLogHook(every=10)
     hook.before_train(runner)
     seconds = [4, 3, 4, 12, 30, 30]  # per iteration

@@ -15,6 +15,7 @@ Anything else (an ``.item()`` in a head, a ``bool(tensor)`` check, a Python-side
 read) fails the test with the file and line of the new read. The first iteration is left out:
 optimizer state and lazily built buffers are created there.
 """
+
 import os.path as osp
 import sys
 
@@ -62,6 +63,7 @@ def test_one_host_read_per_optimizer_step(algorithm, repo_root, tmp_path, monkey
             def step(*args, **kwargs):
                 steps[0] += 1
                 return original(*args, **kwargs)
+
             return step
 
         for opt, original in zip(optimizers, originals):
@@ -92,6 +94,7 @@ def test_the_counter_sees_reads_of_device_tensors_only():
     """Reads of the model's tensors and of what is computed from them count, with their
     line; host-made tensors (labels, Python numbers) do not."""
     import torch
+
     lin = torch.nn.Linear(3, 2)
     host = torch.tensor([1, 2, 3])
     with HostReadCounter(lin) as counter:

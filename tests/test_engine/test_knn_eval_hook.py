@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Tests of feature extraction and of KNNEvalHook in a real Runner."""
+
 import glob
 import json
 import os.path as osp
@@ -13,12 +14,12 @@ import torch.nn.functional as F
 from mmengine.dataset import BaseDataset
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmpretrain.registry import DATASETS, HOOKS, MODELS
 
 import csml_mm  # noqa: F401  (registers KNNEvalHook)
 from csml_mm.engine.hooks.knn_eval_hook import KNNEvalHook
 from csml_mm.evaluation import extract_features
 from csml_mm.evaluation.features import _merge_shards
-from mmpretrain.registry import DATASETS, HOOKS, MODELS
 
 IMG_SIZE = 16
 CLASSES = ('red', 'green', 'blue')
@@ -52,29 +53,19 @@ MODEL_CFG = dict(
     feat_dim=2,
     momentum=0.01,
     data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[127.5, 127.5, 127.5],
-        std=[127.5, 127.5, 127.5]),
+        type='SelfSupDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]
+    ),
     backbone=dict(
-        type='ResNet',
-        depth=18,
-        in_channels=3,
-        out_indices=[3],
-        norm_cfg=dict(type='BN')),
+        type='ResNet', depth=18, in_channels=3, out_indices=[3], norm_cfg=dict(type='BN')
+    ),
     neck=dict(
-        type='MoCoV2Neck',
-        in_channels=512,
-        hid_channels=2,
-        out_channels=2,
-        with_avg_pool=True),
-    head=dict(
-        type='ContrastiveHead',
-        loss=dict(type='CrossEntropyLoss'),
-        temperature=0.2))
+        type='MoCoV2Neck', in_channels=512, hid_channels=2, out_channels=2, with_avg_pool=True
+    ),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+)
 
 
-def _loader_cfg(num_per_class, seed, batch_size, shuffle=False,
-                collate=None, pipeline=None):
+def _loader_cfg(num_per_class, seed, batch_size, shuffle=False, collate=None, pipeline=None):
     cfg = dict(
         batch_size=batch_size,
         num_workers=0,
@@ -83,7 +74,9 @@ def _loader_cfg(num_per_class, seed, batch_size, shuffle=False,
             type='CsmlKNNTinyDataset',
             num_per_class=num_per_class,
             seed=seed,
-            pipeline=pipeline or [dict(type='PackInputs')]))
+            pipeline=pipeline or [dict(type='PackInputs')],
+        ),
+    )
     if collate is not None:
         cfg['collate_fn'] = dict(type=collate)
     return cfg
@@ -105,8 +98,7 @@ def test_extract_features_order_modes_and_values():
 
     # Shuffled sampler, a partial last batch and pseudo_collate (list of
     # images): rows must still come back in dataset order.
-    loader = Runner.build_dataloader(
-        _loader_cfg(3, seed=1, batch_size=4, shuffle=True), seed=0)
+    loader = Runner.build_dataloader(_loader_cfg(3, seed=1, batch_size=4, shuffle=True), seed=0)
     feats, labels = extract_features(model, loader)
 
     assert {n: m.training for n, m in model.named_modules()} == modes
@@ -130,8 +122,8 @@ def test_extract_features_order_modes_and_values():
 
     # default_collate batches give the same result.
     loader2 = Runner.build_dataloader(
-        _loader_cfg(3, seed=1, batch_size=5, collate='default_collate'),
-        seed=0)
+        _loader_cfg(3, seed=1, batch_size=5, collate='default_collate'), seed=0
+    )
     model.train()
     feats2, labels2 = extract_features(model, loader2)
     assert model.training and model.backbone.training
@@ -181,39 +173,36 @@ def test_hook_arguments():
 
 def test_hook_in_runner(tmp_path):
     train_pipeline = [
-        dict(
-            type='MultiView',
-            num_views=2,
-            transforms=[[dict(type='RandomFlip', prob=0.5)]]),
-        dict(type='PackInputs')
+        dict(type='MultiView', num_views=2, transforms=[[dict(type='RandomFlip', prob=0.5)]]),
+        dict(type='PackInputs'),
     ]
     train_loader = _loader_cfg(
-        4, seed=0, batch_size=4, shuffle=True, collate='default_collate',
-        pipeline=train_pipeline)
+        4, seed=0, batch_size=4, shuffle=True, collate='default_collate', pipeline=train_pipeline
+    )
     hook_cfg = dict(
         type='KNNEvalHook',
         # memory bank: default_collate; queries: pseudo_collate and a
         # partial last batch.
-        train_dataloader=_loader_cfg(
-            4, seed=0, batch_size=5, collate='default_collate'),
+        train_dataloader=_loader_cfg(4, seed=0, batch_size=5, collate='default_collate'),
         val_dataloader=_loader_cfg(2, seed=3, batch_size=4),
         interval=2,
         topk=(1, 5),
         temperature=0.1,
-        before_train=True)
+        before_train=True,
+    )
     runner = Runner(
         model=MODEL_CFG,
         work_dir=str(tmp_path),
         experiment_name=f'knn_hook_{uuid.uuid4().hex[:8]}',
         train_dataloader=train_loader,
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01,
-                                          momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         train_cfg=dict(by_epoch=True, max_epochs=3),
         default_hooks=dict(checkpoint=None),
         custom_hooks=[hook_cfg],
         default_scope='mmpretrain',
         randomness=dict(seed=0),
-        log_level='WARNING')
+        log_level='WARNING',
+    )
     hook = next(h for h in runner.hooks if isinstance(h, KNNEvalHook))
     assert hook.last_results is None
     runner.train()
@@ -228,14 +217,11 @@ def test_hook_in_runner(tmp_path):
 
     # Message hub
     for key, val in results.items():
-        assert runner.message_hub.get_scalar(
-            f'knn/{key}').current() == pytest.approx(val)
+        assert runner.message_hub.get_scalar(f'knn/{key}').current() == pytest.approx(val)
 
     # Visualizer (LocalVisBackend): before training (step 0), after epoch 2
     # (interval) and after the last epoch 3, not after epoch 1.
-    files = glob.glob(
-        osp.join(str(tmp_path), '**', 'vis_data', 'scalars.json'),
-        recursive=True)
+    files = glob.glob(osp.join(str(tmp_path), '**', 'vis_data', 'scalars.json'), recursive=True)
     assert len(files) == 1
     with open(files[0]) as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -243,10 +229,12 @@ def test_hook_in_runner(tmp_path):
     assert [r['step'] for r in knn_records] == [0, 2, 3]
     for r in knn_records:
         assert set(k for k in r if k.startswith('knn/')) == {
-            'knn/top1_k1', 'knn/top5_k1', 'knn/top1_k5', 'knn/top5_k5'
+            'knn/top1_k1',
+            'knn/top5_k1',
+            'knn/top1_k5',
+            'knn/top5_k5',
         }
-    assert knn_records[-1]['knn/top1_k5'] == pytest.approx(
-        results['top1_k5'])
+    assert knn_records[-1]['knn/top1_k5'] == pytest.approx(results['top1_k5'])
 
     # The model is back in train mode after the last evaluation.
     assert runner.model.training and runner.model.backbone.training
@@ -258,9 +246,13 @@ def test_extraction_reports_progress(monkeypatch):
     import mmengine.logging
 
     import csml_mm.evaluation.features as features
+
     lines = []
-    monkeypatch.setattr(mmengine.logging, 'print_log',
-                        lambda msg, **kw: lines.append(msg) if msg.startswith('[kNN') else None)
+    monkeypatch.setattr(
+        mmengine.logging,
+        'print_log',
+        lambda msg, **kw: lines.append(msg) if msg.startswith('[kNN') else None,
+    )
     model = _build_model()
     loader = Runner.build_dataloader(_loader_cfg(3, seed=1, batch_size=4), seed=0)
     n = len(loader.dataset)

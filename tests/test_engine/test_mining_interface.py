@@ -1,6 +1,7 @@
 """NeighbourMiningHook needs only the model's mining interface (MiningModel): a stand-in model
 that implements those methods and nothing of CsMl's insides is mined for, in one process and
 under 2 gloo processes, and the hook asks it for no other attribute."""
+
 import os
 import socket
 from types import SimpleNamespace
@@ -24,10 +25,15 @@ from csml_mm.evaluation import extract_features
 init_default_scope('mmpretrain')
 
 K = 3
-LOADER = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-              collate_fn=dict(type='default_collate'),
-              dataset=dict(type='DigitsComposite', split='train', indices=33,
-                           pipeline=[dict(type='PackInputs')]))  # 33: the sampler pads
+LOADER = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type='DigitsComposite', split='train', indices=33, pipeline=[dict(type='PackInputs')]
+    ),
+)  # 33: the sampler pads
 
 
 class StandIn(nn.Module):
@@ -36,9 +42,14 @@ class StandIn(nn.Module):
 
     def __init__(self, ask_at: int = 1) -> None:
         super().__init__()
-        self.data_preprocessor = MODELS.build(dict(
-            type='SelfSupDataPreprocessor', mean=[100., 110., 120.], std=[50., 60., 70.],
-            to_rgb=True))
+        self.data_preprocessor = MODELS.build(
+            dict(
+                type='SelfSupDataPreprocessor',
+                mean=[100.0, 110.0, 120.0],
+                std=[50.0, 60.0, 70.0],
+                to_rgb=True,
+            )
+        )
         g = torch.Generator().manual_seed(0)
         self.proj = nn.Parameter(torch.randn(48, 16, generator=g), requires_grad=False)
         self.ask_at = ask_at
@@ -69,21 +80,36 @@ class StandIn(nn.Module):
 
 
 def _runner(model, epoch: int = 0):
-    ds = DATASETS.build(dict(type='NeighbourViewsDataset', num_neighbours=K,
-                             dataset=dict(type='DigitsComposite', split='train', indices=33),
-                             pipeline=[dict(type='MultiView', num_views=2,
-                                            transforms=[[dict(type='RandomFlip', prob=0.5)]])]))
-    return SimpleNamespace(model=model, train_dataloader=SimpleNamespace(dataset=ds),
-                           message_hub=MessageHub.get_current_instance(),
-                           logger=MMLogger.get_current_instance(), epoch=epoch, seed=0,
-                           build_dataloader=lambda cfg, seed=None: Runner.build_dataloader(
-                               cfg, seed=seed))
+    ds = DATASETS.build(
+        dict(
+            type='NeighbourViewsDataset',
+            num_neighbours=K,
+            dataset=dict(type='DigitsComposite', split='train', indices=33),
+            pipeline=[
+                dict(
+                    type='MultiView', num_views=2, transforms=[[dict(type='RandomFlip', prob=0.5)]]
+                )
+            ],
+        )
+    )
+    return SimpleNamespace(
+        model=model,
+        train_dataloader=SimpleNamespace(dataset=ds),
+        message_hub=MessageHub.get_current_instance(),
+        logger=MMLogger.get_current_instance(),
+        epoch=epoch,
+        seed=0,
+        build_dataloader=lambda cfg, seed=None: Runner.build_dataloader(cfg, seed=seed),
+    )
 
 
 def _brute_force(model) -> torch.Tensor:
-    feats, _ = extract_features(model, Runner.build_dataloader(LOADER),
-                                feature_fn=lambda m, x: m.mining_features(x),
-                                require_labels=False)
+    feats, _ = extract_features(
+        model,
+        Runner.build_dataloader(LOADER),
+        feature_fn=lambda m, x: m.mining_features(x),
+        require_labels=False,
+    )
     sim = feats @ feats.T
     sim.fill_diagonal_(-2)
     return sim.topk(K, dim=1).indices
@@ -91,8 +117,9 @@ def _brute_force(model) -> torch.Tensor:
 
 def test_the_hook_mines_for_a_model_with_only_the_interface(caplog):
     model = StandIn(ask_at=4)
-    assert all(callable(getattr(model, m)) for m in MiningModel.__dict__
-               if not m.startswith('_'))  # the stand-in implements the whole interface
+    assert all(
+        callable(getattr(model, m)) for m in MiningModel.__dict__ if not m.startswith('_')
+    )  # the stand-in implements the whole interface
     runner = _runner(model)
     hook = HOOKS.build(dict(type='NeighbourMiningHook', interval=3, dataloader=LOADER))
     hook.before_train(runner)
@@ -149,12 +176,25 @@ def _worker(rank: int, port: int, out: str, budget) -> None:
     init_default_scope('mmpretrain')
     model = StandIn()
     runner = _runner(model)
-    hook = HOOKS.build(dict(type='NeighbourMiningHook', interval=1, dataloader=LOADER,
-                            memory_budget=budget, chunk_size=5))
+    hook = HOOKS.build(
+        dict(
+            type='NeighbourMiningHook',
+            interval=1,
+            dataloader=LOADER,
+            memory_budget=budget,
+            chunk_size=5,
+        )
+    )
     hook.before_train(runner)
     hook.before_train_epoch(runner)
-    torch.save(dict(table=runner.train_dataloader.dataset.neighbours, asked=model.asked,
-                    prepared=model.prepared), f'{out}.{rank}')
+    torch.save(
+        dict(
+            table=runner.train_dataloader.dataset.neighbours,
+            asked=model.asked,
+            prepared=model.prepared,
+        ),
+        f'{out}.{rank}',
+    )
     dist.destroy_process_group()
 
 

@@ -1,6 +1,7 @@
 """Mixed precision for every algorithm (MixedPrecisionOptimWrapper, `tools/train.py --amp`):
 bf16 training steps on a CPU, the heads in fp32, and an exact resume of an fp16 run with
 its loss-scaler state."""
+
 import os.path as osp
 import subprocess
 import sys
@@ -26,8 +27,9 @@ def test_dtype_choice_and_scaler():
     lin = torch.nn.Linear(4, 2)
     bf16 = MixedPrecisionOptimWrapper(optimizer=torch.optim.SGD(lin.parameters(), lr=0.1))
     assert bf16.cast_dtype == torch.bfloat16 and not bf16.loss_scaler.is_enabled()
-    fp16 = MixedPrecisionOptimWrapper(optimizer=torch.optim.SGD(lin.parameters(), lr=0.1),
-                                      dtype='float16')
+    fp16 = MixedPrecisionOptimWrapper(
+        optimizer=torch.optim.SGD(lin.parameters(), lr=0.1), dtype='float16'
+    )
     assert fp16.loss_scaler.is_enabled()  # fp16 gradients underflow without scaling
     with fp16.optim_context(lin):
         assert lin(torch.ones(1, 4)).dtype == torch.float16
@@ -53,8 +55,11 @@ def test_bf16_steps_of_every_algorithm(algorithm, repo_root, tmp_path):
         seen, losses = [], []
         # the backbone's first convolution or linear layer (a LayerNorm or BatchNorm output is
         # fp32 under autocast)
-        layer = next(m for m in runner.model.backbone.modules()
-                     if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+        layer = next(
+            m
+            for m in runner.model.backbone.modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+        )
         layer.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
         step = runner.model.train_step
 
@@ -79,16 +84,33 @@ def test_fp16_resume_restores_the_loss_scaler_exactly(repo_root, tmp_path):
     """`--amp` with fp16 on a CPU (a real, enabled GradScaler whose scale grows every 2 steps):
     1 epoch + --resume gives the same weights and scaler state as 2 epochs in one go."""
     cfg = osp.join(repo_root, 'tests', 'data', 'configs', ALGORITHMS['mocov2'])
-    opts = ['--cfg-options', 'optim_wrapper.dtype=float16',
-            'optim_wrapper.loss_scale.growth_interval=2',
-            'optim_wrapper.loss_scale.init_scale=1024.0',
-            'train_cfg.max_epochs=2', 'default_hooks.checkpoint.interval=1']
+    opts = [
+        '--cfg-options',
+        'optim_wrapper.dtype=float16',
+        'optim_wrapper.loss_scale.growth_interval=2',
+        'optim_wrapper.loss_scale.init_scale=1024.0',
+        'train_cfg.max_epochs=2',
+        'default_hooks.checkpoint.interval=1',
+    ]
 
     def train(work, *extra):
-        proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--amp', '--work-dir',
-                               str(work), *opts, *extra], cwd=repo_root,
-                              env=child_env(repo_root), capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                'tools/train.py',
+                cfg,
+                '--amp',
+                '--work-dir',
+                str(work),
+                *opts,
+                *extra,
+            ],
+            cwd=repo_root,
+            env=child_env(repo_root),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
     train(tmp_path / 'whole')

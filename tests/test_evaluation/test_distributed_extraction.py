@@ -1,5 +1,6 @@
 """Feature extraction + neighbour search under 2 gloo processes: DistributedSampler
 padding and duplicate images, checked against brute force in one process."""
+
 import os
 import socket
 
@@ -32,8 +33,10 @@ class _Vectors(Dataset):
         return N
 
     def __getitem__(self, i):
-        return dict(inputs=self.x[i].view(D, 1, 1),
-                    data_samples=DataSample(metainfo=dict(sample_idx=i)).set_gt_label(i % 3))
+        return dict(
+            inputs=self.x[i].view(D, 1, 1),
+            data_samples=DataSample(metainfo=dict(sample_idx=i)).set_gt_label(i % 3),
+        )
 
 
 class _Model(nn.Module):
@@ -47,11 +50,12 @@ def _worker(rank, port, out):
     dist.init_process_group('gloo', rank=rank, world_size=2)
     from csml_mm.evaluation import extract_features
     from csml_mm.models.utils import knn_search
+
     ds = _Vectors()
-    loader = DataLoader(ds, batch_size=8, sampler=DefaultSampler(ds, shuffle=False),
-                        collate_fn=default_collate)
-    feats, labels = extract_features(_Model(), loader,
-                                     feature_fn=lambda m, x: x.flatten(1))
+    loader = DataLoader(
+        ds, batch_size=8, sampler=DefaultSampler(ds, shuffle=False), collate_fn=default_collate
+    )
+    feats, labels = extract_features(_Model(), loader, feature_fn=lambda m, x: x.flatten(1))
     table = knn_search(feats, 4, chunk_size=16)
     if rank == 0:
         torch.save(dict(feats=feats, labels=labels, table=table), out)
@@ -73,8 +77,7 @@ def test_two_process_extraction_and_mining_match_brute_force(tmp_path):
     assert torch.allclose(res['feats'], expected, atol=1e-6)
     assert res['labels'].tolist() == [i % 3 for i in range(N)]
     for i in range(N):
-        sims = sorted((float(expected[i] @ expected[j]) for j in range(N) if j != i),
-                      reverse=True)
+        sims = sorted((float(expected[i] @ expected[j]) for j in range(N) if j != i), reverse=True)
         got = res['table'][i].tolist()
         assert i not in got and len(set(got)) == 4
         # the same similarities as brute force (ties, e.g. duplicates, in either order)
@@ -89,15 +92,18 @@ def _sharded_worker(rank, port, out, budget):
     dist.init_process_group('gloo', rank=rank, world_size=2)
     from csml_mm.evaluation.features import extract_features_sharded
     from csml_mm.utils.topk_search import topk_neighbours
+
     ds = _Vectors()
-    loader = DataLoader(ds, batch_size=8, sampler=DefaultSampler(ds, shuffle=False),
-                        collate_fn=default_collate)
-    ids, feats, labels = extract_features_sharded(_Model(), loader,
-                                                  feature_fn=lambda m, x: x.flatten(1))
-    sims, nbrs = topk_neighbours(feats, 4, ids=ids, sharded=True, memory_budget=budget,
-                                 max_query_chunk=5)
-    torch.save(dict(ids=ids, feats=feats, labels=labels, sims=sims, nbrs=nbrs),
-               f'{out}.{rank}')
+    loader = DataLoader(
+        ds, batch_size=8, sampler=DefaultSampler(ds, shuffle=False), collate_fn=default_collate
+    )
+    ids, feats, labels = extract_features_sharded(
+        _Model(), loader, feature_fn=lambda m, x: x.flatten(1)
+    )
+    sims, nbrs = topk_neighbours(
+        feats, 4, ids=ids, sharded=True, memory_budget=budget, max_query_chunk=5
+    )
+    torch.save(dict(ids=ids, feats=feats, labels=labels, sims=sims, nbrs=nbrs), f'{out}.{rank}')
     dist.destroy_process_group()
 
 
@@ -115,12 +121,14 @@ def test_two_process_sharded_mining_matches_brute_force(tmp_path, budget):
         assert torch.allclose(p['feats'], expected[p['ids']], atol=1e-6)
         assert p['labels'].tolist() == [int(i) % 3 for i in p['ids']]
         for row, i in enumerate(p['ids'].tolist()):
-            ref = sorted(((float(expected[i] @ expected[j]), j) for j in range(N) if j != i),
-                         reverse=True)
+            ref = sorted(
+                ((float(expected[i] @ expected[j]), j) for j in range(N) if j != i), reverse=True
+            )
             got = p['nbrs'][row].tolist()
             assert i not in got and len(set(got)) == 4
             assert [float(expected[i] @ expected[j]) for j in got] == pytest.approx(
-                [s for s, _ in ref[:4]], abs=1e-6), i
+                [s for s, _ in ref[:4]], abs=1e-6
+            ), i
             assert p['sims'][row].tolist() == pytest.approx([s for s, _ in ref[:4]], abs=1e-5)
     row3 = parts[0]['ids'].tolist().index(3) if 3 in parts[0]['ids'] else None
     holder = parts[0] if row3 is not None else parts[1]

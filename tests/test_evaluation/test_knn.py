@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Tests of the weighted kNN classifier (csml_mm.evaluation.knn)."""
+
 import math
 
 import pytest
@@ -32,23 +33,18 @@ QUERY_LABELS = torch.tensor([0, 2])
 def test_hand_computed_scores_k3():
     T = 0.5
     scores = knn_classify(
-        _circle(TRAIN_DEG),
-        TRAIN_LABELS,
-        _circle(QUERY_DEG),
-        num_classes=3,
-        k=3,
-        temperature=T)
+        _circle(TRAIN_DEG), TRAIN_LABELS, _circle(QUERY_DEG), num_classes=3, k=3, temperature=T
+    )
     e = math.exp
     expected = torch.tensor(
         [
             # query at 10 deg: neighbours at 0, 60 (class 0) and 300 (class 2)
-            [e(_cosd(10) / T) + e(_cosd(50) / T), 0.0,
-             e(_cosd(70) / T)],
+            [e(_cosd(10) / T) + e(_cosd(50) / T), 0.0, e(_cosd(70) / T)],
             # query at 200 deg: 180, 120 (class 1) and 240 (class 2)
-            [0.0, e(_cosd(20) / T) + e(_cosd(80) / T),
-             e(_cosd(40) / T)],
+            [0.0, e(_cosd(20) / T) + e(_cosd(80) / T), e(_cosd(40) / T)],
         ],
-        dtype=torch.float64)
+        dtype=torch.float64,
+    )
     assert scores.shape == (2, 3)
     torch.testing.assert_close(scores, expected, rtol=1e-9, atol=1e-12)
 
@@ -58,8 +54,9 @@ def test_hand_computed_scores_k3():
         _circle(QUERY_DEG),
         QUERY_LABELS,
         num_classes=3,
-        topk=(3, ),
-        temperature=T)
+        topk=(3,),
+        temperature=T,
+    )
     # Query 1 -> class 0 (right); query 2 -> class 1 (wrong, true class 2
     # has votes, so it is within the top min(5, 3) = 3 classes).
     assert acc == {'top1_k3': 50.0, 'top5_k3': 100.0}
@@ -74,7 +71,8 @@ def test_hand_computed_k1_and_k6():
         QUERY_LABELS,
         num_classes=3,
         topk=(1, 6),
-        temperature=T)
+        temperature=T,
+    )
     # k=1: nearest of query 2 is 180 deg (class 1) -> wrong; query 1 right.
     assert acc['top1_k1'] == 50.0
     # k=1, query 2: true class 2 got no vote -> not in the top 3 either.
@@ -93,8 +91,7 @@ def _reference_scores(train, train_labels, query, num_classes, k, T):
     """Plain loop over queries: sort similarities, accumulate weights."""
     out = torch.zeros(query.shape[0], num_classes, dtype=torch.float64)
     for q in range(query.shape[0]):
-        sims = [float(query[q].double() @ train[i].double())
-                for i in range(train.shape[0])]
+        sims = [float(query[q].double() @ train[i].double()) for i in range(train.shape[0])]
         order = sorted(range(len(sims)), key=lambda i: -sims[i])[:k]
         for i in order:
             out[q, int(train_labels[i])] += math.exp(sims[i] / T)
@@ -107,8 +104,7 @@ def _reference_correct(scores, labels, n):
     for q in range(scores.shape[0]):
         y = int(labels[q])
         s = float(scores[q, y])
-        others = sum(1 for c in range(scores.shape[1])
-                     if c != y and float(scores[q, c]) >= s)
+        others = sum(1 for c in range(scores.shape[1]) if c != y and float(scores[q, c]) >= s)
         correct += int(s > 0 and others < n)
     return correct
 
@@ -119,8 +115,8 @@ def test_matches_loop_reference(chunk_size):
     N, M, D, C = 50, 23, 8, 7
     train = F.normalize(torch.randn(N, D, generator=g), dim=1)
     query = F.normalize(torch.randn(M, D, generator=g), dim=1)
-    train_labels = torch.randint(0, C, (N, ), generator=g)
-    query_labels = torch.randint(0, C, (M, ), generator=g)
+    train_labels = torch.randint(0, C, (N,), generator=g)
+    query_labels = torch.randint(0, C, (M,), generator=g)
     T = 0.1
     ks = (1, 4, 17, 50)
     acc = knn_accuracy(
@@ -131,23 +127,21 @@ def test_matches_loop_reference(chunk_size):
         num_classes=C,
         topk=ks,
         temperature=T,
-        chunk_size=chunk_size)
+        chunk_size=chunk_size,
+    )
     for k in ks:
         ref = _reference_scores(train, train_labels, query, C, k, T)
         got = knn_classify(
-            train,
-            train_labels,
-            query,
-            num_classes=C,
-            k=k,
-            temperature=T,
-            chunk_size=chunk_size)
+            train, train_labels, query, num_classes=C, k=k, temperature=T, chunk_size=chunk_size
+        )
         assert got.shape == (M, C)
         torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6)
         assert acc[f'top1_k{k}'] == pytest.approx(
-            100.0 * _reference_correct(ref, query_labels, 1) / M)
+            100.0 * _reference_correct(ref, query_labels, 1) / M
+        )
         assert acc[f'top5_k{k}'] == pytest.approx(
-            100.0 * _reference_correct(ref, query_labels, 5) / M)
+            100.0 * _reference_correct(ref, query_labels, 5) / M
+        )
     # With k = N every class with a training sample gets votes.
     assert acc['top5_k50'] >= acc['top1_k50']
 
@@ -156,8 +150,8 @@ def test_accuracy_chunking_does_not_change_results():
     g = torch.Generator().manual_seed(1)
     train = F.normalize(torch.randn(40, 5, generator=g), dim=1)
     query = F.normalize(torch.randn(31, 5, generator=g), dim=1)
-    tl = torch.randint(0, 4, (40, ), generator=g)
-    ql = torch.randint(0, 4, (31, ), generator=g)
+    tl = torch.randint(0, 4, (40,), generator=g)
+    ql = torch.randint(0, 4, (31,), generator=g)
     results = [
         knn_accuracy(train, tl, query, ql, 4, topk=(3, 10), chunk_size=c)
         for c in (1, 2, 7, 31, 4096)
@@ -173,8 +167,7 @@ def test_top5_semantics():
     query = _circle([21, 21, 21])
     # True class 3 ranks 2nd, class 1 ranks 3rd, class 9 gets no vote.
     qlabels = torch.tensor([3, 1, 9])
-    acc = knn_accuracy(
-        train, labels, query, qlabels, num_classes=10, topk=(3, ))
+    acc = knn_accuracy(train, labels, query, qlabels, num_classes=10, topk=(3,))
     assert acc['top1_k3'] == 0.0
     # 3 and 1 are within the top 5; 9 has no vote: never counted, although
     # a top-5 over ten scores would have to include 2 zero-score classes.
@@ -188,8 +181,9 @@ def test_top5_semantics():
         _circle(QUERY_DEG),
         QUERY_LABELS,
         num_classes=3,
-        topk=(6, ),
-        temperature=0.5)
+        topk=(6,),
+        temperature=0.5,
+    )
     assert acc['top1_k6'] == 50.0 and acc['top5_k6'] == 100.0
 
 
@@ -199,8 +193,7 @@ def test_ties_count_against_the_query():
     labels = torch.tensor([0, 1, 2])
     query = _circle([0])
     for y in (0, 1):
-        acc = knn_accuracy(
-            train, labels, query, torch.tensor([y]), 3, topk=(2, ))
+        acc = knn_accuracy(train, labels, query, torch.tensor([y]), 3, topk=(2,))
         assert acc == {'top1_k2': 0.0, 'top5_k2': 100.0}
 
 
@@ -208,15 +201,12 @@ def test_topk_reuse_matches_single_k_calls():
     g = torch.Generator().manual_seed(2)
     train = F.normalize(torch.randn(60, 6, generator=g), dim=1)
     query = F.normalize(torch.randn(20, 6, generator=g), dim=1)
-    tl = torch.randint(0, 6, (60, ), generator=g)
-    ql = torch.randint(0, 6, (20, ), generator=g)
+    tl = torch.randint(0, 6, (60,), generator=g)
+    ql = torch.randint(0, 6, (20,), generator=g)
     together = knn_accuracy(train, tl, query, ql, 6, topk=(2, 9, 30))
     for k in (2, 9, 30):
-        alone = knn_accuracy(train, tl, query, ql, 6, topk=(k, ))
-        assert alone == {
-            f'top1_k{k}': together[f'top1_k{k}'],
-            f'top5_k{k}': together[f'top5_k{k}']
-        }
+        alone = knn_accuracy(train, tl, query, ql, 6, topk=(k,))
+        assert alone == {f'top1_k{k}': together[f'top1_k{k}'], f'top5_k{k}': together[f'top5_k{k}']}
 
 
 def test_errors():
@@ -237,20 +227,18 @@ def test_errors():
     bad_q = query.clone()
     bad_q[0, 0] = float('inf')
     with pytest.raises(ValueError, match='query_feats.*non-finite'):
-        knn_accuracy(train, TRAIN_LABELS, bad_q, QUERY_LABELS, 3, topk=(2, ))
+        knn_accuracy(train, TRAIN_LABELS, bad_q, QUERY_LABELS, 3, topk=(2,))
 
     with pytest.raises(ValueError, match='train_feats is empty'):
         knn_classify(train[:0], TRAIN_LABELS[:0], query, 3, k=1)
     with pytest.raises(ValueError, match='query_feats is empty'):
-        knn_accuracy(train, TRAIN_LABELS, query[:0], QUERY_LABELS[:0], 3,
-                     topk=(1, ))
+        knn_accuracy(train, TRAIN_LABELS, query[:0], QUERY_LABELS[:0], 3, topk=(1,))
     with pytest.raises(ValueError, match='feature dimension'):
         knn_classify(train, TRAIN_LABELS, torch.ones(2, 3), 3, k=1)
     with pytest.raises(ValueError, match='train_labels must have shape'):
         knn_classify(train, TRAIN_LABELS[:5], query, 3, k=1)
     with pytest.raises(ValueError, match='query_labels must have shape'):
-        knn_accuracy(train, TRAIN_LABELS, query, QUERY_LABELS[:1], 3,
-                     topk=(1, ))
+        knn_accuracy(train, TRAIN_LABELS, query, QUERY_LABELS[:1], 3, topk=(1,))
     with pytest.raises(ValueError, match=r'\[0, 2\)'):
         knn_classify(train, TRAIN_LABELS, query, 2, k=1)
     with pytest.raises(ValueError, match='temperature'):
@@ -258,5 +246,4 @@ def test_errors():
     with pytest.raises(ValueError, match='chunk_size'):
         knn_classify(train, TRAIN_LABELS, query, 3, k=1, chunk_size=0)
     with pytest.raises(ValueError, match='positive int'):
-        knn_accuracy(train, TRAIN_LABELS, query, QUERY_LABELS, 3,
-                     topk=(2.5, ))
+        knn_accuracy(train, TRAIN_LABELS, query, QUERY_LABELS, 3, topk=(2.5,))

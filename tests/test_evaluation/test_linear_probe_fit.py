@@ -1,4 +1,5 @@
 """The quick linear probe: same optimum as scikit-learn's logistic regression."""
+
 import numpy as np
 import pytest
 import torch
@@ -29,9 +30,11 @@ def test_probe_matches_sklearn_logistic_regression():
 def test_accuracy_on_separable_and_on_label_noise():
     x, y = _blobs(seed=1)
     acc = linear_probe_accuracy(x[:200], y[:200], x[200:], y[200:], 3)
-    pred_ref = LogisticRegression(C=1.0 / (1e-4 * 200), max_iter=10000).fit(
-        ((x[:200] - x[:200].mean(0)) / x[:200].std(0)).numpy(), y[:200].numpy()).predict(
-        ((x[200:] - x[:200].mean(0)) / x[:200].std(0)).numpy())
+    pred_ref = (
+        LogisticRegression(C=1.0 / (1e-4 * 200), max_iter=10000)
+        .fit(((x[:200] - x[:200].mean(0)) / x[:200].std(0)).numpy(), y[:200].numpy())
+        .predict(((x[200:] - x[:200].mean(0)) / x[:200].std(0)).numpy())
+    )
     assert acc == pytest.approx(float((pred_ref == y[200:].numpy()).mean() * 100), abs=1.01)
     shuffled = y[torch.randperm(300, generator=torch.Generator().manual_seed(0))]
     assert linear_probe_accuracy(x[:200], shuffled[:200], x[200:], shuffled[200:], 3) < 60

@@ -1,5 +1,6 @@
 """APS algorithm: the loss against a hand-written InfoNCE, stop-gradient, one optimiser
 step per sampling round inside train_step, the EMA option, and clear errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,31 +17,51 @@ BACKBONE = dict(type='TokenSubsetViT', arch=ARCH, img_size=16, patch_size=4, qkv
 
 
 def _mlp(cin):
-    return dict(type='NonLinearNeck', in_channels=cin, hid_channels=16, out_channels=8,
-                num_layers=3, with_bias=False, with_last_bn=True, with_last_bn_affine=False,
-                with_avg_pool=False, norm_cfg=dict(type='BN1d'))
+    return dict(
+        type='NonLinearNeck',
+        in_channels=cin,
+        hid_channels=16,
+        out_channels=8,
+        num_layers=3,
+        with_bias=False,
+        with_last_bn=True,
+        with_last_bn_affine=False,
+        with_avg_pool=False,
+        norm_cfg=dict(type='BN1d'),
+    )
 
 
 def _model(ema_momentum=None) -> APS:
     torch.manual_seed(0)
-    model = APS(backbone=BACKBONE, neck=_mlp(32), predictor=_mlp(8),
-                head=dict(type='MultiPositiveContrastiveHead', temperature=0.1),
-                ema_momentum=ema_momentum,
-                data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.],
-                                       std=[1., 1., 1.], to_rgb=False))
+    model = APS(
+        backbone=BACKBONE,
+        neck=_mlp(32),
+        predictor=_mlp(8),
+        head=dict(type='MultiPositiveContrastiveHead', temperature=0.1),
+        ema_momentum=ema_momentum,
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor', mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], to_rgb=False
+        ),
+    )
     model.init_weights()
     return model
 
 
 def _batch(batch=6, rounds=2, n=4, seed=0):
     rng = np.random.default_rng(seed)
-    inputs = [torch.from_numpy(rng.normal(size=(batch, 3, 16, 16)).astype(np.float32))
-              for _ in range(2)]
+    inputs = [
+        torch.from_numpy(rng.normal(size=(batch, 3, 16, 16)).astype(np.float32)) for _ in range(2)
+    ]
     samples = []
     for _ in range(batch):
         ds = DataSample()
-        ds.set_field([rng.permutation(16)[:rounds * n].reshape(rounds, n),
-                      np.stack([rng.permutation(16)[:n] for _ in range(rounds)])], 'patch_ids')
+        ds.set_field(
+            [
+                rng.permutation(16)[: rounds * n].reshape(rounds, n),
+                np.stack([rng.permutation(16)[:n] for _ in range(rounds)]),
+            ],
+            'patch_ids',
+        )
         samples.append(ds)
     return inputs, samples
 
@@ -48,7 +69,7 @@ def _batch(batch=6, rounds=2, n=4, seed=0):
 def _reference_loss(model, inputs, samples, j, t=0.1):
     ids = [torch.from_numpy(np.stack([s.patch_ids[v][j] for s in samples])) for v in (0, 1)]
     z = [model.neck(model.backbone(inputs[v], ids[v]))[0] for v in (0, 1)]
-    p = [model.predictor((zv, ))[0] for zv in z]
+    p = [model.predictor((zv,))[0] for zv in z]
     labels = torch.arange(len(samples))
 
     def ce(pv, zv):
@@ -73,17 +94,22 @@ def test_loss_is_symmetric_infonce_with_stop_gradient():
     for k, p in model.named_parameters():
         if p.grad is not None:
             scale = max(float(p.grad.abs().max()), 1.0)  # (some grads are 0 up to noise)
-            torch.testing.assert_close(grads[k], p.grad, rtol=1e-4, atol=1e-5 * scale + 1e-7,
-                                       msg=k)
+            torch.testing.assert_close(grads[k], p.grad, rtol=1e-4, atol=1e-5 * scale + 1e-7, msg=k)
     # Without the stop-gradient the gradients would differ.
     model.zero_grad()
-    z = [model.neck(model.backbone(inputs[v], torch.from_numpy(
-        np.stack([s.patch_ids[v][1] for s in samples]))))[0] for v in (0, 1)]
-    p = [model.predictor((zv, ))[0] for zv in z]
+    z = [
+        model.neck(
+            model.backbone(
+                inputs[v], torch.from_numpy(np.stack([s.patch_ids[v][1] for s in samples]))
+            )
+        )[0]
+        for v in (0, 1)
+    ]
+    p = [model.predictor((zv,))[0] for zv in z]
     lab = torch.arange(6)
-    no_sg = (F.cross_entropy(F.normalize(p[0], dim=1) @ F.normalize(z[1], dim=1).t() / 0.1, lab)
-             + F.cross_entropy(F.normalize(p[1], dim=1) @ F.normalize(z[0], dim=1).t() / 0.1,
-                               lab))
+    no_sg = F.cross_entropy(
+        F.normalize(p[0], dim=1) @ F.normalize(z[1], dim=1).t() / 0.1, lab
+    ) + F.cross_entropy(F.normalize(p[1], dim=1) @ F.normalize(z[0], dim=1).t() / 0.1, lab)
     no_sg.backward()
     name = 'backbone.patch_embed.projection.weight'
     assert not torch.allclose(dict(model.named_parameters())[name].grad, grads[name])
@@ -165,8 +191,9 @@ def test_clear_errors():
 
 def test_checkpoint_backbone_loads_into_mmpretrain_vit():
     model = _model()
-    state = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
-             if k.startswith('backbone.')}
+    state = {
+        k[len('backbone.') :]: v for k, v in model.state_dict().items() if k.startswith('backbone.')
+    }
     vit = VisionTransformer(arch=ARCH, img_size=16, patch_size=4, qkv_bias=False)
     vit.load_state_dict(state, strict=True)
     vit.eval()

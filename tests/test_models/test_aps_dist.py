@@ -20,6 +20,7 @@ processes could not agree. The comparison therefore runs in eval mode (BN from i
 running statistics, i.e. per sample); APS.loss does not depend on the mode
 otherwise (no dropout, drop-path 0, no EMA target here).
 """
+
 import os
 import os.path as osp
 import socket
@@ -40,29 +41,46 @@ def _model():
     from csml_mm.models.algorithms.aps import APS
 
     def mlp(cin):
-        return dict(type='NonLinearNeck', in_channels=cin, hid_channels=16, out_channels=8,
-                    num_layers=3, with_bias=False, with_last_bn=True,
-                    with_last_bn_affine=False, with_avg_pool=False,
-                    norm_cfg=dict(type='BN1d'))
+        return dict(
+            type='NonLinearNeck',
+            in_channels=cin,
+            hid_channels=16,
+            out_channels=8,
+            num_layers=3,
+            with_bias=False,
+            with_last_bn=True,
+            with_last_bn_affine=False,
+            with_avg_pool=False,
+            norm_cfg=dict(type='BN1d'),
+        )
 
-    model = APS(backbone=dict(type='TokenSubsetViT', arch=ARCH, img_size=16, patch_size=4,
-                              qkv_bias=False),
-                neck=mlp(32), predictor=mlp(8),
-                head=dict(type='MultiPositiveContrastiveHead', temperature=T))
+    model = APS(
+        backbone=dict(type='TokenSubsetViT', arch=ARCH, img_size=16, patch_size=4, qkv_bias=False),
+        neck=mlp(32),
+        predictor=mlp(8),
+        head=dict(type='MultiPositiveContrastiveHead', temperature=T),
+    )
     return model
 
 
 def _batch():
     from mmpretrain.structures import DataSample
+
     rng = np.random.default_rng(0)
     b, n = N * B_LOCAL, 4
-    inputs = [torch.from_numpy(rng.normal(size=(b, 3, 16, 16)).astype(np.float32))
-              for _ in range(2)]
+    inputs = [
+        torch.from_numpy(rng.normal(size=(b, 3, 16, 16)).astype(np.float32)) for _ in range(2)
+    ]
     samples = []
     for _ in range(b):
         ds = DataSample()
-        ds.set_field([rng.permutation(16)[:ROUNDS * n].reshape(ROUNDS, n),
-                      np.stack([rng.permutation(16)[:n] for _ in range(ROUNDS)])], 'patch_ids')
+        ds.set_field(
+            [
+                rng.permutation(16)[: ROUNDS * n].reshape(ROUNDS, n),
+                np.stack([rng.permutation(16)[:n] for _ in range(ROUNDS)]),
+            ],
+            'patch_ids',
+        )
         samples.append(ds)
     return inputs, samples
 
@@ -71,8 +89,8 @@ def _grads(loss, inputs, model):
     names = [k for k, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
     out = torch.autograd.grad(loss, list(inputs) + params, allow_unused=True)
-    pg = {k: g for k, g in zip(names, out[len(inputs):]) if g is not None}
-    return list(out[:len(inputs)]), pg
+    pg = {k: g for k, g in zip(names, out[len(inputs) :]) if g is not None}
+    return list(out[: len(inputs)]), pg
 
 
 def _worker(rank, port, state_file, out_dir):
@@ -104,10 +122,11 @@ def _formula(model, x, samples, rows, local_target_grad=False):
     k over the whole batch, targets z detached (``local_target_grad``: the targets of
     ``rows`` keep their gradient, as a gradient-keeping gather would do).
     """
-    ids = [torch.from_numpy(np.stack([s.patch_ids[v][ROUND] for s in samples])).long()
-           for v in (0, 1)]
+    ids = [
+        torch.from_numpy(np.stack([s.patch_ids[v][ROUND] for s in samples])).long() for v in (0, 1)
+    ]
     z = [model.neck(model.backbone(x[v], ids[v]))[0] for v in (0, 1)]
-    p = [model.predictor((zv, ))[0] for zv in z]
+    p = [model.predictor((zv,))[0] for zv in z]
     rows = torch.as_tensor(rows)
     keep = torch.zeros(z[0].shape[0], 1, dtype=torch.bool)
     keep[rows] = local_target_grad
@@ -117,8 +136,9 @@ def _formula(model, x, samples, rows, local_target_grad=False):
         kn = k / k.norm(dim=1, keepdim=True)
         kn = torch.where(keep, kn, kn.detach())
         logits = qn @ kn.t() / T
-        total = total + (torch.logsumexp(logits, dim=1)
-                         - logits[torch.arange(len(rows)), rows]).mean()
+        total = (
+            total + (torch.logsumexp(logits, dim=1) - logits[torch.arange(len(rows)), rows]).mean()
+        )
     return total
 
 
@@ -126,12 +146,14 @@ def _assert_grads_close(got, expect, msg):
     assert got.keys() == expect.keys(), msg
     for k, g in expect.items():
         scale = max(float(g.abs().max()), 1.0)
-        torch.testing.assert_close(got[k], g, rtol=1e-4, atol=1e-5 * scale + 1e-7,
-                                   msg=f'{msg}: {k}')
+        torch.testing.assert_close(
+            got[k], g, rtol=1e-4, atol=1e-5 * scale + 1e-7, msg=f'{msg}: {k}'
+        )
 
 
 def test_two_processes_equal_formula_and_one_process(tmp_path):
     from mmengine.registry import init_default_scope
+
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     model = _model()

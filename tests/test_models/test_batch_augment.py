@@ -1,4 +1,6 @@
-"""BatchAugDataPreprocessor: crops against interpolate, jitter against a per-image loop, view order."""
+"""BatchAugDataPreprocessor: crops against interpolate, jitter against a per-image loop, view
+order."""
+
 import math
 
 import pytest
@@ -25,8 +27,7 @@ def test_crop_equals_grid_sample_for_random_boxes_and_flips():
     theta[:, 1, 2] = boxes[:, 1] * 2 - 1
     grid = F.affine_grid(theta, [5, 3, 12, 16], align_corners=False)
     ref = F.grid_sample(img, grid, mode='bilinear', padding_mode='border', align_corners=False)
-    torch.testing.assert_close(resized_crop(img, boxes, flip, (12, 16)), ref, rtol=1e-4,
-                               atol=1e-2)
+    torch.testing.assert_close(resized_crop(img, boxes, flip, (12, 16)), ref, rtol=1e-4, atol=1e-2)
 
 
 def test_integer_crop_equals_bilinear_resize_of_the_crop():
@@ -35,16 +36,16 @@ def test_integer_crop_equals_bilinear_resize_of_the_crop():
     # box: columns 2..9 (8 px), rows 4..15 (12 px); as (cx, cy, w, h) fractions of 16
     boxes = torch.tensor([[6 / 16, 10 / 16, 8 / 16, 12 / 16]] * 2)
     out = resized_crop(img, boxes, torch.tensor([False, True]), (24, 24))
-    ref = F.interpolate(img[:, :, 4:16, 2:10], size=(24, 24), mode='bilinear',
-                        align_corners=False)
+    ref = F.interpolate(img[:, :, 4:16, 2:10], size=(24, 24), mode='bilinear', align_corners=False)
     # interior pixels; on the outermost output row/column grid_sample blends in the real
     # pixels just outside the box where interpolate (of the cut-out crop) repeats the edge
     inner = (slice(None), slice(1, -1), slice(1, -1))
     torch.testing.assert_close(out[0][inner], ref[0][inner], rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(out[1][inner], ref[1].flip(-1)[inner], rtol=1e-4, atol=1e-3)
     # the full box without flip is the identity
-    full = resized_crop(img, torch.tensor([[0.5, 0.5, 1.0, 1.0]] * 2),
-                        torch.tensor([False, False]), (16, 16))
+    full = resized_crop(
+        img, torch.tensor([[0.5, 0.5, 1.0, 1.0]] * 2), torch.tensor([False, False]), (16, 16)
+    )
     torch.testing.assert_close(full, img, rtol=1e-4, atol=1e-3)
 
 
@@ -80,15 +81,26 @@ def test_colour_jitter_matches_a_per_image_loop():
 
 
 def test_preprocessor_views_order_identity_and_eval():
-    cfg = dict(type='BatchAugDataPreprocessor', views_per_input=2, crop_scale=(1.0, 1.0),
-               crop_ratio=(1.0, 1.0), flip_prob=0.0, jitter_prob=0.0, gray_prob=0.0,
-               mean=[10., 20., 30.], std=[2., 4., 8.], to_rgb=True)
+    cfg = dict(
+        type='BatchAugDataPreprocessor',
+        views_per_input=2,
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        flip_prob=0.0,
+        jitter_prob=0.0,
+        gray_prob=0.0,
+        mean=[10.0, 20.0, 30.0],
+        std=[2.0, 4.0, 8.0],
+        to_rgb=True,
+    )
     pre = MODELS.build(cfg)
     a = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
     b = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
     out = pre({'inputs': [a, b], 'data_samples': None}, training=True)['inputs']
-    mean, std = torch.tensor([10., 20., 30.]).view(1, 3, 1, 1), torch.tensor(
-        [2., 4., 8.]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([10.0, 20.0, 30.0]).view(1, 3, 1, 1),
+        torch.tensor([2.0, 4.0, 8.0]).view(1, 3, 1, 1),
+    )
     expect_a = (a[:, [2, 1, 0]].float() - mean) / std
     expect_b = (b[:, [2, 1, 0]].float() - mean) / std
     assert len(out) == 4
@@ -106,7 +118,7 @@ def test_preprocessor_views_order_identity_and_eval():
 
 
 def test_random_views_differ_and_bad_arguments():
-    pre = MODELS.build(dict(type='BatchAugDataPreprocessor', mean=[0.] * 3, std=[1.] * 3))
+    pre = MODELS.build(dict(type='BatchAugDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3))
     a = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
     v0, v1 = pre({'inputs': [a], 'data_samples': None}, training=True)['inputs']
     assert v0.shape == (4, 3, 16, 16) and not torch.allclose(v0, v1)

@@ -1,4 +1,5 @@
 """connected_component_labels / connected_components_from_edges against scipy."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,10 +7,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from csml_mm.models.utils import connected_component_labels
-from csml_mm.models.utils.connected_components import (connected_components_from_edges,
-                                                       functional_graph_components,
-                                                       num_components,
-                                                       knn_graph_neighbours)
+from csml_mm.models.utils.connected_components import (
+    connected_components_from_edges,
+    functional_graph_components,
+    knn_graph_neighbours,
+    num_components,
+)
 
 
 def _scipy_labels(src, dst, n):
@@ -55,7 +58,7 @@ def test_stars_trees_cycles_duplicates_self_loops_isolated():
     n = 2000
     g = torch.Generator().manual_seed(0)
     hub_low = (torch.arange(1, n), torch.zeros(n - 1, dtype=torch.long))
-    hub_high = (torch.arange(n - 1), torch.full((n - 1, ), n - 1))
+    hub_high = (torch.arange(n - 1), torch.full((n - 1,), n - 1))
     _check_edges(*hub_low, n)
     _check_edges(*hub_high, n)
     # binary tree whose labels decrease towards the leaves
@@ -71,21 +74,21 @@ def test_stars_trees_cycles_duplicates_self_loops_isolated():
     ev, od = torch.arange(0, n, 2), torch.arange(1, n, 2)
     _check_edges(torch.cat([ev[:-1], od[:-1]]), torch.cat([ev[1:], od[1:]]), n)
     # no edges at all
-    labels = connected_components_from_edges(torch.empty(0, dtype=torch.long),
-                                              torch.empty(0, dtype=torch.long), 5)
+    labels = connected_components_from_edges(
+        torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), 5
+    )
     assert labels.tolist() == [0, 1, 2, 3, 4]
     # random sparse graphs of many sizes
     for m in (1, 5, 50, 500, 3000):
-        s = torch.randint(0, n, (m, ), generator=g)
-        d = torch.randint(0, n, (m, ), generator=g)
+        s = torch.randint(0, n, (m,), generator=g)
+        d = torch.randint(0, n, (m,), generator=g)
         _check_edges(s, d, n)
 
 
 def test_rounds_grow_slowly_on_a_shuffled_chain():
     n = 4096
     order = torch.randperm(n, generator=torch.Generator().manual_seed(1))
-    labels, rounds = connected_components_from_edges(order[:-1], order[1:], n,
-                                                     return_rounds=True)
+    labels, rounds = connected_components_from_edges(order[:-1], order[1:], n, return_rounds=True)
     assert labels.unique().numel() == 1
     assert rounds <= 4 * int(np.log2(n))  # pointer jumping, not one round per hop
 
@@ -107,7 +110,7 @@ def _reference_neighbour_sims(z, k):
 def test_one_nn_components_match_scipy_random(n):
     z = torch.randn(n, 12, generator=torch.Generator().manual_seed(n))
     labels, nbrs = connected_component_labels(z, return_neighbours=True)
-    assert labels.shape == (n, ) and labels.dtype == torch.long
+    assert labels.shape == (n,) and labels.dtype == torch.long
     if n == 1:
         assert labels.tolist() == [0]
         return
@@ -124,8 +127,10 @@ def test_ties_and_duplicates_follow_lowest_index_and_match_scipy():
     # 0/1 vectors with four ones: normalised entries are exactly 0.5, so every
     # similarity is an exact multiple of 0.25 and ties are exact.
     rng = np.random.default_rng(0)
-    patterns = np.array([[int(b) for b in f'{i:08b}'] for i in range(256)
-                         if bin(i).count('1') == 4], dtype=np.float32)
+    patterns = np.array(
+        [[int(b) for b in f'{i:08b}'] for i in range(256) if bin(i).count('1') == 4],
+        dtype=np.float32,
+    )
     for n in (2, 3, 10, 200, 1000):
         x = patterns[rng.integers(0, len(patterns), n)]
         z = torch.from_numpy(x)
@@ -149,8 +154,9 @@ def test_knn_graph_k_greater_than_one_and_chunking():
     got = np.sort(sim[np.arange(n)[:, None], nbrs.numpy()], axis=1)[:, ::-1]
     assert np.allclose(got, best, atol=1e-5)
     assert len({tuple(sorted(r)) for r in nbrs.tolist()}) > 1
-    _assert_same_partition(labels.numpy(),
-                           _scipy_labels(np.repeat(np.arange(n), k), nbrs.reshape(-1), n))
+    _assert_same_partition(
+        labels.numpy(), _scipy_labels(np.repeat(np.arange(n), k), nbrs.reshape(-1), n)
+    )
     # the neighbours do not depend on the chunk size
     assert torch.equal(knn_graph_neighbours(z, k, chunk_size=37), knn_graph_neighbours(z, k))
 
@@ -200,7 +206,7 @@ def test_functional_graph_components_match_a_walk(n):
     """The fixed-round 1-NN components (no host read) against a depth-first search, on
     random maps (any cycle lengths, long tails, self-loops) and on a single long chain."""
     g = torch.Generator().manual_seed(n)
-    maps = [torch.randint(0, n, (n, ), generator=g) for _ in range(20)]
+    maps = [torch.randint(0, n, (n,), generator=g) for _ in range(20)]
     chain = torch.randperm(n, generator=g)
     f = torch.empty(n, dtype=torch.long)
     f[chain[:-1]] = chain[1:]

@@ -1,4 +1,5 @@
 """The CsMl algorithm: MoCo parity, the loss formula, multi-level queues, bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,14 +14,27 @@ import csml_mm  # noqa: F401
 init_default_scope('mmpretrain')
 
 
-def csml_cfg(levels=(3, ), in_channels=(512, ), **kw):
+def csml_cfg(levels=(3,), in_channels=(512,), **kw):
     cfg = dict(
-        type='CsMl', queue_len=32, feat_dim=8, momentum=0.01,
-        backbone=dict(type='ResNet', depth=18, out_indices=levels, norm_cfg=dict(type='BN'),
-                      zero_init_residual=False),
-        neck=dict(type='MultiLevelProjectionNeck', in_channels=list(in_channels),
-                  hid_channels=16, out_channels=8),
-        head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'))
+        type='CsMl',
+        queue_len=32,
+        feat_dim=8,
+        momentum=0.01,
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            out_indices=levels,
+            norm_cfg=dict(type='BN'),
+            zero_init_residual=False,
+        ),
+        neck=dict(
+            type='MultiLevelProjectionNeck',
+            in_channels=list(in_channels),
+            hid_channels=16,
+            out_channels=8,
+        ),
+        head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'),
+    )
     cfg.update(kw)
     return cfg
 
@@ -37,12 +51,19 @@ def set_epoch(epoch):
 def test_plain_moco_special_case_equals_mmpretrain_moco():
     torch.manual_seed(0)
     ours = MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=False))
-    moco = MODELS.build(dict(
-        type='MoCo', queue_len=32, feat_dim=8, momentum=0.01,
-        backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'),
-                      zero_init_residual=False),
-        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=16, out_channels=8),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2)))
+    moco = MODELS.build(
+        dict(
+            type='MoCo',
+            queue_len=32,
+            feat_dim=8,
+            momentum=0.01,
+            backbone=dict(
+                type='ResNet', depth=18, norm_cfg=dict(type='BN'), zero_init_residual=False
+            ),
+            neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=16, out_channels=8),
+            head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+        )
+    )
     moco.backbone.load_state_dict(ours.backbone.state_dict())
     moco.neck.mlp.load_state_dict(ours.neck.mlps[0].state_dict())
     moco.encoder_k = type(moco.encoder_k)(torch.nn.Sequential(moco.backbone, moco.neck), 0.01)
@@ -62,7 +83,7 @@ def _reference_loss(model, x, queue, w_s, w_c, neighbour_query=True):
     """The three-term formula written out with cross entropy, from the model's encoders."""
     t = 0.2
 
-    def l(q, k):  # InfoNCE of q with one positive k against the queue
+    def info_nce(q, k):  # InfoNCE of q with one positive k against the queue
         logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue], 1) / t
         return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
 
@@ -70,18 +91,19 @@ def _reference_loss(model, x, queue, w_s, w_c, neighbour_query=True):
     qn = model._project(x[2])[0]
     k = model._keys(x[1])[0]
     kn = model._keys(x[3])[0]
-    la = w_s * l(q, k) + (w_c * l(q, kn) if w_c > 0 else 0)
+    la = w_s * info_nce(q, k) + (w_c * info_nce(q, kn) if w_c > 0 else 0)
     if not neighbour_query:
         return la
-    ln = w_s * l(qn, kn) + (w_c * l(qn, k) if w_c > 0 else 0)
+    ln = w_s * info_nce(qn, kn) + (w_c * info_nce(qn, k) if w_c > 0 else 0)
     return (la + ln) / 2
 
 
 @pytest.mark.parametrize('epoch,weights', [(0, (1.0, 0.0)), (5, (0.6, 0.4))])
 def test_cross_sample_loss_matches_formula_and_warmup(epoch, weights):
     torch.manual_seed(0)
-    model = MODELS.build(csml_cfg(use_cutmix=False, cross_weights=(0.6, 0.4),
-                                  cross_warmup_epochs=3))
+    model = MODELS.build(
+        csml_cfg(use_cutmix=False, cross_weights=(0.6, 0.4), cross_warmup_epochs=3)
+    )
     set_epoch(epoch)
     assert model.current_cross_weights() == weights
     x = views()
@@ -97,14 +119,18 @@ def test_anchor_only_queries_match_formula_and_skip_the_neighbour_pass(monkeypat
     """neighbour_query=False: L = w_s l(q, k) + w_c l(q, k'), and the neighbour image is
     encoded once (as a key), not also as a query."""
     torch.manual_seed(0)
-    model = MODELS.build(csml_cfg(use_cutmix=False, neighbour_query=False,
-                                  cross_weights=(0.6, 0.4), cross_warmup_epochs=0))
+    model = MODELS.build(
+        csml_cfg(
+            use_cutmix=False, neighbour_query=False, cross_weights=(0.6, 0.4), cross_warmup_epochs=0
+        )
+    )
     x = views()
     queue = model.queue[0].clone()
     projected = []
     original = model._project_sets
-    monkeypatch.setattr(model, '_project_sets',
-                        lambda images: projected.append(len(images)) or original(images))
+    monkeypatch.setattr(
+        model, '_project_sets', lambda images: projected.append(len(images)) or original(images)
+    )
     with torch.no_grad():
         loss = model.loss(x, [DataSample() for _ in range(4)])['loss']
         ref = _reference_loss(model, x, queue, 0.6, 0.4, neighbour_query=False)
@@ -120,8 +146,7 @@ def test_anchor_only_queries_match_formula_and_skip_the_neighbour_pass(monkeypat
 
 def test_full_csml_step_multi_level_queues_and_gradients():
     torch.manual_seed(0)
-    model = MODELS.build(csml_cfg(levels=(2, 3), in_channels=(256, 512),
-                                  level_weights=(0.5, 1.0)))
+    model = MODELS.build(csml_cfg(levels=(2, 3), in_channels=(256, 512), level_weights=(0.5, 1.0)))
     assert model.queue.shape == (2, 8, 32)
     q0 = model.queue.clone()
     set_epoch(20)
@@ -150,16 +175,16 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match='queue_len=30 is not a multiple of the global batch 4'):
         bad_queue.loss(views(), [DataSample() for _ in range(4)])
     with pytest.raises(ValueError, match='gives 2 levels but the neck projects 1'):
-        MODELS.build(csml_cfg(levels=(2, 3), in_channels=(512, )))
+        MODELS.build(csml_cfg(levels=(2, 3), in_channels=(512,)))
     with pytest.raises(ValueError, match='is not a stage it outputs|out_indices'):
-        MODELS.build(csml_cfg(levels=(5, ), in_channels=(512, )))
+        MODELS.build(csml_cfg(levels=(5,), in_channels=(512,)))
     with pytest.raises(ValueError, match='use_cutmix=True needs use_neighbour=True'):
         MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=True))
 
 
 def test_out_indices_check_for_a_config_and_a_built_backbone():
     backbone = MODELS.build(csml_cfg()['backbone'])
-    backbone.out_indices = (4, )  # as a backbone built elsewhere could carry
+    backbone.out_indices = (4,)  # as a backbone built elsewhere could carry
     with pytest.raises(ValueError, match=r'out_indices=\(4,\): the backbone has 4 stages'):
         MODELS.build(csml_cfg(backbone=backbone))
     with pytest.raises(ValueError, match=r'out_indices=\(-5,\): the backbone has 4 stages'):
@@ -168,13 +193,16 @@ def test_out_indices_check_for_a_config_and_a_built_backbone():
 
 def test_mining_interface():
     from csml_mm.engine.hooks.neighbour_mining_hook import mining_model
+
     model = MODELS.build(csml_cfg(cross_warmup_epochs=3, queue_len=64))
     assert mining_model(type('Runner', (), dict(model=model))) is model
     assert [model.wants_mining(e) for e in range(5)] == [False, False, False, True, False]
     assert not MODELS.build(csml_cfg(use_neighbour=False, use_cutmix=False)).wants_mining(11)
     assert model.training_set_warning(130) is None  # 64 < 130 // 2
-    assert 'queue_len=64 is at least half the training set (128 images)' in \
-        model.training_set_warning(128)
+    assert (
+        'queue_len=64 is at least half the training set (128 images)'
+        in model.training_set_warning(128)
+    )
     # the momentum backbone's last stage, pooled and normalised; online weights before a step
     with torch.no_grad():
         for p in model.backbone.parameters():
@@ -193,10 +221,12 @@ def test_mining_interface():
 
 
 def _split_bn_csml(fuse_views, levels=(2, 3), in_channels=(32, 64)):
-    cfg = csml_cfg(levels=levels, in_channels=in_channels, fuse_views=fuse_views,
-                   level_weights=(0.5, 1.0))
-    cfg['backbone'].update(base_channels=8, stem_channels=8,
-                           norm_cfg=dict(type='SplitBN', num_splits=2))
+    cfg = csml_cfg(
+        levels=levels, in_channels=in_channels, fuse_views=fuse_views, level_weights=(0.5, 1.0)
+    )
+    cfg['backbone'].update(
+        base_channels=8, stem_channels=8, norm_cfg=dict(type='SplitBN', num_splits=2)
+    )
     return MODELS.build(cfg)
 
 
@@ -213,6 +243,7 @@ def _step(model, x):
 def test_stacked_views_equal_separate_passes(monkeypatch, world_size):
     """fuse_views: one stacked backbone pass per role gives the separate passes' loss and grads."""
     from csml_mm.models.utils import split_bn
+
     monkeypatch.setattr(split_bn, 'get_world_size', lambda: world_size)  # SplitBN's DDP switch
     set_epoch(20)
     torch.manual_seed(0)

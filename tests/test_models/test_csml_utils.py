@@ -1,4 +1,5 @@
 """Neighbour search against brute force; CutMix area bookkeeping."""
+
 import numpy as np
 import pytest
 import torch
@@ -53,7 +54,7 @@ def test_cutmix_area_bookkeeping():
         # the fraction of pixels still from the anchor equals lam, for every sample,
         # i.e. one box for the whole batch
         frac_anchor = (mixed[:, 0] == 0).float().mean(dim=(1, 2))
-        assert torch.allclose(frac_anchor, torch.full((3, ), lam), atol=1e-6)
+        assert torch.allclose(frac_anchor, torch.full((3,), lam), atol=1e-6)
         assert torch.equal(mixed[:, 0], mixed[:, 1]) and torch.equal(mixed[0], mixed[1])
         assert 0.0 <= lam <= 1.0
     assert torch.equal(a, torch.zeros_like(a))  # inputs untouched

@@ -1,5 +1,6 @@
 """csml_mm.models.utils.finite: the NaN/Inf projection check shared by WCL and its graph
 head, which raises the FloatingPointError that the non-finite guard turns into a stop."""
+
 import pytest
 import torch
 
@@ -9,8 +10,7 @@ from csml_mm.utils.host_checks import HOST_CHECKS_ENV
 
 def test_finite_projections_pass():
     check_finite_projections('WCL', 'instance-head (neck)', torch.randn(4, 3))
-    check_finite_projections('KNNWeakLabelHead', 'graph-head', torch.randn(4, 3),
-                             torch.randn(4, 3))
+    check_finite_projections('KNNWeakLabelHead', 'graph-head', torch.randn(4, 3), torch.randn(4, 3))
     check_finite_projections('WCL', 'nothing')  # no tensor: nothing to check
 
 
@@ -23,13 +23,21 @@ def test_non_finite_projection_names_owner_head_and_fixes(bad):
     assert str(err.value) == (
         'WCL: the instance-head (neck) projections contain NaN or Inf. Training has diverged: '
         'lower optim_wrapper.optimizer.lr, lengthen the warm-up, or add '
-        'optim_wrapper.clip_grad.')
+        'optim_wrapper.clip_grad.'
+    )
     # any of several tensors; the consequence follows "NaN or Inf"
-    with pytest.raises(FloatingPointError,
-                       match=r'^KNNWeakLabelHead: the graph-head projections contain NaN or '
-                       r'Inf, so no graph can be built\. Training has diverged'):
-        check_finite_projections('KNNWeakLabelHead', 'graph-head', torch.randn(4, 3), z,
-                                 consequence=', so no graph can be built')
+    with pytest.raises(
+        FloatingPointError,
+        match=r'^KNNWeakLabelHead: the graph-head projections contain NaN or '
+        r'Inf, so no graph can be built\. Training has diverged',
+    ):
+        check_finite_projections(
+            'KNNWeakLabelHead',
+            'graph-head',
+            torch.randn(4, 3),
+            z,
+            consequence=', so no graph can be built',
+        )
 
 
 def test_follows_host_checks_setting(monkeypatch):

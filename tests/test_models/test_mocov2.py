@@ -1,6 +1,7 @@
 """MoCoV2 is mmpretrain's MoCo step for step (same losses, weights, queue and buffers), with
 the momentum-encoder counter and queue pointer kept on the host; its checkpoints load into
 either class and the host copies follow a loaded state."""
+
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
@@ -12,12 +13,17 @@ from csml_mm.models.algorithms import MoCoV2
 from csml_mm.utils.host_sync import HostReadCounter
 
 CFG = dict(
-    backbone=dict(type='ResNet', depth=18, base_channels=8, stem_channels=8,
-                  zero_init_residual=False),
-    neck=dict(type='MoCoV2Neck', in_channels=64, hid_channels=32, out_channels=16,
-              with_avg_pool=True),
+    backbone=dict(
+        type='ResNet', depth=18, base_channels=8, stem_channels=8, zero_init_residual=False
+    ),
+    neck=dict(
+        type='MoCoV2Neck', in_channels=64, hid_channels=32, out_channels=16, with_avg_pool=True
+    ),
     head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
-    queue_len=24, feat_dim=16, momentum=0.01)
+    queue_len=24,
+    feat_dim=16,
+    momentum=0.01,
+)
 
 
 def _build(cls):
@@ -29,8 +35,10 @@ def _build(cls):
 
 def _batches(n=4):
     g = torch.Generator().manual_seed(1)
-    return [[torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)]
-            for _ in range(n)]
+    return [
+        [torch.randn(8, 3, 32, 32, generator=g), torch.randn(8, 3, 32, 32, generator=g)]
+        for _ in range(n)
+    ]
 
 
 def _train(model, wrapper, batches):

@@ -1,4 +1,5 @@
 """MultiPositiveContrastiveHead against plain-loop references written here."""
+
 import math
 
 import pytest
@@ -31,8 +32,9 @@ def ref_supcon(sim, w, valid, t):
     for i in range(n):
         wsum = sum(float(w[i, j]) for j in range(m))
         lse = math.log(sum(math.exp(float(sim[i, j]) / t) for j in range(m) if valid[i, j]))
-        total += -sum(float(w[i, p]) / wsum * (float(sim[i, p]) / t - lse)
-                      for p in range(m) if w[i, p] > 0)
+        total += -sum(
+            float(w[i, p]) / wsum * (float(sim[i, p]) / t - lse) for p in range(m) if w[i, p] > 0
+        )
     return total / n
 
 
@@ -71,7 +73,8 @@ def test_weights_are_normalised_and_invalid_columns_ignored():
     sim, w, valid = _random_problem(seed=4)
     head = MultiPositiveContrastiveHead(0.1, 'supcon')
     assert head.loss(sim, w * 7.5, valid).item() == pytest.approx(
-        head.loss(sim, w, valid).item(), rel=1e-6)
+        head.loss(sim, w, valid).item(), rel=1e-6
+    )
     # Changing an invalid column's similarity changes nothing.
     col = (~valid).nonzero()[0]
     sim2 = sim.clone()
@@ -161,7 +164,7 @@ def test_shared_negatives_equals_masked_full_matrix_with_gradients(mode):
     sim = torch.cat([pos_b, neg_b], dim=1)
     weight = torch.cat([w, torch.zeros_like(neg)], dim=1)
     valid = torch.ones_like(sim, dtype=torch.bool)
-    valid[:, :pos.shape[1]] = w > 0
+    valid[:, : pos.shape[1]] = w > 0
     full = head.loss(sim, weight, valid)
     fast.backward()
     full.backward()
@@ -173,19 +176,20 @@ def test_shared_negatives_equals_masked_full_matrix_with_gradients(mode):
 def test_shared_negatives_without_negatives_and_errors():
     head = MultiPositiveContrastiveHead(0.2, 'per_positive')
     pos = torch.tensor([[0.5, 0.1]], requires_grad=True)
-    rows = head.loss_per_row_shared_negatives(pos, torch.tensor([[1.0, 1.0]]),
-                                              torch.zeros(1, 0))
+    rows = head.loss_per_row_shared_negatives(pos, torch.tensor([[1.0, 1.0]]), torch.zeros(1, 0))
     assert rows.item() == pytest.approx(0.0, abs=1e-7)  # nothing to contrast with
     rows.sum().backward()
     assert torch.isfinite(pos.grad).all()
     with pytest.raises(ValueError, match='no positive'):
-        head.loss_shared_negatives(torch.zeros(2, 2), torch.tensor([[1.0, 0], [0, 0]]),
-                                   torch.zeros(2, 4))
+        head.loss_shared_negatives(
+            torch.zeros(2, 2), torch.tensor([[1.0, 0], [0, 0]]), torch.zeros(2, 4)
+        )
     with pytest.raises(ValueError, match=r'neg_sim must be \[N, K\]'):
         head.loss_shared_negatives(torch.zeros(2, 2), torch.ones(2, 2), torch.zeros(3, 4))
     with pytest.raises(ValueError, match='non-negative'):
-        head.loss_shared_negatives(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]),
-                                   torch.zeros(1, 4))
+        head.loss_shared_negatives(
+            torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]), torch.zeros(1, 4)
+        )
 
 
 @pytest.mark.parametrize('mode', ['supcon', 'per_positive'])
@@ -196,22 +200,25 @@ def test_loss_same_label_equals_the_masked_loss_and_the_plain_loop(mode):
     feats_all = F.normalize(torch.randn(10, 6, generator=g), dim=1)
     labels_all = torch.tensor([0, 1, 0, 2, 1, 2, 0, 3, 3, 1])
     offset, b = 4, 5  # local rows 4..8
-    feats = feats_all[offset:offset + b].clone().requires_grad_(True)
+    feats = feats_all[offset : offset + b].clone().requires_grad_(True)
     head = MultiPositiveContrastiveHead(0.1, mode)
-    got = head.loss_same_label(feats, feats_all, offset, labels_all[offset:offset + b],
-                               labels_all)
+    got = head.loss_same_label(
+        feats, feats_all, offset, labels_all[offset : offset + b], labels_all
+    )
     sim = feats @ feats_all.T
     valid = torch.ones(b, 10, dtype=torch.bool)
     valid[torch.arange(b), torch.arange(b) + offset] = False
-    pos = (labels_all[offset:offset + b, None] == labels_all[None]) & valid
+    pos = (labels_all[offset : offset + b, None] == labels_all[None]) & valid
     expect = head.loss(sim, pos.float(), valid)
     assert torch.equal(got, expect)
     ref = (ref_supcon if mode == 'supcon' else ref_per_positive)(
-        sim.detach().double(), pos.double(), valid, 0.1)
+        sim.detach().double(), pos.double(), valid, 0.1
+    )
     assert got.item() == pytest.approx(ref, rel=1e-5)
     got.backward()
     assert torch.isfinite(feats.grad).all()
     with torch.autocast('cpu', dtype=torch.bfloat16):  # fp32 similarities also under AMP
-        amp = head.loss_same_label(feats, feats_all, offset, labels_all[offset:offset + b],
-                                   labels_all)
+        amp = head.loss_same_label(
+            feats, feats_all, offset, labels_all[offset : offset + b], labels_all
+        )
     assert amp.dtype == torch.float32 and torch.equal(amp, got)

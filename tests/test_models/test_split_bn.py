@@ -1,8 +1,8 @@
 """SplitBN: per-split statistics against a per-group loop, plain BN with one split, eval, names."""
+
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
@@ -23,18 +23,22 @@ def _randomised(bn):
 
 def test_each_split_uses_its_own_statistics():
     torch.manual_seed(0)
-    x = torch.randn(12, 3, 5, 5) * 3 + torch.arange(12.).view(12, 1, 1, 1)
+    x = torch.randn(12, 3, 5, 5) * 3 + torch.arange(12.0).view(12, 1, 1, 1)
     bn = _randomised(SplitBatchNorm2d(3, num_splits=4, momentum=0.1))
     rm0, rv0 = bn.running_mean.clone(), bn.running_var.clone()
     y = bn(x)
     # reference: a plain loop over the 4 consecutive groups of 3
     expected, means, vars_ = [], [], []
     for g in range(4):
-        xg = x[3 * g:3 * g + 3]
+        xg = x[3 * g : 3 * g + 3]
         mu = xg.mean(dim=(0, 2, 3))
         var = xg.var(dim=(0, 2, 3), unbiased=False)
-        expected.append((xg - mu.view(1, 3, 1, 1)) / torch.sqrt(var.view(1, 3, 1, 1) + bn.eps)
-                        * bn.weight.view(1, 3, 1, 1) + bn.bias.view(1, 3, 1, 1))
+        expected.append(
+            (xg - mu.view(1, 3, 1, 1))
+            / torch.sqrt(var.view(1, 3, 1, 1) + bn.eps)
+            * bn.weight.view(1, 3, 1, 1)
+            + bn.bias.view(1, 3, 1, 1)
+        )
         means.append(mu)
         vars_.append(xg.var(dim=(0, 2, 3), unbiased=True))
     torch.testing.assert_close(y, torch.cat(expected), rtol=1e-5, atol=1e-5)
@@ -68,8 +72,15 @@ def test_batch_not_divisible_names_the_fix():
 
 def test_registered_norm_keeps_resnet_weight_names_and_convert():
     plain = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8))
-    split = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8,
-                              norm_cfg=dict(type='SplitBN', num_splits=2)))
+    split = MODELS.build(
+        dict(
+            type='ResNet',
+            depth=18,
+            base_channels=8,
+            stem_channels=8,
+            norm_cfg=dict(type='SplitBN', num_splits=2),
+        )
+    )
     assert list(plain.state_dict()) == list(split.state_dict())
     assert isinstance(split.bn1, SplitBatchNorm2d) and split.bn1.num_splits == 2
     n = convert_split_bn(plain, 4)
@@ -79,6 +90,7 @@ def test_registered_norm_keeps_resnet_weight_names_and_convert():
 
 def test_splits_switch_off_under_more_than_one_process(monkeypatch):
     from csml_mm.models.utils import split_bn
+
     bn = SplitBatchNorm2d(2, num_splits=4).train()
     assert bn.splits_now() == 4
     monkeypatch.setattr(split_bn, 'get_world_size', lambda: 2)
@@ -91,6 +103,7 @@ def test_splits_switch_off_under_more_than_one_process(monkeypatch):
 def test_grouped_batch_norm_equals_separate_passes(monkeypatch, world_size, num_splits):
     """A stacked pass of G views under grouped_batch_norm normalises each view as its own pass."""
     from csml_mm.models.utils import grouped_batch_norm, split_bn
+
     monkeypatch.setattr(split_bn, 'get_world_size', lambda: world_size)
     torch.manual_seed(2)
     xs = [torch.randn(4, 3, 5, 5) * (g + 1) + g for g in range(3)]
@@ -121,6 +134,7 @@ def test_grouped_batch_norm_equals_separate_passes(monkeypatch, world_size, num_
 
 def test_grouped_batch_norm_errors_and_which_models_qualify():
     from csml_mm.models.utils import batch_norms_all_split, grouped_batch_norm
+
     bn = SplitBatchNorm2d(2, num_splits=2)
     with pytest.raises(ValueError, match='3 sub-batches|6 sub-batches'):
         with grouped_batch_norm(bn, 3):
@@ -129,8 +143,15 @@ def test_grouped_batch_norm_errors_and_which_models_qualify():
     with pytest.raises(ValueError, match='groups must be >= 1'):
         with grouped_batch_norm(bn, 0):
             pass
-    split = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8,
-                              norm_cfg=dict(type='SplitBN', num_splits=2)))
+    split = MODELS.build(
+        dict(
+            type='ResNet',
+            depth=18,
+            base_channels=8,
+            stem_channels=8,
+            norm_cfg=dict(type='SplitBN', num_splits=2),
+        )
+    )
     plain = MODELS.build(dict(type='ResNet', depth=18, base_channels=8, stem_channels=8))
     assert batch_norms_all_split(split) and not batch_norms_all_split(plain)
     assert not batch_norms_all_split(nn.Sequential(split, nn.BatchNorm1d(4)))
@@ -140,8 +161,9 @@ def test_grouped_batch_norm_errors_and_which_models_qualify():
 def test_split_bn_1d_uses_each_splits_statistics():
     """SplitBN1d on (N, C) features: per-group statistics against a plain loop; eval is BN1d."""
     from csml_mm.models.utils import SplitBatchNorm1d
+
     torch.manual_seed(3)
-    x = torch.randn(16, 5) * 2 + torch.arange(16.).view(16, 1)
+    x = torch.randn(16, 5) * 2 + torch.arange(16.0).view(16, 1)
     bn = SplitBatchNorm1d(5, num_splits=4, momentum=0.1)
     with torch.no_grad():
         bn.weight.uniform_(0.5, 1.5)
@@ -150,7 +172,7 @@ def test_split_bn_1d_uses_each_splits_statistics():
     y = bn(x)
     expected, means, vars_ = [], [], []
     for g in range(4):
-        xg = x[4 * g:4 * g + 4]
+        xg = x[4 * g : 4 * g + 4]
         mu, var = xg.mean(0), xg.var(0, unbiased=False)
         expected.append((xg - mu) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias)
         means.append(mu)
@@ -171,13 +193,21 @@ def test_split_bn_1d_uses_each_splits_statistics():
 def test_split_bn_1d_builds_in_a_projection_neck():
     """norm_cfg=dict(type='SplitBN1d') in mmpretrain's NonLinearNeck and in our neck."""
     from csml_mm.models.utils import SplitBatchNorm1d, batch_norms_all_split
-    for cfg in (dict(type='NonLinearNeck', in_channels=8, hid_channels=16, out_channels=4,
-                     num_layers=2, with_avg_pool=True),
-                dict(type='MultiLevelProjectionNeck', in_channels=[8], hid_channels=16,
-                     out_channels=4)):
+
+    for cfg in (
+        dict(
+            type='NonLinearNeck',
+            in_channels=8,
+            hid_channels=16,
+            out_channels=4,
+            num_layers=2,
+            with_avg_pool=True,
+        ),
+        dict(type='MultiLevelProjectionNeck', in_channels=[8], hid_channels=16, out_channels=4),
+    ):
         neck = MODELS.build(dict(cfg, norm_cfg=dict(type='SplitBN1d', num_splits=2)))
         bns = [m for m in neck.modules() if isinstance(m, SplitBatchNorm1d)]
         assert bns and all(m.num_splits == 2 for m in bns), cfg['type']
         assert batch_norms_all_split(neck)
-        out = neck((torch.randn(6, 8, 2, 2), ))
+        out = neck((torch.randn(6, 8, 2, 2),))
         assert out[0].shape == (6, 4)

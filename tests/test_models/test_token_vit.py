@@ -1,5 +1,6 @@
 """TokenSubsetViT: mmpretrain's ViT on all tokens, a hand-built subset encoding,
 and weights that move both ways between it and mmpretrain's VisionTransformer."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -103,8 +104,9 @@ def test_cls_row_gets_no_gradient_and_sincos_is_fixed():
     sincos = TokenSubsetViT(pos_embed_type='sincos', **COMMON)
     sincos.init_weights()
     assert not sincos.pos_embed.requires_grad
-    torch.testing.assert_close(sincos.pos_embed,
-                               build_2d_sincos_position_embedding(4, 32, cls_token=True))
+    torch.testing.assert_close(
+        sincos.pos_embed, build_2d_sincos_position_embedding(4, 32, cls_token=True)
+    )
 
 
 def test_bad_inputs():
@@ -118,5 +120,4 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='batch=1'):
         model(torch.randn(1, 3, 16, 16), torch.tensor([[3], [4]]))
     with pytest.raises(ValueError, match='featmap'):
-        TokenSubsetViT(out_type='featmap', **COMMON)(torch.randn(1, 3, 16, 16),
-                                                      torch.tensor([[1]]))
+        TokenSubsetViT(out_type='featmap', **COMMON)(torch.randn(1, 3, 16, 16), torch.tensor([[1]]))

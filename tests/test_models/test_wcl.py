@@ -1,5 +1,6 @@
 """WCL: the graph loss and the instance loss against plain-loop references, SimCLR
 parity, KNN multi-crop, the LARS parameter grouping and bad input."""
+
 import os.path as osp
 
 import pytest
@@ -23,19 +24,34 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
 def neck_cfg(in_channels=32, hid=16, out=8):
-    return dict(type='NonLinearNeck', in_channels=in_channels, hid_channels=hid,
-                out_channels=out, num_layers=3, with_bias=True, with_last_bias=True,
-                with_last_bn=False, norm_cfg=dict(type='BN1d'))
+    return dict(
+        type='NonLinearNeck',
+        in_channels=in_channels,
+        hid_channels=hid,
+        out_channels=out,
+        num_layers=3,
+        with_bias=True,
+        with_last_bias=True,
+        with_last_bn=False,
+        norm_cfg=dict(type='BN1d'),
+    )
 
 
 def wcl_cfg(**kw):
     cfg = dict(
         type='WCL',
-        backbone=dict(type='ResNet', depth=18, base_channels=4, stem_channels=4,
-                      norm_cfg=dict(type='BN'), zero_init_residual=False),
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            base_channels=4,
+            stem_channels=4,
+            norm_cfg=dict(type='BN'),
+            zero_init_residual=False,
+        ),
         neck=neck_cfg(),
         head=dict(type='MultiPositiveContrastiveHead', temperature=0.1, mode='supcon'),
-        graph_head=dict(type='KNNWeakLabelHead', temperature=0.1))
+        graph_head=dict(type='KNNWeakLabelHead', temperature=0.1),
+    )
     cfg.update(kw)
     return cfg
 
@@ -77,7 +93,8 @@ def test_graph_loss_uses_swapped_labels_and_excludes_self():
         g = torch.Generator().manual_seed(seed)
         z1, z2 = torch.randn(12, 4, generator=g), torch.randn(12, 4, generator=g)
         if ref.graph_loss(z1, z2)[0].item() != pytest.approx(
-                ref.graph_loss(z1, z2, swap=False)[0].item(), abs=1e-3):
+            ref.graph_loss(z1, z2, swap=False)[0].item(), abs=1e-3
+        ):
             break
     ours = KNNWeakLabelHead(0.1).loss(z1, z2).item()
     assert ours == pytest.approx(ref.graph_loss(z1, z2)[0].item(), rel=1e-5)
@@ -86,8 +103,9 @@ def test_graph_loss_uses_swapped_labels_and_excludes_self():
     with_self = ref.graph_loss(z1, z2, include_self=True)[0].item()
     assert abs(ours - same_view) > 1e-3
     assert abs(ours - with_self) > 1e-3
-    assert KNNWeakLabelHead(0.1, label_source='same').loss(z1, z2).item() == \
-        pytest.approx(same_view, rel=1e-5)
+    assert KNNWeakLabelHead(0.1, label_source='same').loss(z1, z2).item() == pytest.approx(
+        same_view, rel=1e-5
+    )
 
 
 def test_graph_loss_duplicates_give_finite_loss():
@@ -129,10 +147,14 @@ def test_instance_loss_matches_nt_xent_reference():
 def test_two_view_wcl_instance_term_equals_mmpretrain_simclr():
     torch.manual_seed(0)
     ours = MODELS.build(wcl_cfg())
-    simclr = MODELS.build(dict(
-        type='SimCLR', backbone=wcl_cfg()['backbone'], neck=neck_cfg(),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                  temperature=0.1)))
+    simclr = MODELS.build(
+        dict(
+            type='SimCLR',
+            backbone=wcl_cfg()['backbone'],
+            neck=neck_cfg(),
+            head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.1),
+        )
+    )
     simclr.backbone.load_state_dict(ours.backbone.state_dict())
     simclr.neck.load_state_dict(ours.neck.state_dict())
     x = views(n=6)
@@ -151,10 +173,10 @@ def test_full_loss_equals_references_on_model_features():
         feat = model.backbone(torch.cat(x))
         z = model.neck(feat)[0].double()
         u = model.graph_neck(feat)[0].double()
-    assert losses['loss_ins'].item() == pytest.approx(
-        ref.nt_xent(z[:10], z[10:]).item(), rel=1e-5)
+    assert losses['loss_ins'].item() == pytest.approx(ref.nt_xent(z[:10], z[10:]).item(), rel=1e-5)
     assert losses['loss_graph'].item() == pytest.approx(
-        0.7 * ref.graph_loss(u[:10], u[10:])[0].item(), rel=1e-5)
+        0.7 * ref.graph_loss(u[:10], u[10:])[0].item(), rel=1e-5
+    )
     assert losses['graph_mean_size'].item() >= 2.0
     # the heads have the same architecture but their own weights
     assert model.neck.fc0.weight.shape == model.graph_neck.fc0.weight.shape
@@ -185,7 +207,7 @@ def test_multicrop_selection_and_instance_supcon_match_reference():
     ids = list(range(5)) * 2
     for i in range(5):
         for s in chosen[i]:
-            rows.append(zs[s, i:i + 1])
+            rows.append(zs[s, i : i + 1])
             ids.append(i)
     expect = ref.instance_supcon(torch.cat(rows), ids, t=0.1)
     assert losses['loss_ins'].item() == pytest.approx(expect.item(), rel=1e-5)
@@ -233,13 +255,13 @@ def test_bad_input_messages():
 # ------------------------------------------------------------- LARS grouping
 def test_lars_parameter_groups_follow_wcl_names():
     from mmengine.config import Config
+
     sched = Config.fromfile(osp.join(ROOT, 'configs/_base_/schedules/lars_wcl_coslr-200e.py'))
     model = MODELS.build(wcl_cfg())
     wrapper = build_optim_wrapper(model, sched.optim_wrapper)
     groups = {}
     for name, p in model.named_parameters():
-        grp = next(g for g in wrapper.optimizer.param_groups
-                   if any(q is p for q in g['params']))
+        grp = next(g for g in wrapper.optimizer.param_groups if any(q is p for q in g['params']))
         groups[name] = grp
     wd = sched.optim_wrapper.optimizer.weight_decay
     for name, grp in groups.items():
@@ -273,8 +295,11 @@ def _purity_loop(comps, classes):
     for i in range(len(comps)):
         if classes[i] is None:
             continue
-        mates = [j for j in range(len(comps))
-                 if j != i and comps[j] == comps[i] and classes[j] is not None]
+        mates = [
+            j
+            for j in range(len(comps))
+            if j != i and comps[j] == comps[i] and classes[j] is not None
+        ]
         if mates:
             shares.append(sum(classes[j] == classes[i] for j in mates) / len(mates))
     return 100 * sum(shares) / len(shares)
@@ -282,21 +307,27 @@ def _purity_loop(comps, classes):
 
 def test_graph_purity_matches_plain_loop_and_is_only_a_monitor():
     from csml_mm.models.algorithms.wcl import WCL
+
     classes = [0, 0, 1, 1, 1, 2, 0, 2]
-    weak = dict(labels1=torch.tensor([0, 0, 0, 1, 1, 2, 2, 2]),
-                labels2=torch.tensor([5, 5, 7, 7, 7, 5, 9, 9]))
+    weak = dict(
+        labels1=torch.tensor([0, 0, 0, 1, 1, 2, 2, 2]),
+        labels2=torch.tensor([5, 5, 7, 7, 7, 5, 9, 9]),
+    )
     data = [DataSample().set_gt_label(c) for c in classes]
     got = WCL.graph_purity(weak, data, torch.device('cpu'))
-    want = 0.5 * (_purity_loop(weak['labels1'].tolist(), classes)
-                  + _purity_loop(weak['labels2'].tolist(), classes))
+    want = 0.5 * (
+        _purity_loop(weak['labels1'].tolist(), classes)
+        + _purity_loop(weak['labels2'].tolist(), classes)
+    )
     assert got is not None and abs(float(got) - want) < 1e-4
     assert WCL.graph_purity(weak, samples(8), torch.device('cpu')) is None  # no labels
     # a sample without a label is left out of the purity, not counted as a miss
     part = [None, 0, 1, 1, 1, 2, 0, 2]
     data = [DataSample() if c is None else DataSample().set_gt_label(c) for c in part]
     got = WCL.graph_purity(weak, data, torch.device('cpu'))
-    want = 0.5 * (_purity_loop(weak['labels1'].tolist(), part)
-                  + _purity_loop(weak['labels2'].tolist(), part))
+    want = 0.5 * (
+        _purity_loop(weak['labels1'].tolist(), part) + _purity_loop(weak['labels2'].tolist(), part)
+    )
     assert abs(float(got) - want) < 1e-4
 
     # in a training step: logged next to the loss, with the same loss as without labels

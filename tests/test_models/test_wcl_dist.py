@@ -1,5 +1,6 @@
 """WCL under 2 gloo CPU processes: the losses equal the single-process losses on the
 same global batch, and gradients flow through the local rows only."""
+
 import os
 import os.path as osp
 import socket
@@ -15,13 +16,31 @@ N, B_LOCAL = 2, 6  # processes, images per process
 
 
 def _cfg(num_small_crops=0):
-    neck = dict(type='NonLinearNeck', in_channels=32, hid_channels=16, out_channels=8,
-                num_layers=3, with_bias=True, with_last_bias=True, with_last_bn=False,
-                norm_cfg=dict(type='BN1d'))
-    return dict(type='WCL', num_small_crops=num_small_crops, knn_k=1,
-                backbone=dict(type='ResNet', depth=18, base_channels=4, stem_channels=4,
-                              norm_cfg=dict(type='BN'), zero_init_residual=False),
-                neck=neck)
+    neck = dict(
+        type='NonLinearNeck',
+        in_channels=32,
+        hid_channels=16,
+        out_channels=8,
+        num_layers=3,
+        with_bias=True,
+        with_last_bias=True,
+        with_last_bn=False,
+        norm_cfg=dict(type='BN1d'),
+    )
+    return dict(
+        type='WCL',
+        num_small_crops=num_small_crops,
+        knn_k=1,
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            base_channels=4,
+            stem_channels=4,
+            norm_cfg=dict(type='BN'),
+            zero_init_residual=False,
+        ),
+        neck=neck,
+    )
 
 
 def _data():
@@ -34,8 +53,9 @@ def _data():
 
 def _run_model(model, x, num_small):
     from mmpretrain.structures import DataSample
+
     model.eval()  # BN from running statistics: per-sample features on every rank
-    views = x[:2 + num_small]
+    views = x[: 2 + num_small]
     out = model.loss(views, [DataSample() for _ in range(views[0].shape[0])])
     return {k: v.item() for k, v in out.items()}
 
@@ -50,6 +70,7 @@ def _worker(rank, port, state_file, out_dir):
 
     import csml_mm  # noqa: F401
     from csml_mm.models.heads import KNNWeakLabelHead
+
     init_default_scope('mmpretrain')
     states = torch.load(state_file, weights_only=True)
     x, z = _data()
@@ -89,8 +110,10 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
 
     import csml_mm  # noqa: F401
     from csml_mm.models.heads import KNNWeakLabelHead
+
     sys.path.insert(0, HERE)
     import wcl_reference as ref
+
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     models = {s: MODELS.build(_cfg(s)) for s in (0, 2)}
@@ -107,8 +130,7 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
             # the mean over the global batch
             mean = sum(r[f'model{s}'][key] for r in ranks) / N
             assert mean == pytest.approx(single[key], rel=1e-5), (s, key)
-        assert ranks[0][f'model{s}']['graph_mean_size'] == \
-            pytest.approx(single['graph_mean_size'])
+        assert ranks[0][f'model{s}']['graph_mean_size'] == pytest.approx(single['graph_mean_size'])
 
     one = KNNWeakLabelHead(0.1).loss(z[0].float(), z[1].float()).item()
     assert sum(r['head']['loss'] for r in ranks) / N == pytest.approx(one, rel=1e-5)

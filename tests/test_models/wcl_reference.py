@@ -5,6 +5,7 @@ and every loss term is written out from the formulas of the WCL paper (Zheng et 
 configs/wcl/README.md). ``grad_rows`` lets a test detach every row that a process would receive
 from the others (no gradient through gathered features).
 """
+
 import torch
 
 

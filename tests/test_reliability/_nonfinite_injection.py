@@ -8,6 +8,7 @@
 - ``'grad'``: makes the gradient of the first backbone weight matrix Inf (the loss stays finite);
 - ``'noop'``: the reference run: no backward pass and no optimizer step in that iteration.
 """
+
 from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
@@ -19,8 +20,9 @@ from mmpretrain.registry import HOOKS
 class NonFiniteInjectionHook(Hook):
     priority = 'VERY_LOW'
 
-    def __init__(self, iters: Sequence[int], kind: str = 'loss',
-                 term: Optional[str] = None) -> None:
+    def __init__(
+        self, iters: Sequence[int], kind: str = 'loss', term: Optional[str] = None
+    ) -> None:
         assert kind in ('loss', 'grad', 'noop'), kind
         self.iters = set(int(i) for i in iters)
         self.kind = kind
@@ -43,19 +45,22 @@ class NonFiniteInjectionHook(Hook):
             model.parse_losses = parse_losses
             self._undo = lambda: delattr(model, 'parse_losses')
         elif self.kind == 'grad':
-            param = next(p for n, p in model.backbone.named_parameters()
-                         if n.endswith('weight') and p.dim() > 1)
+            param = next(
+                p
+                for n, p in model.backbone.named_parameters()
+                if n.endswith('weight') and p.dim() > 1
+            )
             handle = param.register_hook(lambda g: g * float('inf'))
             self._undo = handle.remove
         else:
             wrapper = runner.optim_wrapper
             wrapper.update_params = lambda *args, **kwargs: None
             self._undo = lambda: delattr(wrapper, 'update_params')
-        runner.logger.info(f'NonFiniteInjectionHook: {self.kind} fault at iteration '
-                           f'{runner.iter + 1}')
+        runner.logger.info(
+            f'NonFiniteInjectionHook: {self.kind} fault at iteration {runner.iter + 1}'
+        )
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self._undo is not None:
             self._undo()
             self._undo = None
-

@@ -1,9 +1,9 @@
 """Fixtures of the crash/resume tests: the uninterrupted reference runs, made once."""
+
 from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-
 from reliability_helpers import train, write_config
 
 

@@ -12,6 +12,7 @@ same config serves the interrupted, the resumed and the uninterrupted run:
   receives the first half, is flushed to disk, and then the process gets ``SIGKILL`` --
   before any fsync or rename the backend would do next.
 """
+
 import builtins
 import io
 import os
@@ -37,12 +38,15 @@ class KillSwitchHook(Hook):
 
     priority = 'LOWEST'  # after CheckpointHook: a checkpoint due at that iteration is written
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
-                         outputs: Any = None) -> None:
+    def after_train_iter(
+        self, runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         at = os.environ.get(KILL_AFTER_ITER)
         if at and runner.iter + 1 == int(at):
-            _die(f'KillSwitchHook: SIGKILL after iteration {at} '
-                 f'(epoch {runner.epoch + 1}, batch {batch_idx + 1})')
+            _die(
+                f'KillSwitchHook: SIGKILL after iteration {at} '
+                f'(epoch {runner.epoch + 1}, batch {batch_idx + 1})'
+            )
 
 
 class _HalfThenDie(io.RawIOBase):
@@ -58,11 +62,13 @@ class _HalfThenDie(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         data = bytes(data)
-        self._fh.write(data[:len(data) // 2])
+        self._fh.write(data[: len(data) // 2])
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        _die(f'crash_hooks: SIGKILL after writing {len(data) // 2} of {len(data)} bytes to '
-             f'{self._path}')
+        _die(
+            f'crash_hooks: SIGKILL after writing {len(data) // 2} of {len(data)} bytes to '
+            f'{self._path}'
+        )
         return 0  # never reached
 
     def fileno(self) -> int:
@@ -75,6 +81,7 @@ class _HalfThenDie(io.RawIOBase):
 def _install_kill_during_save(target: str) -> None:
     """Wrap the registered local backend's ``put`` for files named ``target``."""
     from mmengine.fileio.backends.registry_utils import backends
+
     backend_cls = backends['local']
     original_put: Callable = backend_cls.put
 

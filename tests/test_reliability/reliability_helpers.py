@@ -1,4 +1,5 @@
 """Shared pieces of the crash/resume tests: configs with the kill switch, runs, comparisons."""
+
 import os
 import os.path as osp
 import signal
@@ -32,8 +33,9 @@ ALGORITHMS: Dict[str, str] = {
 }
 
 
-def write_config(repo_root: str, algorithm: str, out: Path, without: Sequence[str] = (),
-                 **overrides: Any) -> str:
+def write_config(
+    repo_root: str, algorithm: str, out: Path, without: Sequence[str] = (), **overrides: Any
+) -> str:
     """The algorithm's tiny config for EPOCHS epochs, with the test-only KillSwitchHook,
     ``overrides`` merged (``'a.b': value``) and the default hooks named in ``without``
     removed."""
@@ -60,18 +62,28 @@ def child_env(repo_root: str, **extra: str) -> Dict[str, str]:
     return env
 
 
-def train(repo_root: str, cfg: str, work_dir: Path, *extra: str,
-          env: Optional[Dict[str, str]] = None, expect_kill: bool = False) -> str:
+def train(
+    repo_root: str,
+    cfg: str,
+    work_dir: Path,
+    *extra: str,
+    env: Optional[Dict[str, str]] = None,
+    expect_kill: bool = False,
+) -> str:
     """Run tools/train.py; return its output. ``expect_kill``: it must die of SIGKILL."""
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', cfg, '--work-dir', str(work_dir), *extra],
-        cwd=repo_root, env=env or child_env(repo_root), capture_output=True, text=True,
-        timeout=600)
+        cwd=repo_root,
+        env=env or child_env(repo_root),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     if expect_kill:
         assert proc.returncode == -signal.SIGKILL, (
-            f'expected the run to die of SIGKILL, got exit code {proc.returncode}:\n'
-            + out[-3000:])
+            f'expected the run to die of SIGKILL, got exit code {proc.returncode}:\n' + out[-3000:]
+        )
     else:
         assert proc.returncode == 0, f'exit code {proc.returncode}:\n' + out[-4000:]
     return out
@@ -92,16 +104,23 @@ def nested_differences(a: Any, b: Any, where: str = '') -> List[str]:
 def _diff(a: Any, b: Any, where: str, out: List[str]) -> None:
     """Append to ``out`` every place where the nested values ``a`` and ``b`` differ."""
     if isinstance(b, torch.Tensor):
-        if not (isinstance(a, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape
-                and torch.equal(a, b)):
+        if not (
+            isinstance(a, torch.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(a, b)
+        ):
             out.append(where)
     elif isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)):
             out.append(where)
     elif isinstance(b, dict):
         if not isinstance(a, dict) or set(a) != set(b):
-            out.append(f'{where} (keys {sorted(map(str, set(a) ^ set(b)))[:5]})'
-                       if isinstance(a, dict) else where)
+            out.append(
+                f'{where} (keys {sorted(map(str, set(a) ^ set(b)))[:5]})'
+                if isinstance(a, dict)
+                else where
+            )
             return
         for key in b:
             _diff(a[key], b[key], f'{where}.{key}', out)
@@ -134,6 +153,10 @@ def state_differences(resumed: dict, reference: dict) -> List[str]:
     for key in ('epoch', 'iter', 'seed'):
         _diff(resumed['meta'].get(key), reference['meta'].get(key), f'meta.{key}', out)
     losses = {k: v for k, v in reference['message_hub']['log_scalars'].items() if 'loss' in k}
-    _diff({k: resumed['message_hub']['log_scalars'].get(k) for k in losses}, losses,
-          'message_hub.log_scalars', out)
+    _diff(
+        {k: resumed['message_hub']['log_scalars'].get(k) for k in losses},
+        losses,
+        'message_hub.log_scalars',
+        out,
+    )
     return out

@@ -4,6 +4,7 @@ and counted in the log; an empty training set, one smaller than a batch with dro
 annotation file listing missing images and a missing data root (the CIFAR-10 configs without
 data/cifar10) stop before training, the last one before the model is built, without ever
 suggesting a download."""
+
 import os
 import os.path as osp
 import re
@@ -37,7 +38,7 @@ def _png(path: str, seed: int, size: int = 32) -> None:
 def _truncated(src: str, dst: str) -> None:
     data = open(src, 'rb').read()
     with open(dst, 'wb') as f:
-        f.write(data[:len(data) // 2])
+        f.write(data[: len(data) // 2])
 
 
 def _folder(root: str, good: int, truncated: bool = False, garbage: bool = False) -> dict:
@@ -73,10 +74,16 @@ def images(tmp_path):
     return root
 
 
-@pytest.mark.parametrize('name, problem', [
-    ('half.png', 'truncated PNG'), ('half.jpg', 'truncated JPEG'),
-    ('garbage.jpg', 'cannot be decoded as an image'), ('empty.png', 'empty'),
-    ('missing.png', 'does not exist')])
+@pytest.mark.parametrize(
+    'name, problem',
+    [
+        ('half.png', 'truncated PNG'),
+        ('half.jpg', 'truncated JPEG'),
+        ('garbage.jpg', 'cannot be decoded as an image'),
+        ('empty.png', 'empty'),
+        ('missing.png', 'does not exist'),
+    ],
+)
 def test_corrupt_image_raises_with_its_path_or_is_skipped(images, name, problem, tmp_path):
     path = osp.join(images, name)
     with pytest.raises(CorruptImageError) as err:
@@ -91,6 +98,7 @@ def test_corrupt_image_raises_with_its_path_or_is_skipped(images, name, problem,
 
 def test_good_images_load_as_with_mmcv(images):
     from mmcv.transforms import LoadImageFromFile
+
     for name in ('ok.png', 'ok.jpg'):
         ours = CheckedLoadImageFromFile()(dict(img_path=osp.join(images, name)))
         theirs = LoadImageFromFile()(dict(img_path=osp.join(images, name)))
@@ -101,11 +109,17 @@ def test_good_images_load_as_with_mmcv(images):
 def test_skipped_image_is_replaced_by_another_one(tmp_path):
     """mmengine's BaseDataset serves another index when the pipeline returns None."""
     from mmpretrain.registry import DATASETS
+
     init_default_scope('mmpretrain')
     bad = _folder(str(tmp_path / 'imgs'), 3, truncated=True)
-    ds = DATASETS.build(dict(type='CustomDataset', data_root=str(tmp_path / 'imgs'),
-                             with_label=False,
-                             pipeline=[dict(type='CheckedLoadImageFromFile', on_corrupt='skip')]))
+    ds = DATASETS.build(
+        dict(
+            type='CustomDataset',
+            data_root=str(tmp_path / 'imgs'),
+            with_label=False,
+            pipeline=[dict(type='CheckedLoadImageFromFile', on_corrupt='skip')],
+        )
+    )
     idx = [ds.get_data_info(i)['img_path'] for i in range(len(ds))].index(bad['truncated'])
     out = ds[idx]
     assert out['img_path'] != bad['truncated'] and out['img'].shape == (32, 32, 3)
@@ -132,8 +146,9 @@ def test_policy_rewrites_loaders(tmp_path):
     # CsMl's NeighbourViewsDataset ties neighbours to indices: it keeps raising
     assert [t['on_corrupt'] for t in train] == ['raise']
     mining = list(loaders(cfg.mining_dataloader.to_dict()))
-    assert mining and all(t['type'] == 'CheckedLoadImageFromFile' and t['on_corrupt'] == 'raise'
-                          for t in mining)
+    assert mining and all(
+        t['type'] == 'CheckedLoadImageFromFile' and t['on_corrupt'] == 'raise' for t in mining
+    )
     assert cfg.custom_hooks[-1] == dict(type='SkippedImagesHook', skip_log=log)
     moco = Config.fromfile(osp.join(ROOT, FOLDER_CFG))
     moco.work_dir, moco.corrupt_images = str(tmp_path), 'skip'
@@ -170,23 +185,32 @@ def runs(tmp_path_factory, tiny_moco_folder_config):
     cfg = tiny_moco_folder_config(osp.join(tmp, 'mocov2_tiny_folder.py'))
     cases = {}
     # a truncated PNG, read in a dataloader worker: stops with the file's path
-    cases['corrupt'] = dict(bad=_folder(osp.join(tmp, 'corrupt'), 7, truncated=True),
-                            args=['--cfg-options', 'train_dataloader.num_workers=1'])
+    cases['corrupt'] = dict(
+        bad=_folder(osp.join(tmp, 'corrupt'), 7, truncated=True),
+        args=['--cfg-options', 'train_dataloader.num_workers=1'],
+    )
     # a truncated PNG and a garbage .jpg, skipped (in a worker) and counted
-    cases['skip'] = dict(bad=_folder(osp.join(tmp, 'skip'), 10, truncated=True, garbage=True),
-                         args=['--cfg-options', 'corrupt_images=skip',
-                               'train_dataloader.num_workers=1'])
+    cases['skip'] = dict(
+        bad=_folder(osp.join(tmp, 'skip'), 10, truncated=True, garbage=True),
+        args=['--cfg-options', 'corrupt_images=skip', 'train_dataloader.num_workers=1'],
+    )
     cases['empty'] = dict(bad=_folder(osp.join(tmp, 'empty'), 0), args=[])
     cases['small'] = dict(bad=_folder(osp.join(tmp, 'small'), 3), args=[])  # batch 4, drop_last
     ann_root = osp.join(tmp, 'ann')
     _folder(ann_root, 4)
     with open(osp.join(ann_root, 'train.txt'), 'w') as f:
         f.write('img00.png\nimg01.png\ngone_a.png\nimg02.png\nimg03.png\nsub/gone_b.png\n')
-    cases['ann'] = dict(bad={}, args=['--cfg-options',
-                                      'train_dataloader.dataset.ann_file=train.txt'])
+    cases['ann'] = dict(
+        bad={}, args=['--cfg-options', 'train_dataloader.dataset.ann_file=train.txt']
+    )
     os.makedirs(osp.join(tmp, 'cwd'))  # a directory without data/cifar10
-    cifar = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), osp.join(ROOT, CIFAR_CFG),
-             '--work-dir', osp.join(tmp, 'cwd', 'work')]
+    cifar = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'),
+        osp.join(ROOT, CIFAR_CFG),
+        '--work-dir',
+        osp.join(tmp, 'cwd', 'work'),
+    ]
 
     def one(name):
         env = dict(os.environ, OMP_NUM_THREADS='1')
@@ -195,14 +219,24 @@ def runs(tmp_path_factory, tiny_moco_folder_config):
             cmd, cwd = cifar, osp.join(tmp, 'cwd')
         else:
             env['CSML_DATA_ROOT'] = osp.join(tmp, name)
-            cmd = [sys.executable, 'tools/train.py', cfg, '--work-dir',
-                   osp.join(tmp, f'work_{name}'), *cases[name]['args']]
+            cmd = [
+                sys.executable,
+                'tools/train.py',
+                cfg,
+                '--work-dir',
+                osp.join(tmp, f'work_{name}'),
+                *cases[name]['args'],
+            ]
             cwd = ROOT
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=600)
-        return dict(rc=proc.returncode, out=proc.stdout + proc.stderr, err=proc.stderr,
-                    work_dir=osp.join(tmp, f'work_{name}'), root=osp.join(tmp, name),
-                    **cases.get(name, {}))
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        return dict(
+            rc=proc.returncode,
+            out=proc.stdout + proc.stderr,
+            err=proc.stderr,
+            work_dir=osp.join(tmp, f'work_{name}'),
+            root=osp.join(tmp, name),
+            **cases.get(name, {}),
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(one, name) for name in [*cases, 'cifar']}
@@ -236,8 +270,10 @@ def test_skip_mode_skips_and_counts_corrupt_images(runs):
     assert {ln.split('\t')[0] for ln in lines} == set(run['bad'].values())
     for path in run['bad'].values():
         assert f'skipped corrupt image {path}' in run['out']
-    total = re.findall(r'SkippedImagesHook: (\d+) corrupt or oversized image read\(s\) skipped in this run',
-                       run['out'])
+    total = re.findall(
+        r'SkippedImagesHook: (\d+) corrupt or oversized image read\(s\) skipped in this run',
+        run['out'],
+    )
     assert total == [str(len(lines))], run['out'][-3000:]
     assert 'corrupt or oversized image read(s) skipped so far' in run['out']
     assert osp.isfile(osp.join(run['work_dir'], 'epoch_1.pth'))

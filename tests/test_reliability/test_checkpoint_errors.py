@@ -2,6 +2,7 @@
 pickle that would run code (the payload never runs) and reports a file that is no checkpoint
 at all (random bytes, text, empty, a truncated download) as unreadable, with its path, in one
 ``error: ...`` line and a non-zero exit status."""
+
 import importlib.util
 import os
 import os.path as osp
@@ -18,8 +19,12 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import csml_mm  # noqa: F401  (installs the safe loader)
-from csml_mm.utils import (CheckpointLoadError, UnreadableCheckpointError, UnsafeCheckpointError,
-                           safe_torch_load)
+from csml_mm.utils import (
+    CheckpointLoadError,
+    UnreadableCheckpointError,
+    UnsafeCheckpointError,
+    safe_torch_load,
+)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 MOCO_TINY = 'tests/data/configs/mocov2_tiny_digits.py'
@@ -34,7 +39,7 @@ class _System:
         self.command = command
 
     def __reduce__(self):
-        return (os.system, (self.command, ))
+        return (os.system, (self.command,))
 
 
 class _Subprocess:
@@ -44,7 +49,7 @@ class _Subprocess:
         self.argv = argv
 
     def __reduce__(self):
-        return (subprocess.call, (self.argv, ))
+        return (subprocess.call, (self.argv,))
 
 
 class _GetattrEscape:
@@ -64,6 +69,7 @@ def _cached_state() -> 'OrderedDict[str, torch.Tensor]':
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmpretrain.registry import MODELS
+
         init_default_scope('mmpretrain')
         cfg = Config.fromfile(osp.join(ROOT, MOCO_TINY))
         torch.manual_seed(0)
@@ -79,22 +85,27 @@ def files(tmp_path_factory):
     buf = HistoryBuffer()
     buf.update(1.0)
     good = tmp / 'epoch_1.pth'
-    torch.save(dict(state_dict=state, meta=dict(epoch=1, iter=4),
-                    message_hub=dict(log_scalars={'train/loss': buf})), good)
+    torch.save(
+        dict(
+            state_dict=state,
+            meta=dict(epoch=1, iter=4),
+            message_hub=dict(log_scalars={'train/loss': buf}),
+        ),
+        good,
+    )
     data = good.read_bytes()
     out = dict(tmp=tmp, good=str(good), state=state)
-    (tmp / 'truncated.pth').write_bytes(data[:len(data) // 2])  # half of a real download
+    (tmp / 'truncated.pth').write_bytes(data[: len(data) // 2])  # half of a real download
     (tmp / 'random.pth').write_bytes(os.urandom(1000))
     (tmp / 'text.pth').write_text('config = dict(lr=0.1)\nnot a checkpoint\n')
     (tmp / 'html.pth').write_text('<!DOCTYPE html><html><body>404 Not Found</body></html>')
     (tmp / 'empty.pth').write_bytes(b'')
     torch.save({'w': torch.ones(3)}, tmp / 'legacy.pth', _use_new_zipfile_serialization=False)
     legacy = (tmp / 'legacy.pth').read_bytes()
-    (tmp / 'legacy_truncated.pth').write_bytes(legacy[:len(legacy) // 2])
+    (tmp / 'legacy_truncated.pth').write_bytes(legacy[: len(legacy) // 2])
     with zipfile.ZipFile(tmp / 'other.zip.pth', 'w') as zf:  # a zip, but no torch archive
         zf.writestr('readme.txt', 'hello')
-    for name in ('truncated', 'random', 'text', 'html', 'empty', 'legacy_truncated',
-                 'other.zip'):
+    for name in ('truncated', 'random', 'text', 'html', 'empty', 'legacy_truncated', 'other.zip'):
         out[name] = str(tmp / f'{name}.pth')
     return out
 
@@ -118,9 +129,11 @@ def test_the_malicious_file_really_runs_code_without_the_guard(tmp_path):
 @pytest.mark.parametrize('kind', ['os.system', 'subprocess.call', 'getattr escape'])
 def test_unsafe_payloads_are_refused_and_never_run(tmp_path, kind):
     marker = tmp_path / 'ran'
-    payload = {'os.system': _System(f'touch {marker}'),
-               'subprocess.call': _Subprocess(['touch', str(marker)]),
-               'getattr escape': _GetattrEscape()}[kind]
+    payload = {
+        'os.system': _System(f'touch {marker}'),
+        'subprocess.call': _Subprocess(['touch', str(marker)]),
+        'getattr escape': _GetattrEscape(),
+    }[kind]
     path = _malicious(str(tmp_path / 'evil.pth'), str(marker), payload)
     for load in (safe_torch_load, lambda p: _load_checkpoint(p, map_location='cpu')):
         with pytest.raises(UnsafeCheckpointError) as err:
@@ -132,15 +145,18 @@ def test_unsafe_payloads_are_refused_and_never_run(tmp_path, kind):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize('name, what', [
-    ('truncated', 'truncated zip archive'),
-    ('random', 'neither a zip archive nor a pickle'),
-    ('text', 'a text file'),
-    ('html', 'HTML'),
-    ('empty', 'empty'),
-    ('legacy_truncated', 'ends early'),
-    ('other.zip', 'zip archive but not a torch checkpoint'),
-])
+@pytest.mark.parametrize(
+    'name, what',
+    [
+        ('truncated', 'truncated zip archive'),
+        ('random', 'neither a zip archive nor a pickle'),
+        ('text', 'a text file'),
+        ('html', 'HTML'),
+        ('empty', 'empty'),
+        ('legacy_truncated', 'ends early'),
+        ('other.zip', 'zip archive but not a torch checkpoint'),
+    ],
+)
 def test_broken_files_are_unreadable_not_unsafe(files, name, what):
     path = files[name]
     for load in (safe_torch_load, lambda p: _load_checkpoint(p, map_location='cpu')):
@@ -157,10 +173,12 @@ def test_broken_files_are_unreadable_not_unsafe(files, name, what):
 
 def test_good_checkpoints_still_load(files):
     ckpt = safe_torch_load(files['good'])
-    assert torch.equal(ckpt['state_dict']['backbone.conv1.weight'],
-                       files['state']['backbone.conv1.weight'])
-    torch.save({'w': torch.ones(2)}, files['tmp'] / 'legacy_ok.pth',
-               _use_new_zipfile_serialization=False)
+    assert torch.equal(
+        ckpt['state_dict']['backbone.conv1.weight'], files['state']['backbone.conv1.weight']
+    )
+    torch.save(
+        {'w': torch.ones(2)}, files['tmp'] / 'legacy_ok.pth', _use_new_zipfile_serialization=False
+    )
     assert torch.equal(safe_torch_load(files['tmp'] / 'legacy_ok.pth')['w'], torch.ones(2))
 
 
@@ -199,24 +217,57 @@ _MMDET_SCRIPT = textwrap.dedent("""
 def _tool_commands(ckpt: str, work: str) -> dict:
     py = sys.executable
     return {
-        'train --resume': [py, 'tools/train.py', MOCO_TINY, '--work-dir', work,
-                           '--resume', ckpt],
-        'train load_from': [py, 'tools/train.py', MOCO_TINY, '--work-dir', work,
-                            '--cfg-options', f'load_from={ckpt}'],
-        'train PretrainedBackbone': [py, 'tools/train.py', LINEAR_TINY, '--work-dir', work,
-                                     '--cfg-options',
-                                     f'model.backbone.init_cfg.checkpoint={ckpt}'],
+        'train --resume': [py, 'tools/train.py', MOCO_TINY, '--work-dir', work, '--resume', ckpt],
+        'train load_from': [
+            py,
+            'tools/train.py',
+            MOCO_TINY,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            f'load_from={ckpt}',
+        ],
+        'train PretrainedBackbone': [
+            py,
+            'tools/train.py',
+            LINEAR_TINY,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            f'model.backbone.init_cfg.checkpoint={ckpt}',
+        ],
         'test.py': [py, 'tools/test.py', LINEAR_TINY, ckpt, '--work-dir', work],
         'knn_eval': [py, 'tools/analysis_tools/knn_eval.py', MOCO_TINY, ckpt],
-        'vis_tsne': [py, 'tools/visualization/vis_tsne.py', MOCO_TINY, '--checkpoint', ckpt,
-                     '--max-samples', '16', '--out', osp.join(work, 'tsne.png')],
-        'extract_backbone': [py, 'tools/model_converters/extract_backbone.py', ckpt,
-                             osp.join(work, 'out.pth')],
-        'to_torchvision': [py, 'tools/model_converters/to_torchvision.py', ckpt,
-                           osp.join(work, 'out.pth')],
+        'vis_tsne': [
+            py,
+            'tools/visualization/vis_tsne.py',
+            MOCO_TINY,
+            '--checkpoint',
+            ckpt,
+            '--max-samples',
+            '16',
+            '--out',
+            osp.join(work, 'tsne.png'),
+        ],
+        'extract_backbone': [
+            py,
+            'tools/model_converters/extract_backbone.py',
+            ckpt,
+            osp.join(work, 'out.pth'),
+        ],
+        'to_torchvision': [
+            py,
+            'tools/model_converters/to_torchvision.py',
+            ckpt,
+            osp.join(work, 'out.pth'),
+        ],
         'to_timm': [py, 'tools/model_converters/to_timm.py', ckpt, osp.join(work, 'out.pth')],
-        'to_detectron2': [py, 'tools/model_converters/to_detectron2.py', ckpt,
-                          osp.join(work, 'out.pkl')],
+        'to_detectron2': [
+            py,
+            'tools/model_converters/to_detectron2.py',
+            ckpt,
+            osp.join(work, 'out.pkl'),
+        ],
         'mmdet config': [py, '-c', _MMDET_SCRIPT, DET_CFG, ckpt],
     }
 
@@ -225,8 +276,10 @@ TOOLS = list(_tool_commands('x', 'y'))
 #: (tool, broken file, what the message must say): 1,000 random bytes, and
 #: the first half of a real checkpoint (a truncated download). The other broken kinds go
 #: through the same loader: see test_broken_files_are_unreadable_not_unsafe.
-UNREADABLE = [('knn_eval', 'random', 'neither a zip archive nor a pickle'),
-              ('train --resume', 'truncated', 'truncated zip archive')]
+UNREADABLE = [
+    ('knn_eval', 'random', 'neither a zip archive nor a pickle'),
+    ('train --resume', 'truncated', 'truncated zip archive'),
+]
 
 
 def _run_all(jobs: dict, env: dict) -> dict:
@@ -234,8 +287,7 @@ def _run_all(jobs: dict, env: dict) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     def one(cmd):
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         return proc.returncode, proc.stdout, proc.stderr
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -264,8 +316,9 @@ def tool_runs(files, tmp_path_factory):
         jobs[('unreadable', tool)] = _tool_commands(files[name], str(tmp / 'work'))[tool]
         info[('unreadable', tool)] = dict(ckpt=files[name])
     results = _run_all(jobs, env)
-    return {key: dict(info[key], rc=rc, out=out, err=err)
-            for key, (rc, out, err) in results.items()}
+    return {
+        key: dict(info[key], rc=rc, out=out, err=err) for key, (rc, out, err) in results.items()
+    }
 
 
 def _error_line(stderr: str) -> str:
@@ -302,11 +355,14 @@ def test_tools_report_unreadable_files_with_their_path(tool, name, what, tool_ru
     assert 'Traceback' not in err, err[-3000:]
 
 
-@pytest.mark.parametrize('name, what', [('text', 'a text file'), ('empty', 'empty'),
-                                        ('truncated', 'truncated zip archive')])
+@pytest.mark.parametrize(
+    'name, what',
+    [('text', 'a text file'), ('empty', 'empty'), ('truncated', 'truncated zip archive')],
+)
 def test_backbone_loading_reports_unreadable_files(files, name, what):
     """The loader of PretrainedBackbone, vis_tsne and the converters (in-process)."""
     from csml_mm.models.utils.pretrained_init import load_backbone_checkpoint
+
     with pytest.raises(UnreadableCheckpointError, match=what) as err:
         load_backbone_checkpoint(files[name])
     assert files[name] in str(err.value)

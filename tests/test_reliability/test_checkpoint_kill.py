@@ -6,33 +6,52 @@ The kills are real ``SIGKILL``s of ``tools/train.py`` processes (``crash_hooks.p
 a mid-epoch iteration checkpoint, one half-way through writing a checkpoint's bytes. The
 selection rules of ``csml_mm.engine.resume`` are also checked in-process on hand-made files.
 """
+
 import os
 import os.path as osp
 import shutil
 
 import pytest
 import torch
+from reliability_helpers import (
+    EPOCHS,
+    ITERS_PER_EPOCH,
+    child_env,
+    load,
+    nested_differences,
+    state_differences,
+    train,
+    write_config,
+)
 
-from csml_mm.engine.resume import (NoCompleteCheckpointError, checkpoint_problem,
-                                   find_resume_checkpoint)
-from reliability_helpers import (EPOCHS, ITERS_PER_EPOCH, child_env, load, nested_differences,
-                                 state_differences, train, write_config)
+from csml_mm.engine.resume import (
+    NoCompleteCheckpointError,
+    checkpoint_problem,
+    find_resume_checkpoint,
+)
 
 
 def test_sigkill_after_a_mid_epoch_iteration_checkpoint(repo_root, tmp_path, reference):
     """Iteration checkpoints (by_epoch=False) in an epoch-based run: killed one batch after
     iter_10.pth (batch 2 of epoch 3, a neighbour-mining epoch), --resume continues epoch 3 at
     batch 3 and ends equal to the uninterrupted run."""
-    cfg = write_config(repo_root, 'csml', tmp_path / 'cfg.py',
-                       **{'default_hooks.checkpoint.by_epoch': False,
-                          'default_hooks.checkpoint.interval': 2})
+    cfg = write_config(
+        repo_root,
+        'csml',
+        tmp_path / 'cfg.py',
+        **{'default_hooks.checkpoint.by_epoch': False, 'default_hooks.checkpoint.interval': 2},
+    )
     work = tmp_path / 'work'
-    out = train(repo_root, cfg, work, expect_kill=True,
-                env=child_env(repo_root, CSML_TEST_KILL_AFTER_ITER='11'))
+    out = train(
+        repo_root,
+        cfg,
+        work,
+        expect_kill=True,
+        env=child_env(repo_root, CSML_TEST_KILL_AFTER_ITER='11'),
+    )
     assert 'SIGKILL after iteration 11 (epoch 3, batch 3)' in out
     assert (work / 'iter_10.pth').is_file() and not (work / 'iter_12.pth').exists()
-    assert load(work / 'iter_10.pth')['epoch_position'] == dict(batches_done=2,
-                                                               batches_per_epoch=4)
+    assert load(work / 'iter_10.pth')['epoch_position'] == dict(batches_done=2, batches_per_epoch=4)
 
     out = train(repo_root, cfg, work, '--resume')
     assert 'resumed epoch: 2, iter: 10' in out, out[-3000:]
@@ -48,11 +67,14 @@ def test_sigkill_after_a_mid_epoch_iteration_checkpoint(repo_root, tmp_path, ref
     later = ('meta.epoch', 'param_schedulers', 'optimizer.param_groups')
     diffs = [d for d in state_differences(resumed, straight) if not d.startswith(later)]
     before_step = load(ref / 'epoch_2.pth')
-    diffs += nested_differences(resumed['param_schedulers'], before_step['param_schedulers'],
-                                'param_schedulers')
-    diffs += nested_differences(resumed['optimizer']['param_groups'],
-                                before_step['optimizer']['param_groups'],
-                                'optimizer.param_groups')
+    diffs += nested_differences(
+        resumed['param_schedulers'], before_step['param_schedulers'], 'param_schedulers'
+    )
+    diffs += nested_differences(
+        resumed['optimizer']['param_groups'],
+        before_step['optimizer']['param_groups'],
+        'optimizer.param_groups',
+    )
     assert not diffs, f'after a mid-epoch resume these differ: {diffs[:20]}'
 
 
@@ -60,11 +82,17 @@ def test_sigkill_while_saving_keeps_the_previous_checkpoint(repo_root, tmp_path,
     """Killed half-way through writing epoch_2.pth (max_keep_ckpts=1, so mmengine's hook
     would already have deleted epoch_1.pth): epoch_1.pth still loads, last_checkpoint names
     it, and --resume continues from it to the uninterrupted result."""
-    cfg = write_config(repo_root, 'mocov2', tmp_path / 'cfg.py',
-                       **{'default_hooks.checkpoint.max_keep_ckpts': 1})
+    cfg = write_config(
+        repo_root, 'mocov2', tmp_path / 'cfg.py', **{'default_hooks.checkpoint.max_keep_ckpts': 1}
+    )
     work = tmp_path / 'work'
-    out = train(repo_root, cfg, work, expect_kill=True,
-                env=child_env(repo_root, CSML_TEST_KILL_DURING_SAVE='epoch_2.pth'))
+    out = train(
+        repo_root,
+        cfg,
+        work,
+        expect_kill=True,
+        env=child_env(repo_root, CSML_TEST_KILL_DURING_SAVE='epoch_2.pth'),
+    )
     assert 'SIGKILL after writing' in out and 'Saving checkpoint at 2 epochs' in out
     partial = list(work.glob('.epoch_2.pth.*.tmp'))
     assert len(partial) == 1 and partial[0].stat().st_size > 0  # the write really began
@@ -93,7 +121,7 @@ def test_resume_skips_a_torn_last_checkpoint(repo_root, tmp_path, reference):
     work = tmp_path / 'work'
     shutil.copytree(ref, work)
     final = work / f'epoch_{EPOCHS}.pth'
-    final.write_bytes(final.read_bytes()[:final.stat().st_size // 2])
+    final.write_bytes(final.read_bytes()[: final.stat().st_size // 2])
     (work / 'last_checkpoint').write_text(str(final))
     cfg = write_config(repo_root, 'mocov2', tmp_path / 'cfg.py')
 
@@ -108,7 +136,7 @@ def test_resume_skips_a_torn_last_checkpoint(repo_root, tmp_path, reference):
 
 # ------------------------------------------------------- checkpoint selection, in-process
 def _save(path, step: int) -> str:
-    torch.save({'meta': {'iter': step}, 'w': torch.full((512, ), 7, dtype=torch.uint8)}, path)
+    torch.save({'meta': {'iter': step}, 'w': torch.full((512,), 7, dtype=torch.uint8)}, path)
     os.utime(path, (1_000_000 + step, 1_000_000 + step))  # modification time follows the step
     return str(path)
 
@@ -117,10 +145,10 @@ def test_checkpoint_problem_names_what_is_wrong(tmp_path):
     good = _save(tmp_path / 'epoch_1.pth', 1)
     assert checkpoint_problem(good) is None
     data = (tmp_path / 'epoch_1.pth').read_bytes()
-    (tmp_path / 'half.pth').write_bytes(data[:len(data) // 2])
+    (tmp_path / 'half.pth').write_bytes(data[: len(data) // 2])
     assert 'truncated or damaged' in checkpoint_problem(str(tmp_path / 'half.pth'))
     at = data.index(b'\x07' * 512)
-    (tmp_path / 'flipped.pth').write_bytes(data[:at] + b'\x08' + data[at + 1:])
+    (tmp_path / 'flipped.pth').write_bytes(data[:at] + b'\x08' + data[at + 1 :])
     assert 'fails the CRC-32 check' in checkpoint_problem(str(tmp_path / 'flipped.pth'))
     (tmp_path / 'empty.pth').write_bytes(b'')
     assert checkpoint_problem(str(tmp_path / 'empty.pth')) == 'the file is empty'
@@ -159,14 +187,18 @@ def test_no_last_checkpoint_still_resumes(tmp_path):
     _save(tmp_path / 'iter_50.pth', 50)
     _save(tmp_path / 'iter_100.pth', 100)
     assert find_resume_checkpoint(str(tmp_path), warn=lambda m: None) == str(
-        tmp_path / 'iter_100.pth')
+        tmp_path / 'iter_100.pth'
+    )
 
 
 def test_nothing_to_resume_and_nothing_usable(tmp_path):
     assert find_resume_checkpoint(str(tmp_path)) is None  # fresh work dir: start from scratch
     (tmp_path / 'epoch_1.pth').write_bytes(b'PK\x03\x04 cut')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
-    with pytest.raises(NoCompleteCheckpointError, match=r'(?s)no complete checkpoint.*'
-                       r'epoch_1\.pth: it is truncated or damaged.*--resume PATH'):
+    with pytest.raises(
+        NoCompleteCheckpointError,
+        match=r'(?s)no complete checkpoint.*'
+        r'epoch_1\.pth: it is truncated or damaged.*--resume PATH',
+    ):
         find_resume_checkpoint(str(tmp_path), warn=lambda m: None)
     assert osp.isfile(tmp_path / 'epoch_1.pth')  # nothing is deleted

@@ -6,14 +6,23 @@ itself from a test-only hook (``crash_hooks.py``, loaded through ``custom_import
 lands at a fixed point of the run. The uninterrupted reference runs come from the
 session fixture ``reference`` (conftest.py).
 """
+
 import shutil
 from pathlib import Path
 from typing import Dict
 
 import pytest
-
-from reliability_helpers import (ALGORITHMS, EPOCHS, ITERS_PER_EPOCH, KILL_AFTER_ITER, child_env,
-                                 load, state_differences, train, write_config)
+from reliability_helpers import (
+    ALGORITHMS,
+    EPOCHS,
+    ITERS_PER_EPOCH,
+    KILL_AFTER_ITER,
+    child_env,
+    load,
+    state_differences,
+    train,
+    write_config,
+)
 
 # State that must exist in the final checkpoint of each algorithm (so that a renamed or
 # dropped buffer fails here rather than passing the comparison vacuously).
@@ -25,15 +34,20 @@ STATEFUL_KEYS: Dict[str, tuple] = {
     'wcl': (),
     'wcl_mcrop': (),
     'aps': (),
-    'aps_ema': ('target.steps', ),
+    'aps_ema': ('target.steps',),
 }
 MINES_NEIGHBOURS = ('csml', 'csml_multilevel', 'hsa')
 
 
 def _kill_mid_epoch(repo_root: str, cfg: str, work: Path) -> None:
     """Start a fresh run and SIGKILL it in the middle of epoch 2."""
-    out = train(repo_root, cfg, work, expect_kill=True,
-                env=child_env(repo_root, CSML_TEST_KILL_AFTER_ITER=str(KILL_AFTER_ITER)))
+    out = train(
+        repo_root,
+        cfg,
+        work,
+        expect_kill=True,
+        env=child_env(repo_root, CSML_TEST_KILL_AFTER_ITER=str(KILL_AFTER_ITER)),
+    )
     assert f'SIGKILL after iteration {KILL_AFTER_ITER} (epoch 2, batch 2)' in out, out[-2000:]
     assert 'Epoch(train) [2][2/4]' in out  # it trained into epoch 2 before dying
     assert (work / 'epoch_1.pth').is_file() and not (work / 'epoch_2.pth').exists()
@@ -41,8 +55,9 @@ def _kill_mid_epoch(repo_root: str, cfg: str, work: Path) -> None:
 
 
 @pytest.mark.parametrize('algorithm', list(ALGORITHMS))
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(algorithm, repo_root, tmp_path,
-                                                             reference):
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(
+    algorithm, repo_root, tmp_path, reference
+):
     cfg = write_config(repo_root, algorithm, tmp_path / 'cfg.py')
     work = tmp_path / 'work'
     _kill_mid_epoch(repo_root, cfg, work)
@@ -69,8 +84,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(algorithm, repo_roo
     if algorithm == 'aps_ema':  # one EMA step per sampling round (4 per batch)
         assert int(straight['state_dict']['target.steps']) == 4 * EPOCHS * ITERS_PER_EPOCH
     diffs = state_differences(resumed, straight)
-    assert not diffs, f'{algorithm}: after kill + resume these differ from the ' \
-                      f'uninterrupted run: {diffs[:20]}'
+    assert not diffs, (
+        f'{algorithm}: after kill + resume these differ from the uninterrupted run: {diffs[:20]}'
+    )
 
 
 def test_the_comparison_sees_state_that_is_not_restored(repo_root, tmp_path, reference):
@@ -83,6 +99,5 @@ def test_the_comparison_sees_state_that_is_not_restored(repo_root, tmp_path, ref
     cfg = write_config(repo_root, 'csml', tmp_path / 'cfg.py', without=['rng_state'])
     out = train(repo_root, cfg, work, '--resume', str(work / 'epoch_1.pth'))
     assert f'resumed epoch: 1, iter: {ITERS_PER_EPOCH}' in out
-    diffs = state_differences(load(work / f'epoch_{EPOCHS}.pth'),
-                              load(ref / f'epoch_{EPOCHS}.pth'))
+    diffs = state_differences(load(work / f'epoch_{EPOCHS}.pth'), load(ref / f'epoch_{EPOCHS}.pth'))
     assert any(d.startswith('state_dict.backbone') for d in diffs), diffs[:10]

@@ -7,6 +7,7 @@ timeout and the setting. The two ranks are started the way torchrun starts them
 (``RANK``/``WORLD_SIZE``/``MASTER_*`` + ``tools/train.py --launcher pytorch``), so
 that each process can be watched and signalled on its own.
 """
+
 import os
 import re
 import signal
@@ -53,17 +54,40 @@ def test_stopped_rank_fails_the_job_within_the_timeout(repo_root, subprocess_env
     lines: List[str] = []
     try:
         for rank in (0, 1):
-            env = dict(subprocess_env, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
-                       WORLD_SIZE='2', RANK=str(rank), LOCAL_RANK=str(rank),
-                       CUDA_VISIBLE_DEVICES='')
-            cmd = [sys.executable, 'tools/train.py', CFG, '--launcher', 'pytorch',
-                   '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-                   f'env_cfg.dist_cfg.timeout={TIMEOUT_S}', 'train_cfg.max_epochs=200',
-                   'model.queue_len=128', 'default_hooks.checkpoint.interval=1000']
-            procs.append(subprocess.Popen(
-                cmd, cwd=repo_root, env=env, text=True, start_new_session=True,
-                stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL,
-                stderr=subprocess.STDOUT if rank == 0 else subprocess.DEVNULL))
+            env = dict(
+                subprocess_env,
+                MASTER_ADDR='127.0.0.1',
+                MASTER_PORT=str(port),
+                WORLD_SIZE='2',
+                RANK=str(rank),
+                LOCAL_RANK=str(rank),
+                CUDA_VISIBLE_DEVICES='',
+            )
+            cmd = [
+                sys.executable,
+                'tools/train.py',
+                CFG,
+                '--launcher',
+                'pytorch',
+                '--work-dir',
+                str(tmp_path / 'work'),
+                '--cfg-options',
+                f'env_cfg.dist_cfg.timeout={TIMEOUT_S}',
+                'train_cfg.max_epochs=200',
+                'model.queue_len=128',
+                'default_hooks.checkpoint.interval=1000',
+            ]
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=repo_root,
+                    env=env,
+                    text=True,
+                    start_new_session=True,
+                    stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT if rank == 0 else subprocess.DEVNULL,
+                )
+            )
         rank0, rank1 = procs
         threading.Thread(target=_reader, args=(rank0.stdout, lines), daemon=True).start()
         deadline = time.monotonic() + 120
@@ -78,8 +102,10 @@ def test_stopped_rank_fails_the_job_within_the_timeout(repo_root, subprocess_env
         try:
             rc = rank0.wait(timeout=TIMEOUT_S + SLACK_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f'rank 0 still waits {TIMEOUT_S + SLACK_S} s after rank 1 stopped '
-                        f'(timeout {TIMEOUT_S} s):\n' + ''.join(lines)[-3000:])
+            pytest.fail(
+                f'rank 0 still waits {TIMEOUT_S + SLACK_S} s after rank 1 stopped '
+                f'(timeout {TIMEOUT_S} s):\n' + ''.join(lines)[-3000:]
+            )
         elapsed = time.monotonic() - stopped_at
         time.sleep(0.5)  # let the reader thread drain the pipe
         out = ''.join(lines)
@@ -88,14 +114,17 @@ def test_stopped_rank_fails_the_job_within_the_timeout(repo_root, subprocess_env
         assert elapsed >= TIMEOUT_S - 5, (elapsed, out[-3000:])
         # CollectiveTimeoutError's message (a traceback, or one `error: ...` line)
         assert 'rank 0 of 2 (world size 2' in out, out[-3000:]
-        msg = out[out.rindex('rank 0 of 2 (world size 2'):]
+        msg = out[out.rindex('rank 0 of 2 (world size 2') :]
         print(f'rank 0 exited {elapsed:.1f} s after SIGSTOP of rank 1:\n{msg}')
         assert f'did not complete within {TIMEOUT_S} s' in msg, msg
         # the collective: a named torch.distributed op with its caller, one of DDP's own
         # (bucket rebuild, buffer broadcast) with its caller, or DDP's gradient all-reduce;
         # which one rank 0 is in when rank 1 stops is up to timing
-        assert re.search(r'the collective `\w+` called from \S+:\d+|gradient all-reduce|'
-                         r"DistributedDataParallel's [^\n]* called from \S+:\d+", msg), msg
+        assert re.search(
+            r'the collective `\w+` called from \S+:\d+|gradient all-reduce|'
+            r"DistributedDataParallel's [^\n]* called from \S+:\d+",
+            msg,
+        ), msg
         assert 'not identifiable' not in msg, msg
         assert 'No heartbeat from rank(s) [1]' in msg, msg
         assert 'env_cfg.dist_cfg.timeout' in msg and '--cfg-options' in msg, msg
@@ -113,9 +142,9 @@ def _mismatch_worker(rank: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
 
     from csml_mm.utils.dist_timeout import explain_collective_timeout
+
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=3))
+    dist.init_process_group('gloo', rank=rank, world_size=2, timeout=datetime.timedelta(seconds=3))
     done = pathlib.Path(out_dir, 'done')
     if rank == 0:
         try:
@@ -132,6 +161,7 @@ def _mismatch_worker(rank: int, port: int, out_dir: str) -> None:
     # leaving the context ends the heartbeat thread: one left inside a store call at exit
     # aborts the process ('terminate called without an active exception')
     import threading
+
     alive = [t.name for t in threading.enumerate() if t.name == 'csml-heartbeat']
     pathlib.Path(out_dir, f'threads{rank}').write_text(','.join(alive))
 
@@ -152,9 +182,9 @@ def _ddp_worker(rank: int, port: int, out_dir: str, where: str) -> None:
     import torch.distributed as dist
 
     from csml_mm.utils.dist_timeout import explain_collective_timeout
+
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=3))
+    dist.init_process_group('gloo', rank=rank, world_size=2, timeout=datetime.timedelta(seconds=3))
     done = pathlib.Path(out_dir, 'done')
 
     def wrap():
@@ -180,17 +210,31 @@ def _ddp_worker(rank: int, port: int, out_dir: str, where: str) -> None:
             time.sleep(0.1)
 
 
-@pytest.mark.parametrize('where,expected', [
-    ('forward', "DistributedDataParallel's buffer broadcast before forward "
-                '(broadcast_buffers=True) called from '),
-    ('init', "DistributedDataParallel's check of parameter shapes across ranks "
-             '(in its constructor) called from '),
-    ('rebuild', "DistributedDataParallel's gradient-bucket rebuild before its second forward "
-                '(rank 0 broadcasts the bucket order) called from ')])
+@pytest.mark.parametrize(
+    'where,expected',
+    [
+        (
+            'forward',
+            "DistributedDataParallel's buffer broadcast before forward "
+            '(broadcast_buffers=True) called from ',
+        ),
+        (
+            'init',
+            "DistributedDataParallel's check of parameter shapes across ranks "
+            '(in its constructor) called from ',
+        ),
+        (
+            'rebuild',
+            "DistributedDataParallel's gradient-bucket rebuild before its second forward "
+            '(rank 0 broadcasts the bucket order) called from ',
+        ),
+    ],
+)
 def test_ddp_broadcasts_are_named(tmp_path, where, expected):
     """DDP's broadcasts (the CI failure of a stopped rank during a forward: gloo's bare
     'Timed out waiting ... for send operation') are named with their caller."""
     import torch.multiprocessing as mp
+
     mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path), where), nprocs=2, join=True)
     msg = (tmp_path / 'msg').read_text()
     assert msg.startswith('CollectiveTimeoutError: rank 0 of 2'), msg
@@ -203,6 +247,7 @@ def test_alive_rank_in_another_step_is_reported_as_alive(tmp_path):
     """A collective only one rank reaches: the error names `all_gather`, its caller and
     says that rank 1 is alive (its heartbeat goes on)."""
     import torch.multiprocessing as mp
+
     mp.spawn(_mismatch_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
     msg = (tmp_path / 'msg').read_text()
     assert msg.startswith('CollectiveTimeoutError: rank 0 of 2'), msg
@@ -217,6 +262,7 @@ def test_timeout_setting_from_config(repo_root):
     from mmengine.config import Config
 
     from csml_mm.utils.dist_timeout import DEFAULT_DIST_TIMEOUT_S, dist_timeout_from_cfg
+
     runtime = Config.fromfile(os.path.join(repo_root, 'configs/_base_/default_runtime.py'))
     assert runtime.env_cfg.dist_cfg.timeout == 600
     assert dist_timeout_from_cfg(runtime) == 600.0
@@ -229,11 +275,16 @@ def test_timeout_setting_from_config(repo_root):
 
 def test_only_distributed_timeouts_are_explained():
     from csml_mm.utils.dist_timeout import describe_collective, is_timeout_error
-    gloo = RuntimeError('[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out '
-                        'waiting 20000ms for recv operation to complete')
-    nccl = RuntimeError('[Rank 0] Watchdog caught collective operation timeout: WorkNCCL('
-                        'SeqNum=7, OpType=ALLGATHER, NumelIn=8, Timeout(ms)=20000) ran for '
-                        '20001 milliseconds before timing out.')
+
+    gloo = RuntimeError(
+        '[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out '
+        'waiting 20000ms for recv operation to complete'
+    )
+    nccl = RuntimeError(
+        '[Rank 0] Watchdog caught collective operation timeout: WorkNCCL('
+        'SeqNum=7, OpType=ALLGATHER, NumelIn=8, Timeout(ms)=20000) ran for '
+        '20001 milliseconds before timing out.'
+    )
     assert is_timeout_error(gloo) and is_timeout_error(nccl)
     assert not is_timeout_error(RuntimeError('DataLoader timed out after 5 seconds'))
     assert not is_timeout_error(RuntimeError('CUDA out of memory'))

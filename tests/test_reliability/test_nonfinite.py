@@ -3,6 +3,7 @@ algorithm (MoCo v2, CsMl, HSA, WCL, APS) tools/train.py stops naming the iterati
 terms and the last good checkpoint, and no checkpoint on disk holds a NaN; with
 ``default_hooks.check_loss.mode=skip`` the step is skipped and counted, and the final weights
 equal those of a run in which that step simply did not happen."""
+
 import glob
 import math
 import os
@@ -31,13 +32,17 @@ HERE = osp.dirname(osp.abspath(__file__))
 _TINY = {
     'mocov2': (f"_base_ = ['{ROOT}/tests/data/configs/mocov2_tiny_digits.py']\n", 4),
     'csml': (f"_base_ = ['{ROOT}/tests/data/configs/csml_tiny_digits.py']\n", 4),
-    'hsa': (f"""_base_ = ['{ROOT}/tests/data/configs/csml_tiny_digits.py']
+    'hsa': (
+        f"""_base_ = ['{ROOT}/tests/data/configs/csml_tiny_digits.py']
 # configs/hsa/hsa_resnet18-w16_1xb64-coslr-12e_digits.py at test size: losses at res3-res5
 model = dict(backbone=dict(out_indices=(1, 2, 3)),
              neck=dict(in_channels=[32, 64, 128]), level_weights=(1.0, 1.0, 1.0))
-""", 4),
+""",
+        4,
+    ),
     'wcl': (f"_base_ = ['{ROOT}/tests/data/configs/wcl_tiny_digits.py']\n", 4),
-    'aps': (f"""_base_ = ['{ROOT}/configs/aps/aps_vit-d4w64-p4_1xb64-coslr-12e_digits.py']
+    'aps': (
+        f"""_base_ = ['{ROOT}/configs/aps/aps_vit-d4w64-p4_1xb64-coslr-12e_digits.py']
 model = dict(
     backbone=dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)),
     neck=dict(in_channels=32, hid_channels=32, out_channels=16),
@@ -49,17 +54,21 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=3, by_epoch=True, begin=
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=5))
 custom_hooks = []
 randomness = dict(seed=1, deterministic=False)
-""", 2),
+""",
+        2,
+    ),
 }
 
 
 def _config(tmp, name: str, kind: str, iters) -> str:
     """The tiny config of ``name`` plus the test-only fault ``kind`` at ``iters``."""
     text, _ = _TINY[name]
-    text += ("custom_imports = dict(imports=['csml_mm', '_nonfinite_injection'], "
-             'allow_failed_imports=False)\n'
-             f"custom_hooks = list(_base_.custom_hooks) + [dict(type='NonFiniteInjectionHook', "
-             f"iters={list(iters)}, kind='{kind}')]\n")
+    text += (
+        "custom_imports = dict(imports=['csml_mm', '_nonfinite_injection'], "
+        'allow_failed_imports=False)\n'
+        f"custom_hooks = list(_base_.custom_hooks) + [dict(type='NonFiniteInjectionHook', "
+        f"iters={list(iters)}, kind='{kind}')]\n"
+    )
     if name == 'aps':
         text = text.replace('custom_hooks = []\n', '')
         text = text.replace('list(_base_.custom_hooks)', '[]')
@@ -77,9 +86,14 @@ def _env() -> dict:
 
 
 def _train(cfg: str, work_dir: str, *extra: str):
-    proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir', work_dir,
-                           *extra], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', cfg, '--work-dir', work_dir, *extra],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return proc.returncode, proc.stdout + proc.stderr, proc.stderr
 
 
@@ -113,8 +127,10 @@ def runs(tmp_path_factory):
         jobs[('raise', name)] = (_config(tmp, name, 'loss', [bad]), [])
     jobs[('raise', 'grad')] = (_config(tmp, 'wcl', 'grad', [5]), [])
     for name, kind, bad in (('mocov2', 'loss', 5), ('aps', 'grad', 2)):
-        jobs[('skip', name)] = (_config(tmp, name, kind, [bad]),
-                                ['--cfg-options', 'default_hooks.check_loss.mode=skip'])
+        jobs[('skip', name)] = (
+            _config(tmp, name, kind, [bad]),
+            ['--cfg-options', 'default_hooks.check_loss.mode=skip'],
+        )
         jobs[('ref', name)] = (_config(tmp, name, 'noop', [bad]), [])
 
     def one(key):
@@ -191,10 +207,22 @@ class _Net(nn.Module):
 def _runner(model, wrapper, mode='skip', work_dir=None, **kwargs):
     logs = []
     logger = SimpleNamespace(info=logs.append, warning=logs.append, error=logs.append)
-    hub = SimpleNamespace(info={}, get_info=lambda k, d=None: hub.info.get(k, d),
-                          update_info=lambda k, v: hub.info.__setitem__(k, v))
-    runner = SimpleNamespace(model=model, optim_wrapper=wrapper, logger=logger, epoch=0, iter=0,
-                             work_dir=work_dir, hooks=[], message_hub=hub, logs=logs)
+    hub = SimpleNamespace(
+        info={},
+        get_info=lambda k, d=None: hub.info.get(k, d),
+        update_info=lambda k, v: hub.info.__setitem__(k, v),
+    )
+    runner = SimpleNamespace(
+        model=model,
+        optim_wrapper=wrapper,
+        logger=logger,
+        epoch=0,
+        iter=0,
+        work_dir=work_dir,
+        hooks=[],
+        message_hub=hub,
+        logs=logs,
+    )
     hook = NonFiniteLossHook(mode=mode, **kwargs)
     hook.before_train(runner)
     return runner, hook
@@ -268,16 +296,19 @@ def test_no_checkpoint_with_nan_is_written():
     runner = SimpleNamespace(epoch=1, iter=9, logger=None, work_dir=None, hooks=[])
     hook.before_save_checkpoint(runner, {'state_dict': {'w': torch.ones(2)}})
     with pytest.raises(NonFiniteTrainingError, match='Refusing to write a checkpoint.*w2'):
-        hook.before_save_checkpoint(runner, {'state_dict': {'w': torch.ones(2),
-                                                            'w2': torch.tensor([math.inf])}})
+        hook.before_save_checkpoint(
+            runner, {'state_dict': {'w': torch.ones(2), 'w2': torch.tensor([math.inf])}}
+        )
 
 
 def _amp_wrapper(monkeypatch, model, **kwargs):
     """mmengine's AmpOptimWrapper on a machine without CUDA (it asserts a GPU)."""
     from mmengine.optim.optimizer import amp_optimizer_wrapper
+
     monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
     return amp_optimizer_wrapper.AmpOptimWrapper(
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs
+    )
 
 
 def test_amp_without_loss_scaler_checks_gradients(monkeypatch):
@@ -312,13 +343,13 @@ def test_amp_with_active_loss_scaler_leaves_inf_gradients_to_the_scaler(monkeypa
     model = _Net()
     with pytest.warns(UserWarning):
         wrapper = _amp_wrapper(monkeypatch, model)
-    wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.0 ** 8)
+    wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.0**8)
     runner, hook = _runner(model, wrapper, mode='raise', max_consecutive_skips=2)
     x = torch.randn(8, 4)
     before = model.fc.weight.detach().clone()
     _iteration(runner, hook, x, _inf)  # skipped by the scaler, not an error
     assert torch.equal(model.fc.weight, before)
-    assert wrapper.loss_scaler.get_scale() == 2.0 ** 7
+    assert wrapper.loss_scaler.get_scale() == 2.0**7
     assert hook.scaler_skips == 1 and runner.message_hub.info['amp_scaler_skipped_steps'] == 1
     _iteration(runner, hook, x)  # a good step resets the streak
     assert not torch.equal(model.fc.weight, before)
@@ -331,6 +362,7 @@ def test_amp_with_active_loss_scaler_leaves_inf_gradients_to_the_scaler(monkeypa
 
 def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     import torch.distributed as dist
+
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=world)
     torch.manual_seed(0)
@@ -346,8 +378,10 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     events = list(wrapper.guard_events)
     skipped = torch.equal(model.module.weight, before)
     wrapper.update_params(model(x).pow(2).mean())  # both ranks step again, in sync
-    torch.save(dict(events=events, skipped=skipped, weight=model.module.weight.detach()),
-               osp.join(out, f'rank{rank}.pth'))
+    torch.save(
+        dict(events=events, skipped=skipped, weight=model.module.weight.detach()),
+        osp.join(out, f'rank{rank}.pth'),
+    )
     dist.destroy_process_group()
 
 
@@ -355,11 +389,13 @@ def test_ddp_ranks_skip_together(tmp_path):
     """A NaN on one rank makes every rank skip the step (one all-reduce of the verdict), so
     the replicas stay equal and the next collective does not hang."""
     import socket
+
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-    torch.multiprocessing.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2,
-                                          start_method='fork')
+    torch.multiprocessing.start_processes(
+        _ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, start_method='fork'
+    )
     r0, r1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
     assert r0['events'] == ['loss on another process'] and r1['events'] == ['loss']
     assert r0['skipped'] and r1['skipped']
@@ -370,9 +406,17 @@ def test_every_config_has_the_hook(repo_root):
     """Every algorithm's config (all of configs/ but the mmdet detectors, which train with
     mmdet's runtime) gets the NonFiniteLossHook from configs/_base_/default_runtime.py."""
     from mmengine.config import Config
-    paths = [p for p in glob.glob(osp.join(repo_root, 'configs', '**', '*.py'), recursive=True)
-             if '_base_' not in p and 'mmdetection' not in p]
+
+    paths = [
+        p
+        for p in glob.glob(osp.join(repo_root, 'configs', '**', '*.py'), recursive=True)
+        if '_base_' not in p and 'mmdetection' not in p
+    ]
     assert len(paths) > 50
-    missing = [p for p in paths if Config.fromfile(p).get('default_hooks', {})
-               .get('check_loss', {}).get('type') != 'NonFiniteLossHook']
+    missing = [
+        p
+        for p in paths
+        if Config.fromfile(p).get('default_hooks', {}).get('check_loss', {}).get('type')
+        != 'NonFiniteLossHook'
+    ]
     assert not missing, missing

@@ -1,5 +1,6 @@
 """APS through tools/train.py on the embedded digits: rounds as optimiser steps, exact
 resume, and 2-process DDP (gloo) with MultiStepDistributedDataParallel."""
+
 import socket
 import subprocess
 import sys
@@ -32,9 +33,14 @@ randomness = dict(seed=1, deterministic=False)
 
 
 def _train(repo_root, env, cfg, work_dir, *extra):
-    proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(work_dir),
-                           *extra], cwd=repo_root, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', cfg, '--work-dir', str(work_dir), *extra],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -59,8 +65,9 @@ def test_aps_digits_train_and_resume(repo_root, subprocess_env, tmp_path):
     assert _adamw_steps(ra) == _adamw_steps(rb) == {16}
     for key, val in rb['state_dict'].items():
         assert torch.equal(ra['state_dict'][key], val), f'{key} differs after resume'
-    assert not torch.equal(ck1['state_dict']['backbone.cls_token'],
-                           rb['state_dict']['backbone.cls_token'])
+    assert not torch.equal(
+        ck1['state_dict']['backbone.cls_token'], rb['state_dict']['backbone.cls_token']
+    )
 
 
 def _free_port() -> int:
@@ -71,13 +78,27 @@ def _free_port() -> int:
 
 def test_aps_two_cpu_processes(repo_root, subprocess_env, tmp_path):
     cfg = _tiny_cfg(repo_root, tmp_path)
-    env = dict(subprocess_env, PYTHON=sys.executable, PORT=str(_free_port()),
-               CUDA_VISIBLE_DEVICES='')
+    env = dict(
+        subprocess_env, PYTHON=sys.executable, PORT=str(_free_port()), CUDA_VISIBLE_DEVICES=''
+    )
     work = tmp_path / 'dist'
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', str(work), '--cfg-options',
-         'train_cfg.max_epochs=1'], cwd=repo_root, env=env, capture_output=True, text=True,
-        timeout=600)
+        [
+            'bash',
+            'tools/dist_train.sh',
+            cfg,
+            '2',
+            '--work-dir',
+            str(work),
+            '--cfg-options',
+            'train_cfg.max_epochs=1',
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert 'Distributed training: True' in out

@@ -1,4 +1,5 @@
 """tools/benchmarks/bench_contrastive_head.py: both loss forms run side by side and agree."""
+
 import os
 import re
 import sys
@@ -19,8 +20,22 @@ def _import_bench():
 
 def test_head_benchmark_prints_both_forms_their_ratio_and_agreement(capsys):
     bench = _import_bench()
-    bench.main(['--only', 'head', '--batch', '16', '--queue', '64', '--dim', '8', '--steps', '1',
-                '--warmup', '0'])
+    bench.main(
+        [
+            '--only',
+            'head',
+            '--batch',
+            '16',
+            '--queue',
+            '64',
+            '--dim',
+            '8',
+            '--steps',
+            '1',
+            '--warmup',
+            '0',
+        ]
+    )
     out = capsys.readouterr().out
     assert 'masked full matrix' in out and 'shared negatives' in out
     ratio = float(re.search(r'shared / full: ([0-9.]+)', out).group(1))
@@ -34,10 +49,12 @@ def test_the_old_form_kept_for_comparison_is_the_masked_matrix():
     """The benchmark's 'before' term must equal loss() on [positives | queue] built by hand,
     with a zero-weight positive dropped rather than turned into a negative."""
     from csml_mm.models.heads import MultiPositiveContrastiveHead
+
     bench = _import_bench()
     g = torch.Generator().manual_seed(1)
-    q, k1, k2 = (torch.nn.functional.normalize(torch.randn(6, 5, generator=g), dim=1)
-                 for _ in range(3))
+    q, k1, k2 = (
+        torch.nn.functional.normalize(torch.randn(6, 5, generator=g), dim=1) for _ in range(3)
+    )
     queue = torch.nn.functional.normalize(torch.randn(5, 9, generator=g), dim=0)
     holder = type('Holder', (), {})()
     holder.head = MultiPositiveContrastiveHead(0.2, 'per_positive')

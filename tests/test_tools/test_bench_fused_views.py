@@ -1,4 +1,5 @@
 """tools/benchmarks/bench_fused_views.py: both forms run side by side and give the same loss."""
+
 import os
 import re
 import sys

@@ -1,5 +1,6 @@
 """The quality harness end to end in --quick mode on a small Fashion-MNIST copy: runs, results,
 report, plot, resume without re-training, and the missing-data message."""
+
 import json
 import os
 import subprocess
@@ -18,26 +19,42 @@ def _small_fmnist(root, write_idx, n_train=256, n_test=64):
         # class-dependent blobs, so that features carry label information
         imgs = rng.integers(0, 60, (n, 28, 28))
         for i, c in enumerate(labels):
-            imgs[i, 2 * c:2 * c + 8, 4:24] += 150
+            imgs[i, 2 * c : 2 * c + 8, 4:24] += 150
         write_idx(root / f'{prefix}-images-idx3-ubyte.gz', imgs, 0x803)
         write_idx(root / f'{prefix}-labels-idx1-ubyte.gz', labels, 0x801)
 
 
 def _bench(repo_root, env, *args):
-    proc = subprocess.run([sys.executable, BENCH, *args], cwd=repo_root, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, BENCH, *args],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return proc
 
 
-def test_quick_run_writes_results_report_and_plot_then_resumes(repo_root, subprocess_env,
-                                                               tmp_path, write_idx):
+def test_quick_run_writes_results_report_and_plot_then_resumes(
+    repo_root, subprocess_env, tmp_path, write_idx
+):
     data = tmp_path / 'fmnist'
     data.mkdir()
     _small_fmnist(data, write_idx)
     env = dict(subprocess_env, FASHION_MNIST_ROOT=str(data))
     work, out = tmp_path / 'work', tmp_path / 'report'
-    args = ('--quick', '--pairs', 'wcl', '--seeds', '0', '--work-dir', str(work),
-            '--out-dir', str(out))
+    args = (
+        '--quick',
+        '--pairs',
+        'wcl',
+        '--seeds',
+        '0',
+        '--work-dir',
+        str(work),
+        '--out-dir',
+        str(out),
+    )
     proc = _bench(repo_root, env, *args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for key in ('random-resnet', 'simclr', 'wcl'):
@@ -70,8 +87,19 @@ def test_quick_run_writes_results_report_and_plot_then_resumes(repo_root, subpro
 
 def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, tmp_path):
     env = dict(subprocess_env, FASHION_MNIST_ROOT=str(tmp_path / 'nowhere'))
-    proc = _bench(repo_root, env, '--quick', '--pairs', 'wcl', '--seeds', '0',
-                  '--work-dir', str(tmp_path / 'w'), '--out-dir', str(tmp_path / 'o'))
+    proc = _bench(
+        repo_root,
+        env,
+        '--quick',
+        '--pairs',
+        'wcl',
+        '--seeds',
+        '0',
+        '--work-dir',
+        str(tmp_path / 'w'),
+        '--out-dir',
+        str(tmp_path / 'o'),
+    )
     assert proc.returncode != 0
     assert 'apt-get install dataset-fashion-mnist' in proc.stderr
     assert not (tmp_path / 'w').exists()
@@ -81,6 +109,7 @@ def _lr_by_epoch(cfg, epochs):
     """The learning rate at the start of every epoch, stepping mmengine's own schedulers."""
     import torch
     from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
+
     classes = {'CosineAnnealingLR': CosineAnnealingLR, 'LinearLR': LinearLR}
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optim_wrapper.optimizer.lr)
     scheds = []
@@ -101,10 +130,11 @@ def test_epoch_override_stretches_the_schedule(repo_root):
     cosine then follows lr0 (1 + cos(pi e / N)) / 2 (a formula, not the code), where setting
     train_cfg.max_epochs alone leaves the learning rate near 0 after the config's own epochs."""
     import math
+
     sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_quality
     from mmengine.config import Config
 
-    import bench_quality
     n = 20
     simclr = bench_quality.METHODS['simclr'][1]
     opts = bench_quality.epoch_override_options(simclr, n)
@@ -137,6 +167,7 @@ def test_report_lists_paired_differences_seed_by_seed(repo_root, tmp_path):
     is left out), mean ± std of the differences and each seed's value."""
     import argparse
     import statistics
+
     sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
     import bench_quality
 
@@ -145,15 +176,29 @@ def test_report_lists_paired_differences_seed_by_seed(repo_root, tmp_path):
     for key, seeds in knn.items():
         (runs / key).mkdir(parents=True)
         for seed, top1 in seeds.items():
-            (runs / key / f'seed{seed}.json').write_text(json.dumps(dict(
-                method=key, label=key, config='c.py', options=[], seed=seed, knn_top1=top1,
-                linear_top1=top1, train_seconds=1.0, curve=[])))
+            (runs / key / f'seed{seed}.json').write_text(
+                json.dumps(
+                    dict(
+                        method=key,
+                        label=key,
+                        config='c.py',
+                        options=[],
+                        seed=seed,
+                        knn_top1=top1,
+                        linear_top1=top1,
+                        train_seconds=1.0,
+                        curve=[],
+                    )
+                )
+            )
     args = argparse.Namespace(quick=False, epochs=None)
     report = open(bench_quality.write_report(str(runs), str(tmp_path), args)).read()
     diffs = [81.0 - 80.0, 82.5 - 81.0]
-    want = (f'- APS (selective view 2) − APS with uniform view 2: '
-            f'+{statistics.mean(diffs):.2f} ± {statistics.stdev(diffs):.2f} '
-            '(+1.00 (seed 0), +1.50 (seed 1))')
+    want = (
+        f'- APS (selective view 2) − APS with uniform view 2: '
+        f'+{statistics.mean(diffs):.2f} ± {statistics.stdev(diffs):.2f} '
+        '(+1.00 (seed 0), +1.50 (seed 1))'
+    )
     assert want in report.splitlines(), report
 
 
@@ -162,9 +207,9 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
     would otherwise only fail hours into `make bench-quality`), a floor, and one budget: its
     runs share max_epochs, so the Δ columns compare equal iterations."""
     sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_quality
     from mmengine.config import Config
 
-    import bench_quality
     for pair, keys in bench_quality.PAIRS.items():
         assert bench_quality.FLOOR_OF[pair] in bench_quality.FLOORS, pair
         epochs = set()
@@ -179,12 +224,14 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
 def _checkpoint(path) -> None:
     """A small but complete checkpoint (the harness only resumes from complete ones)."""
     import torch
+
     torch.save({'meta': {'epoch': 1}, 'state_dict': {'w': torch.ones(4)}}, str(path))
 
 
 def _fake_training(monkeypatch, bench_quality, calls, final_epoch):
     """Replaces the training and evaluation processes of the harness: 'training' writes
     the final epoch's checkpoint the way mmengine does (the file and last_checkpoint)."""
+
     def fake_run(cmd, log, env=None):
         calls.append(cmd)
         run_dir = cmd[cmd.index('--work-dir') + 1]
@@ -194,8 +241,9 @@ def _fake_training(monkeypatch, bench_quality, calls, final_epoch):
             f.write(ckpt)
 
     monkeypatch.setattr(bench_quality, '_run', fake_run)
-    monkeypatch.setattr(bench_quality, '_knn_eval',
-                        lambda *a, **k: {'top1_k20': 80.0, 'linear_top1': 81.0})
+    monkeypatch.setattr(
+        bench_quality, '_knn_eval', lambda *a, **k: {'top1_k20': 80.0, 'linear_top1': 81.0}
+    )
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkeypatch):
@@ -204,6 +252,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
     killed segment (up to its checkpoint's write time) to the new segment; a run with other
     options is refused; a run whose last epoch is saved is only evaluated."""
     import time
+
     sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
     import bench_quality
 
@@ -211,7 +260,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
     run_dir = work / 'simclr' / 'seed0'
     run_dir.mkdir(parents=True)
     opts = ['randomness.seed=0'] + bench_quality.epoch_override_options(
-        bench_quality.METHODS['simclr'][1], 2)
+        bench_quality.METHODS['simclr'][1], 2
+    )
     # the killed segment: started 100 s before its epoch-1 checkpoint, which a machine that
     # is gone wrote (last_checkpoint names its path there)
     ckpt = run_dir / 'epoch_1.pth'
@@ -219,21 +269,21 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
     now = time.time()
     os.utime(ckpt, (now - 50, now - 50))
     (run_dir / 'last_checkpoint').write_text('/elsewhere/work/simclr/seed0/epoch_1.pth')
-    (run_dir / 'segments.json').write_text(json.dumps(
-        {'options': opts, 'segments': [{'start': now - 150, 'end': None}]}))
+    (run_dir / 'segments.json').write_text(
+        json.dumps({'options': opts, 'segments': [{'start': now - 150, 'end': None}]})
+    )
     calls = []
     _fake_training(monkeypatch, bench_quality, calls, final_epoch=2)
     res = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
     assert len(calls) == 1
     cmd = calls[0]
     assert cmd[cmd.index('--resume') + 1] == str(ckpt)
-    assert cmd[cmd.index('--cfg-options') + 1:] == opts
+    assert cmd[cmd.index('--cfg-options') + 1 :] == opts
     assert res['segments'] == 2 and res['knn_top1'] == 80.0
     state = json.loads((run_dir / 'segments.json').read_text())
     first, second = state['segments']
     assert first['end'] == pytest.approx(now - 50, abs=1e-3)
-    assert res['train_seconds'] == pytest.approx(
-        100 + second['end'] - second['start'], abs=0.1)
+    assert res['train_seconds'] == pytest.approx(100 + second['end'] - second['start'], abs=0.1)
     assert json.loads((results / 'simclr' / 'seed0.json').read_text()) == res
 
     # training had finished (epoch 2 saved) but the evaluation was cut off: evaluate only
@@ -256,8 +306,9 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
     assert 'segments' not in res3 and res3['train_seconds'] >= 0
 
 
-def test_interrupted_run_resumes_from_the_checkpoint_resume_picks(repo_root, tmp_path,
-                                                                   monkeypatch, capsys):
+def test_interrupted_run_resumes_from_the_checkpoint_resume_picks(
+    repo_root, tmp_path, monkeypatch, capsys
+):
     """The harness continues from the file ``tools/train.py --resume`` would pick, not the one
     last_checkpoint names: here epoch_2.pth, the newest and named by last_checkpoint, is
     truncated (the harness used to pass it to --resume PATH, which then failed), so epoch_1.pth
@@ -271,15 +322,17 @@ def test_interrupted_run_resumes_from_the_checkpoint_resume_picks(repo_root, tmp
     run_dir = work / 'simclr' / 'seed0'
     run_dir.mkdir(parents=True)
     opts = ['randomness.seed=0'] + bench_quality.epoch_override_options(
-        bench_quality.METHODS['simclr'][1], 3)
+        bench_quality.METHODS['simclr'][1], 3
+    )
     _checkpoint(run_dir / 'epoch_1.pth')
     _checkpoint(run_dir / 'epoch_2.pth')
     torn = run_dir / 'epoch_2.pth'
-    torn.write_bytes(torn.read_bytes()[:torn.stat().st_size // 2])
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
     os.utime(run_dir / 'epoch_1.pth', (1_000_000, 1_000_000))
     (run_dir / 'last_checkpoint').write_text(str(torn))
-    (run_dir / 'segments.json').write_text(json.dumps(
-        {'options': opts, 'segments': [{'start': 999_000.0, 'end': None}]}))
+    (run_dir / 'segments.json').write_text(
+        json.dumps({'options': opts, 'segments': [{'start': 999_000.0, 'end': None}]})
+    )
     expected = str(run_dir / 'epoch_1.pth')
     assert find_resume_checkpoint(str(run_dir), warn=lambda m: None) == expected
     assert bench_quality._interrupted(str(run_dir)) == (expected, 1)
@@ -294,43 +347,47 @@ def test_interrupted_run_resumes_from_the_checkpoint_resume_picks(repo_root, tmp
 
 
 def test_knn_curve_merges_the_segments_of_a_resumed_run(tmp_path):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools',
-                                    'benchmarks'))
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools', 'benchmarks'))
     import bench_quality
 
     def segment(stamp, steps, per_epoch=5):
         d = tmp_path / stamp / 'vis_data'
         d.mkdir(parents=True)
-        (d / 'scalars.json').write_text(''.join(
-            json.dumps({'knn/top1_k20': v, 'step': s}) + '\n' for s, v in steps))
+        (d / 'scalars.json').write_text(
+            ''.join(json.dumps({'knn/top1_k20': v, 'step': s}) + '\n' for s, v in steps)
+        )
         (tmp_path / stamp / f'{stamp}.log').write_text(
-            f'Epoch(train)  [1][ 5/{per_epoch}]  lr: 0.1\n')
+            f'Epoch(train)  [1][ 5/{per_epoch}]  lr: 0.1\n'
+        )
 
     segment('20261204_100000', [(0, 70.0), (1, 72.0), (2, 73.0)])
     segment('20261204_110000', [(2, 73.5), (3, 75.0)])  # resumed after epoch 2
-    assert bench_quality.knn_curve(str(tmp_path)) == [[0, 70.0], [5, 72.0], [10, 73.5],
-                                                      [15, 75.0]]
+    assert bench_quality.knn_curve(str(tmp_path)) == [[0, 70.0], [5, 72.0], [10, 73.5], [15, 75.0]]
 
 
 def test_positive_purity_reads_mining_rounds_and_graph_purity(tmp_path):
     """The purity monitor of a run, from its logs: CsMl's mining rounds in order, WCL's
     graph purity averaged per epoch (over the log windows of that epoch)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools',
-                                    'benchmarks'))
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools', 'benchmarks'))
     import bench_quality
+
     seg = tmp_path / '20261207_010101'
     (seg / 'vis_data').mkdir(parents=True)
     (seg / '20261207_010101.log').write_text(
         'NeighbourMiningHook: mined 1 neighbours for 9 images in 1.0s (extraction 0.5s), '
         'label purity 61.5%\nother line\n'
-        'NeighbourMiningHook: mined 1 neighbours ... label purity 70.25%\n')
-    rows = [{'epoch': 1, 'iter': 1, 'graph_purity': 40.0}, {'epoch': 1, 'graph_purity': 50.0},
-            {'epoch': 2, 'graph_purity': 70.0}, {'epoch': 2, 'loss': 1.0},
-            {'step': 1, 'knn/top1_k20': 50.0}]
+        'NeighbourMiningHook: mined 1 neighbours ... label purity 70.25%\n'
+    )
+    rows = [
+        {'epoch': 1, 'iter': 1, 'graph_purity': 40.0},
+        {'epoch': 1, 'graph_purity': 50.0},
+        {'epoch': 2, 'graph_purity': 70.0},
+        {'epoch': 2, 'loss': 1.0},
+        {'step': 1, 'knn/top1_k20': 50.0},
+    ]
     (seg / 'vis_data' / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows))
     got = bench_quality.positive_purity(str(tmp_path))
     assert got == {'mined_neighbours': [61.5, 70.25], 'graph_components': [45.0, 70.0]}
     assert bench_quality.positive_purity(str(tmp_path / 'nothing')) is None
     text = bench_quality.purity_text([{'seed': 1, 'purity': got}, {'seed': 0}])
-    assert text == ('seed 1: mined neighbours 61.5 / 70.2%; '
-                    'seed 1: graph components 45.0 / 70.0%')
+    assert text == ('seed 1: mined neighbours 61.5 / 70.2%; seed 1: graph components 45.0 / 70.0%')

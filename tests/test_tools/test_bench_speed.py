@@ -3,6 +3,7 @@ plain ratios that are positive finite numbers, and ``--report-only`` rebuilding 
 
 No timing threshold: the machines running the tests are shared and noisy.
 """
+
 import json
 import math
 import os
@@ -14,24 +15,46 @@ SCRIPT = os.path.join(REPO, 'tools', 'benchmarks', 'bench_speed.py')
 
 
 def _run(env: dict, *args: str) -> str:
-    proc = subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc.stdout
 
 
 def test_quick_run_writes_rows_ratios_and_a_regenerable_report(tmp_path, subprocess_env):
     out = tmp_path / 'results'
-    stdout = _run(subprocess_env, '--quick', '--methods', 'mocov2', 'csml', '--channels-last',
-                  'off', '--device', 'cpu', '--out-dir', str(out), '--note', 'test run')
+    stdout = _run(
+        subprocess_env,
+        '--quick',
+        '--methods',
+        'mocov2',
+        'csml',
+        '--channels-last',
+        'off',
+        '--device',
+        'cpu',
+        '--out-dir',
+        str(out),
+        '--note',
+        'test run',
+    )
     records = sorted((out / 'speed_runs').glob('*.json'))
     assert len(records) == 1 and records[0].name.startswith('cpu-')
     record = json.loads(records[0].read_text())
     rows = record['rows']
     # 2 methods x 2 sizes x (fp32, mixed precision), channels-last off
     assert {(r['size'], r['method'], r['precision']) for r in rows} == {
-        (s, m, p) for s in ('fmnist', 'imagenet') for m in ('mocov2', 'csml')
-        for p in ('fp32', 'bf16')}
+        (s, m, p)
+        for s in ('fmnist', 'imagenet')
+        for m in ('mocov2', 'csml')
+        for p in ('fp32', 'bf16')
+    }
     for r in rows:
         for key in ('ratio', 'runner_s', 'plain_s', 'img_per_s_runner', 'img_per_s_plain'):
             assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, (key, r)
@@ -51,7 +74,7 @@ def test_quick_run_writes_rows_ratios_and_a_regenerable_report(tmp_path, subproc
         assert 'CsMl step over MoCo v2 step' in section
         assert section.count('- CsMl, ') == 2  # fp32 and bf16
     # the ratios printed in the table are the record's
-    assert f"{rows[0]['ratio']:.3f}" in report
+    assert f'{rows[0]["ratio"]:.3f}' in report
 
     # rebuilt from the JSON alone: the same text
     (out / 'speed.md').unlink()

@@ -1,6 +1,7 @@
 """The transfer harness end to end in --quick mode on a small Fashion-MNIST copy: pretraining
 through the quality harness, detection and few-label fine-tuning, records, report, gate line,
 plot, resume without re-training, and the missing-data message."""
+
 import json
 import os
 import subprocess
@@ -25,19 +26,39 @@ def _small_fmnist(root, write_idx, n_train=256, n_test=64):
 
 
 def _bench(repo_root, env, *args):
-    return subprocess.run([sys.executable, BENCH, *args], cwd=repo_root, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [sys.executable, BENCH, *args],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
-def test_quick_run_writes_records_report_and_resumes(repo_root, subprocess_env, tmp_path,
-                                                     write_idx):
+def test_quick_run_writes_records_report_and_resumes(
+    repo_root, subprocess_env, tmp_path, write_idx
+):
     data = tmp_path / 'fmnist'
     data.mkdir()
     _small_fmnist(data, write_idx)
     env = dict(subprocess_env, FASHION_MNIST_ROOT=str(data))
     work, out = tmp_path / 'work', tmp_path / 'report'
-    args = ('--quick', '--rows', 'random-resnet', 'wcl', '--tasks', 'det', 'semi1',
-            '--seeds', '0', '--work-dir', str(work), '--out-dir', str(out))
+    args = (
+        '--quick',
+        '--rows',
+        'random-resnet',
+        'wcl',
+        '--tasks',
+        'det',
+        'semi1',
+        '--seeds',
+        '0',
+        '--work-dir',
+        str(work),
+        '--out-dir',
+        str(out),
+    )
     proc = _bench(repo_root, env, *args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = out / 'transfer_runs'
@@ -77,8 +98,19 @@ def test_quick_run_writes_records_report_and_resumes(repo_root, subprocess_env, 
 
 def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, tmp_path):
     env = dict(subprocess_env, FASHION_MNIST_ROOT=str(tmp_path / 'nowhere'))
-    proc = _bench(repo_root, env, '--quick', '--rows', 'random-resnet', '--seeds', '0',
-                  '--work-dir', str(tmp_path / 'w'), '--out-dir', str(tmp_path / 'o'))
+    proc = _bench(
+        repo_root,
+        env,
+        '--quick',
+        '--rows',
+        'random-resnet',
+        '--seeds',
+        '0',
+        '--work-dir',
+        str(tmp_path / 'w'),
+        '--out-dir',
+        str(tmp_path / 'o'),
+    )
     assert proc.returncode != 0
     assert 'apt-get install dataset-fashion-mnist' in proc.stderr
     assert not (tmp_path / 'w').exists()
@@ -87,6 +119,7 @@ def test_missing_dataset_stops_with_the_install_hint(repo_root, subprocess_env, 
 def _bench_transfer(repo_root):
     sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
     import bench_transfer
+
     return bench_transfer
 
 
@@ -94,12 +127,21 @@ def test_final_evaluation_is_required(repo_root, tmp_path):
     """A run stopped while evaluating has its last checkpoint but not its last metrics: the
     metrics readers refuse it instead of reporting the previous evaluation as final."""
     import pytest
+
     bt = _bench_transfer(repo_root)
     logs = tmp_path / '20261207_000000' / 'vis_data'
     logs.mkdir(parents=True)
-    rows = [{'step': 250, 'coco/bbox_mAP': 0.1, 'coco/bbox_mAP_50': 0.2, 'coco/segm_mAP': 0.1,
-             'coco/segm_mAP_50': 0.2}, {'step': 300, 'loss': 1.0},
-            {'step': 500, 'accuracy/top1': 70.0}]
+    rows = [
+        {
+            'step': 250,
+            'coco/bbox_mAP': 0.1,
+            'coco/bbox_mAP_50': 0.2,
+            'coco/segm_mAP': 0.1,
+            'coco/segm_mAP_50': 0.2,
+        },
+        {'step': 300, 'loss': 1.0},
+        {'step': 500, 'accuracy/top1': 70.0},
+    ]
     (logs / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows))
     with pytest.raises(bt.MissingEvaluation, match='iteration 500'):
         bt.det_metrics(str(tmp_path), 500)
@@ -116,6 +158,7 @@ def test_random_classification_rows_keep_the_resnet_default_init(repo_root, tmp_
 
     from mmengine.config import Config
     from mmpretrain.models.backbones import ResNet
+
     bt = _bench_transfer(repo_root)
     config = bt.SEMI_CFG['semi1']['resnet']
     child = bt.random_init_config(config, 'resnet', 'semi1', str(tmp_path))
@@ -133,17 +176,23 @@ def test_readme_table_means_paired_differences_and_seed_counts(repo_root):
 
     def det(seed, box, mask):
         return dict(seed=seed, box_ap=box, mask_ap=mask)
+
     records = {
-        'det': {'random-resnet': [det(0, 20.0, 19.0), det(1, 22.0, 21.0)],
-                'csml': [det(0, 25.0, 23.0), det(1, 28.0, 26.5)]},
-        'semi1': {'random-resnet': [dict(seed=0, top1=70.0), dict(seed=1, top1=72.0)],
-                  'csml': [dict(seed=1, top1=75.5)]},
+        'det': {
+            'random-resnet': [det(0, 20.0, 19.0), det(1, 22.0, 21.0)],
+            'csml': [det(0, 25.0, 23.0), det(1, 28.0, 26.5)],
+        },
+        'semi1': {
+            'random-resnet': [dict(seed=0, top1=70.0), dict(seed=1, top1=72.0)],
+            'csml': [dict(seed=1, top1=75.5)],
+        },
     }
     lines = bt.readme_table(records).splitlines()
     assert lines[0].startswith('| backbone | seeds | box AP |')
     assert lines[2] == '| ResNet-18 w16, random init | 0, 1 | 21.0 | 20.0 | 71.0 | – |'
     # box: (25 + 28) / 2 = 26.5, paired (5 + 6) / 2 = +5.5; mask 24.8 (+4.8 = (4 + 5.5) / 2 ->
     # +4.75, shown +4.8); 1%: one seed (seed 1), paired against random's seed 1: +3.5
-    assert lines[3] == ('| CsMl, 6 epochs | 0, 1 | 26.5 (+5.5) | 24.8 (+4.8) | '
-                        '75.5 (+3.5), 1 seed | – |')
+    assert lines[3] == (
+        '| CsMl, 6 epochs | 0, 1 | 26.5 (+5.5) | 24.8 (+4.8) | 75.5 (+3.5), 1 seed | – |'
+    )
     assert len(lines) == 4  # rows without runs are left out

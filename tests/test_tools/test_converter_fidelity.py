@@ -6,6 +6,7 @@ strictly, and compares the features with the original mmpretrain backbone on one
 input in eval mode. A negative control shows that the detail the tool now gets right (the
 CIFAR stem, the LayerNorm eps) changes the features, so the comparison can fail.
 """
+
 import importlib.util
 import os.path as osp
 import sys
@@ -49,8 +50,10 @@ def _randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 def _save(path, backbone: torch.nn.Module, cfg_text: str = None) -> str:
-    ckpt = {'state_dict': {'backbone.' + k: v for k, v in backbone.state_dict().items()},
-            'meta': {'epoch': 1}}
+    ckpt = {
+        'state_dict': {'backbone.' + k: v for k, v in backbone.state_dict().items()},
+        'meta': {'epoch': 1},
+    }
     if cfg_text is not None:
         ckpt['meta']['cfg'] = cfg_text
     torch.save(ckpt, path)
@@ -81,6 +84,7 @@ def _run_printed(code: str) -> torch.nn.Module:
 def _build_backbone(cfg_path: str) -> torch.nn.Module:
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
     init_default_scope('mmpretrain')
     return MODELS.build(Config.fromfile(osp.join(ROOT, cfg_path)).model.backbone)
 
@@ -92,6 +96,7 @@ def _build_backbone(cfg_path: str) -> torch.nn.Module:
 def test_to_torchvision_cifar_stem_prints_matching_model(tmp_path, capsys, with_cfg):
     import torchvision
     from mmpretrain.models import ResNet_CIFAR
+
     src = _randomise(ResNet_CIFAR(depth=18), 7)
     cfg_text = Config.fromfile(osp.join(ROOT, CSML_CIFAR)).pretty_text if with_cfg else None
     ckpt = _save(tmp_path / 'epoch_1.pth', src, cfg_text)
@@ -114,12 +119,14 @@ def test_to_torchvision_cifar_stem_prints_matching_model(tmp_path, capsys, with_
     assert not torch.allclose(with_pool, ours, rtol=1e-3, atol=1e-3)
     # The advice the tool used to print does not even load (7x7 conv1 in torchvision).
     with pytest.raises(RuntimeError, match='size mismatch for conv1.weight'):
-        torchvision.models.resnet18().load_state_dict(torch.load(out, weights_only=True),
-                                                      strict=False)
+        torchvision.models.resnet18().load_state_dict(
+            torch.load(out, weights_only=True), strict=False
+        )
 
 
 def test_to_torchvision_cifar_stem_with_head(tmp_path, capsys):
     from mmpretrain.models import ResNet_CIFAR
+
     src = _randomise(ResNet_CIFAR(depth=18), 8)
     head = torch.nn.Linear(512, 10)
     ckpt = tmp_path / 'epoch_1.pth'
@@ -132,12 +139,12 @@ def test_to_torchvision_cifar_stem_with_head(tmp_path, capsys):
     tv = _run_printed(code)
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        torch.testing.assert_close(tv(x), head(src(x)[-1].mean(dim=(2, 3))),
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(tv(x), head(src(x)[-1].mean(dim=(2, 3))), rtol=1e-5, atol=1e-5)
 
 
 def test_to_torchvision_refuses_unknown_3x3_stem(tmp_path):
     from mmpretrain.models import ResNet_CIFAR
+
     cfg_text = "model = dict(backbone=dict(type='MyResNet', depth=18))\n"
     ckpt = _save(tmp_path / 'epoch_1.pth', ResNet_CIFAR(depth=18), cfg_text)
     with pytest.raises(ValueError, match=r"conv1 is 3x3 .* 'MyResNet'.*CIFAR stem"):
@@ -168,8 +175,7 @@ def test_to_timm_aps_cifar_checkpoint_prints_working_call(tmp_path, capsys):
     assert 'num_heads=3' in code and 'norm_layer=partial(nn.LayerNorm, eps=1e-05)' in code
     timm_vit = _run_printed(code).double()  # load_state_dict is strict in the printed code
 
-    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2),
-                    dtype=torch.float64)
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     ours = _vit_features(src.double(), x)
     theirs = _vit_features(timm_vit, x)
     assert ours.shape == theirs.shape == (1, 192)
@@ -188,8 +194,13 @@ def test_to_timm_weights_only_uses_presets_and_ln_eps(tmp_path, capsys):
     """Without a stored config: num_heads from the one matching arch_zoo preset (deit-tiny
     shapes -> 3), eps from --ln-eps; both are reported as notes or taken as given."""
     from mmpretrain.models import VisionTransformer
-    src = _randomise(VisionTransformer(arch='deit-tiny', img_size=32, patch_size=8,
-                                       norm_cfg=dict(type='LN', eps=1e-5)), 10)
+
+    src = _randomise(
+        VisionTransformer(
+            arch='deit-tiny', img_size=32, patch_size=8, norm_cfg=dict(type='LN', eps=1e-5)
+        ),
+        10,
+    )
     ckpt = _save(tmp_path / 'bb.pth', src)
     out = tmp_path / 'timm.pth'
     tool = _tool('to_timm')
@@ -201,19 +212,28 @@ def test_to_timm_weights_only_uses_presets_and_ln_eps(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'LayerNorm eps is not' not in printed
     timm_vit = _run_printed(_printed_code(printed, 'build the matching timm model with:'))
-    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3),
-                    dtype=torch.float64)
-    torch.testing.assert_close(_vit_features(timm_vit.double(), x),
-                               _vit_features(src.double(), x), rtol=1e-9, atol=1e-9)
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(
+        _vit_features(timm_vit.double(), x), _vit_features(src.double(), x), rtol=1e-9, atol=1e-9
+    )
 
 
-@pytest.mark.parametrize('backbone_cfg,heads,eps', [
-    (dict(arch='deit-small'), 6, 1e-6),
-    (dict(arch='B', norm_cfg=dict(type='LN', eps=1e-5)), 12, 1e-5),
-    (dict(arch=dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256),
-          norm_cfg=dict(type='LN')), 4, 1e-5),  # build_norm_layer's default eps
-    (dict(), 12, 1e-6),  # mmpretrain's defaults: arch='base', eps 1e-6
-])
+@pytest.mark.parametrize(
+    'backbone_cfg,heads,eps',
+    [
+        (dict(arch='deit-small'), 6, 1e-6),
+        (dict(arch='B', norm_cfg=dict(type='LN', eps=1e-5)), 12, 1e-5),
+        (
+            dict(
+                arch=dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256),
+                norm_cfg=dict(type='LN'),
+            ),
+            4,
+            1e-5,
+        ),  # build_norm_layer's default eps
+        (dict(), 12, 1e-6),  # mmpretrain's defaults: arch='base', eps 1e-6
+    ],
+)
 def test_to_timm_settings_from_stored_config(backbone_cfg, heads, eps):
     tool = _tool('to_timm')
     assert tool.heads_from_cfg(backbone_cfg) == heads
@@ -222,10 +242,13 @@ def test_to_timm_settings_from_stored_config(backbone_cfg, heads, eps):
 
 def test_to_timm_unknown_heads_is_not_printed_as_runnable():
     tool = _tool('to_timm')
-    state = {'patch_embed.projection.weight': torch.zeros(48, 3, 4, 4),
-             'pos_embed': torch.zeros(1, 17, 48), 'cls_token': torch.zeros(1, 1, 48),
-             'layers.0.ffn.layers.0.0.weight': torch.zeros(100, 48),
-             'layers.0.attn.qkv.weight': torch.zeros(144, 48)}
+    state = {
+        'patch_embed.projection.weight': torch.zeros(48, 3, 4, 4),
+        'pos_embed': torch.zeros(1, 17, 48),
+        'cls_token': torch.zeros(1, 1, 48),
+        'layers.0.ffn.layers.0.0.weight': torch.zeros(100, 48),
+        'layers.0.attn.qkv.weight': torch.zeros(144, 48),
+    }
     heads, eps, notes = tool.resolve_settings(state, None)
     assert heads is None and eps == 1e-6
     assert any('pass --num-heads H' in n for n in notes)
@@ -241,13 +264,16 @@ def test_to_timm_unknown_heads_is_not_printed_as_runnable():
 def test_stored_config_is_parsed_not_executed(tmp_path):
     sys.path.insert(0, TOOLS)
     from _stored_cfg import OPAQUE, parse_model_cfg
+
     marker = tmp_path / 'executed'
-    text = (f"import os\nx = os.system('touch {marker}')\n"
-            f"model = dict(backbone=dict(type='ResNet_CIFAR', depth=-18, "
-            f"init_cfg=open('{marker}', 'w'), out_indices=(3, ), extra=[1, {{'a': None}}]))\n")
+    text = (
+        f"import os\nx = os.system('touch {marker}')\n"
+        f"model = dict(backbone=dict(type='ResNet_CIFAR', depth=-18, "
+        f"init_cfg=open('{marker}', 'w'), out_indices=(3, ), extra=[1, {{'a': None}}]))\n"
+    )
     model = parse_model_cfg(text)
     assert not marker.exists()
     bb = model['backbone']
     assert bb['type'] == 'ResNet_CIFAR' and bb['depth'] == -18 and bb['init_cfg'] is OPAQUE
-    assert bb['out_indices'] == (3, ) and bb['extra'] == [1, {'a': None}]
+    assert bb['out_indices'] == (3,) and bb['extra'] == [1, {'a': None}]
     assert parse_model_cfg('model = (') is None and parse_model_cfg('y = 1') is None

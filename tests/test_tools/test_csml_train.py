@@ -1,5 +1,6 @@
 """CsMl through tools/train.py: mining, the neighbour table in checkpoints, exact resume
 between two mining steps."""
+
 import subprocess
 import sys
 
@@ -12,9 +13,14 @@ MINED = 'NeighbourMiningHook: mined 5 neighbours for 64 images'
 
 
 def _train(repo_root, env, work_dir, *extra):
-    proc = subprocess.run([sys.executable, 'tools/train.py', CFG, '--work-dir', str(work_dir),
-                           *extra], cwd=repo_root, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', CFG, '--work-dir', str(work_dir), *extra],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -29,8 +35,9 @@ def test_csml_train_mine_and_resume_between_mining_steps(repo_root, subprocess_e
     assert not (table == torch.arange(64).unsqueeze(1)).any()
     # Resume at epoch 2, between the mining steps of epochs 1 and 3: the table comes from
     # the checkpoint (no mining at resume), the next mining happens at epoch 3.
-    out = _train(repo_root, subprocess_env, a, '--resume', '--cfg-options',
-                 'train_cfg.max_epochs=3')
+    out = _train(
+        repo_root, subprocess_env, a, '--resume', '--cfg-options', 'train_cfg.max_epochs=3'
+    )
     assert out.count(MINED) == 1
     out = _train(repo_root, subprocess_env, b, '--cfg-options', 'train_cfg.max_epochs=3')
     assert out.count(MINED) == 2

@@ -3,6 +3,7 @@ on a fake wheel folder), its message when the carried folder is missing, and tha
 prepare_wheels.sh fetches, with what the GPU image holds, cover every runtime requirement of
 the stack. Offline and fast: .device_wheels/ is git-ignored, so a clean clone has none; the
 check of a filled folder runs only where one exists."""
+
 import os
 import os.path as osp
 import re
@@ -17,13 +18,24 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEVICE = osp.join(ROOT, 'tools', 'device')
 PREPARE = osp.join(DEVICE, 'prepare_wheels.sh')
 GPU = osp.join(DEVICE, 'gpu_quality.sh')
-FMNIST_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
-                't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
+FMNIST_FILES = (
+    'train-images-idx3-ubyte.gz',
+    'train-labels-idx1-ubyte.gz',
+    't10k-images-idx3-ubyte.gz',
+    't10k-labels-idx1-ubyte.gz',
+)
 #: the GPU machine's interpreter: CPython 3.12 on x86-64 Linux
-GPU_MARKER_ENV = dict(python_version='3.12', python_full_version='3.12.3', sys_platform='linux',
-                      platform_system='Linux', platform_machine='x86_64', os_name='posix',
-                      implementation_name='cpython', platform_python_implementation='CPython',
-                      extra='')
+GPU_MARKER_ENV = dict(
+    python_version='3.12',
+    python_full_version='3.12.3',
+    sys_platform='linux',
+    platform_system='Linux',
+    platform_machine='x86_64',
+    os_name='posix',
+    implementation_name='cpython',
+    platform_python_implementation='CPython',
+    extra='',
+)
 #: the stack whose requirements must be met there (csml_mm's own too)
 ROOTS = ('mmcv', 'mmengine', 'mmpretrain', 'csml_mm')
 
@@ -74,15 +86,20 @@ def _run(script, *args, env=None, timeout=60):
     full.pop('CSML_DEVICE_DRY_RUN', None)
     full.pop('CSML_GPU_TIME_LIMIT_S', None)
     full.update(env or {})
-    return subprocess.run(['bash', script, *args], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ['bash', script, *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _fake_wheels(tmp_path, with_fmnist=True):
     folder = tmp_path / 'wheels'
     folder.mkdir()
-    for name in ('mmcv_lite-2.1.0-py2.py3-none-any.whl', 'mmengine-0.10.7-py3-none-any.whl',
-                 'mmpretrain-1.2.0-py2.py3-none-any.whl', 'addict-2.4.0-py3-none-any.whl'):
+    for name in (
+        'mmcv_lite-2.1.0-py2.py3-none-any.whl',
+        'mmengine-0.10.7-py3-none-any.whl',
+        'mmpretrain-1.2.0-py2.py3-none-any.whl',
+        'addict-2.4.0-py3-none-any.whl',
+    ):
         (folder / name).write_bytes(b'')
     if with_fmnist:
         (folder / 'fashion-mnist').mkdir()
@@ -99,8 +116,11 @@ def test_scripts_parse(script):
 
 def test_gpu_quality_dry_run_defaults(tmp_path):
     wheels = _fake_wheels(tmp_path)
-    proc = _run(GPU, '--dry-run', env=dict(CSML_DEVICE_WHEELS=str(wheels),
-                                           CSML_DEVICE_SITE='/tmp/site', PYTHON='python3'))
+    proc = _run(
+        GPU,
+        '--dry-run',
+        env=dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_SITE='/tmp/site', PYTHON='python3'),
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f'PYTHONPATH=/tmp/site:{ROOT}'
@@ -110,22 +130,31 @@ def test_gpu_quality_dry_run_defaults(tmp_path):
     assert {'--no-index', '--no-deps'} <= set(pip)
     assert pip[pip.index('--target') + 1] == '/tmp/site'
     assert sorted(osp.basename(p) for p in pip if p.endswith('.whl')) == sorted(
-        p.name for p in wheels.glob('*.whl'))
-    assert lines[3] == ('timeout -k 20 540 python3 tools/benchmarks/bench_quality.py --pairs wcl '
-                        '--seeds 0 --epochs 12 --out-dir docs/results/gpu '
-                        '--work-dir /tmp/csml_quality_gpu')
+        p.name for p in wheels.glob('*.whl')
+    )
+    assert lines[3] == (
+        'timeout -k 20 540 python3 tools/benchmarks/bench_quality.py --pairs wcl '
+        '--seeds 0 --epochs 12 --out-dir docs/results/gpu '
+        '--work-dir /tmp/csml_quality_gpu'
+    )
 
 
 def test_gpu_quality_passes_arguments_through(tmp_path):
     wheels = _fake_wheels(tmp_path)
-    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3',
-               CSML_GPU_TIME_LIMIT_S='0')
+    env = dict(
+        CSML_DEVICE_WHEELS=str(wheels),
+        CSML_DEVICE_DRY_RUN='1',
+        PYTHON='python3',
+        CSML_GPU_TIME_LIMIT_S='0',
+    )
     proc = _run(GPU, '--epochs', '50', '--pairs', 'csml', '--out-dir', '/x/report', env=env)
     assert proc.returncode == 0, proc.stderr
     bench = proc.stdout.splitlines()[3]
     # no timeout, the caller's out-dir (given once), the default work-dir
-    assert bench == ('python3 tools/benchmarks/bench_quality.py --epochs 50 --pairs csml '
-                     '--out-dir /x/report --work-dir /tmp/csml_quality_gpu')
+    assert bench == (
+        'python3 tools/benchmarks/bench_quality.py --epochs 50 --pairs csml '
+        '--out-dir /x/report --work-dir /tmp/csml_quality_gpu'
+    )
 
 
 def test_gpu_quality_runs_groups_side_by_side(tmp_path):
@@ -133,9 +162,26 @@ def test_gpu_quality_runs_groups_side_by_side(tmp_path):
     time), with the defaults filled in per group and one report rebuilt at the end."""
     wheels = _fake_wheels(tmp_path)
     env = dict(CSML_DEVICE_WHEELS=str(wheels), PYTHON='python3', CSML_GPU_TIME_LIMIT_S='300')
-    proc = _run(GPU, '--dry-run', '--epochs', '12', '--pairs', 'wcl', '--seeds', '0', '--and',
-                '--epochs', '12', '--pairs', 'csml', '--methods', 'mocov2', 'csml', '--no-floors',
-                env=env)
+    proc = _run(
+        GPU,
+        '--dry-run',
+        '--epochs',
+        '12',
+        '--pairs',
+        'wcl',
+        '--seeds',
+        '0',
+        '--and',
+        '--epochs',
+        '12',
+        '--pairs',
+        'csml',
+        '--methods',
+        'mocov2',
+        'csml',
+        '--no-floors',
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[3:] == [
@@ -145,22 +191,48 @@ def test_gpu_quality_runs_groups_side_by_side(tmp_path):
         '--methods mocov2 csml --no-floors --out-dir docs/results/gpu '
         '--work-dir /tmp/csml_quality_gpu',
         'python3 tools/benchmarks/bench_quality.py --report-only --out-dir docs/results/gpu '
-        '--epochs 12']
+        '--epochs 12',
+    ]
     # an empty group takes the defaults
-    proc = _run(GPU, '--dry-run', '--and', '--pairs', 'wcl', '--seeds', '0', '--epochs', '12',
-                '--no-floors', env=env)
+    proc = _run(
+        GPU,
+        '--dry-run',
+        '--and',
+        '--pairs',
+        'wcl',
+        '--seeds',
+        '0',
+        '--epochs',
+        '12',
+        '--no-floors',
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[3].endswith(
         'bench_quality.py --pairs wcl --seeds 0 --epochs 12 --out-dir docs/results/gpu '
-        '--work-dir /tmp/csml_quality_gpu')
+        '--work-dir /tmp/csml_quality_gpu'
+    )
 
 
-@pytest.mark.parametrize('second,word', [(['--epochs', '20'], '--epochs'),
-                                         (['--epochs', '12', '--out-dir', '/x'], '--out-dir')])
+@pytest.mark.parametrize(
+    'second,word',
+    [(['--epochs', '20'], '--epochs'), (['--epochs', '12', '--out-dir', '/x'], '--out-dir')],
+)
 def test_gpu_quality_groups_must_share_budget_and_report(tmp_path, second, word):
     wheels = _fake_wheels(tmp_path)
-    proc = _run(GPU, '--dry-run', '--epochs', '12', '--pairs', 'wcl', '--and', *second,
-                '--pairs', 'csml', env=dict(CSML_DEVICE_WHEELS=str(wheels)))
+    proc = _run(
+        GPU,
+        '--dry-run',
+        '--epochs',
+        '12',
+        '--pairs',
+        'wcl',
+        '--and',
+        *second,
+        '--pairs',
+        'csml',
+        env=dict(CSML_DEVICE_WHEELS=str(wheels)),
+    )
     assert proc.returncode != 0
     assert 'group 2' in proc.stderr and word in proc.stderr
     assert proc.stdout == ''
@@ -196,10 +268,14 @@ def _requires(dist_name, version, folder):
     wheel_names.append(re.sub(r'[-.]', '_', dist_name))
     if version and osp.isdir(folder):
         import zipfile
+
         for w in wheel_names:
             path = osp.join(folder, f'{w}-{version}-')
-            found = [osp.join(folder, f) for f in os.listdir(folder)
-                     if osp.join(folder, f).startswith(path) and f.endswith('.whl')]
+            found = [
+                osp.join(folder, f)
+                for f in os.listdir(folder)
+                if osp.join(folder, f).startswith(path) and f.endswith('.whl')
+            ]
             if found:
                 with zipfile.ZipFile(found[0]) as z:
                     meta = next(n for n in z.namelist() if n.endswith('.dist-info/METADATA'))
@@ -249,12 +325,13 @@ def test_wheels_and_image_cover_the_stack_requirements():
             if key not in wheels:
                 uncovered.append(f'{req} (needed by {name})')
                 continue
-            if req.specifier and not req.specifier.contains(Version(wheels[key]),
-                                                            prereleases=True):
+            if req.specifier and not req.specifier.contains(Version(wheels[key]), prereleases=True):
                 unsatisfied.append(f'{req} (needed by {name}), carried {wheels[key]}')
             todo.append((key, name))
-    assert not uncovered, ('not carried (tools/device/wheels.txt) and not on the GPU image '
-                           f'(tools/device/gpu_image_packages.txt): {uncovered}')
+    assert not uncovered, (
+        'not carried (tools/device/wheels.txt) and not on the GPU image '
+        f'(tools/device/gpu_image_packages.txt): {uncovered}'
+    )
     assert not unsatisfied, unsatisfied
     # nothing carried in vain
     assert set(wheels) <= {_canon(n) for n in seen}, set(wheels) - {_canon(n) for n in seen}
@@ -264,10 +341,15 @@ def test_wheels_and_image_cover_the_stack_requirements():
         # installed here. Without either (a clean clone whose .venv resolved another version)
         # its own requirements cannot be read offline.
         if osp.isdir(folder):
-            pytest.fail(f'no metadata to follow the requirements of {unread}: run '
-                        'bash tools/device/prepare_wheels.sh')
-        warnings.warn('requirements not followed offline (other versions installed here, no '
-                      f'.device_wheels/): {unread}')
+            pytest.fail(
+                f'no metadata to follow the requirements of {unread}: run '
+                'bash tools/device/prepare_wheels.sh'
+            )
+        warnings.warn(
+            'requirements not followed offline (other versions installed here, no '
+            f'.device_wheels/): {unread}',
+            stacklevel=2,
+        )
 
 
 def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
@@ -278,6 +360,7 @@ def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
     import json
     import sys
     import tarfile
+
     wheels = _fake_wheels(tmp_path)
     work, report, out = tmp_path / 'work', tmp_path / 'report', tmp_path / 'OUT'
     out.mkdir()
@@ -293,12 +376,30 @@ def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
     (done / 'epoch_3.pth').write_bytes(b'x')
     (done / 'last_checkpoint').write_text(str(done / 'epoch_3.pth'))
     (report / 'runs_e3' / 'wcl').mkdir(parents=True)
-    (report / 'runs_e3' / 'wcl' / 'seed0.json').write_text(json.dumps(dict(
-        method='wcl', label='WCL', config='c.py', options=[], seed=0, knn_top1=80.0,
-        linear_top1=80.0, train_seconds=1.0, curve=[])))
-    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_SKIP_INSTALL='1',
-               PYTHON=sys.executable, OUT=str(out), CSML_DEVICE_PART_MIB='1',
-               CSML_DEVICE_WORK_IN=str(tmp_path / 'absent'), CSML_GPU_TIME_LIMIT_S='0')
+    (report / 'runs_e3' / 'wcl' / 'seed0.json').write_text(
+        json.dumps(
+            dict(
+                method='wcl',
+                label='WCL',
+                config='c.py',
+                options=[],
+                seed=0,
+                knn_top1=80.0,
+                linear_top1=80.0,
+                train_seconds=1.0,
+                curve=[],
+            )
+        )
+    )
+    env = dict(
+        CSML_DEVICE_WHEELS=str(wheels),
+        CSML_DEVICE_SKIP_INSTALL='1',
+        PYTHON=sys.executable,
+        OUT=str(out),
+        CSML_DEVICE_PART_MIB='1',
+        CSML_DEVICE_WORK_IN=str(tmp_path / 'absent'),
+        CSML_GPU_TIME_LIMIT_S='0',
+    )
     args = ('--report-only', '--epochs', '3', '--out-dir', str(report))
     proc = _run(GPU, *args, '--work-dir', str(work), env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -308,9 +409,12 @@ def test_gpu_quality_packs_the_unfinished_runs_and_copies_them_back(tmp_path):
     joined.write_bytes(b''.join(p.read_bytes() for p in parts))
     with tarfile.open(joined) as tar:
         names = sorted(tar.getnames())
-        assert names == ['e3/simclr/seed0/20261204_170000/20261204_170000.log',
-                         'e3/simclr/seed0/epoch_2.pth', 'e3/simclr/seed0/last_checkpoint',
-                         'e3/simclr/seed0/segments.json']
+        assert names == [
+            'e3/simclr/seed0/20261204_170000/20261204_170000.log',
+            'e3/simclr/seed0/epoch_2.pth',
+            'e3/simclr/seed0/last_checkpoint',
+            'e3/simclr/seed0/segments.json',
+        ]
         carried = tmp_path / 'device_work'
         tar.extractall(carried)
     # the next call, on a fresh machine: the carried runs land in its work-dir

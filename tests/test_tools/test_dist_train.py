@@ -1,4 +1,5 @@
 """tools/dist_train.sh with 2 CPU processes (torchrun + gloo)."""
+
 import json
 import socket
 import subprocess
@@ -18,13 +19,28 @@ def _free_port() -> int:
 
 
 def test_dist_train_two_cpu_processes(repo_root, subprocess_env, tmp_path):
-    env = dict(subprocess_env, PYTHON=sys.executable, PORT=str(_free_port()),
-               CUDA_VISIBLE_DEVICES='')
+    env = dict(
+        subprocess_env, PYTHON=sys.executable, PORT=str(_free_port()), CUDA_VISIBLE_DEVICES=''
+    )
     work = tmp_path / 'dist'
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', str(work), '--cfg-options',
-         'train_cfg.max_epochs=1', 'model.queue_len=128'], cwd=repo_root, env=env, capture_output=True, text=True,
-        timeout=600)
+        [
+            'bash',
+            'tools/dist_train.sh',
+            CFG,
+            '2',
+            '--work-dir',
+            str(work),
+            '--cfg-options',
+            'train_cfg.max_epochs=1',
+            'model.queue_len=128',
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert 'Distributed training: True' in out
@@ -43,15 +59,31 @@ def test_dist_train_two_cpu_processes(repo_root, subprocess_env, tmp_path):
 def test_dist_train_csml_two_cpu_processes(repo_root, subprocess_env, tmp_path):
     """CsMl under 2 gloo processes: shuffle-BN across ranks, gathered keys, and mining
     on a training set that the distributed sampler pads (67 images)."""
-    env = dict(subprocess_env, PYTHON=sys.executable, PORT=str(_free_port()),
-               CUDA_VISIBLE_DEVICES='')
+    env = dict(
+        subprocess_env, PYTHON=sys.executable, PORT=str(_free_port()), CUDA_VISIBLE_DEVICES=''
+    )
     work = tmp_path / 'dist_csml'
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', 'tests/data/configs/csml_tiny_digits.py', '2',
-         '--work-dir', str(work), '--cfg-options', 'train_cfg.max_epochs=1',
-         'train_dataloader.dataset.dataset.indices=67', 'mining_dataloader.dataset.indices=67',
-         'custom_hooks.0.dataloader.dataset.indices=67', 'model.queue_len=128'],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+        [
+            'bash',
+            'tools/dist_train.sh',
+            'tests/data/configs/csml_tiny_digits.py',
+            '2',
+            '--work-dir',
+            str(work),
+            '--cfg-options',
+            'train_cfg.max_epochs=1',
+            'train_dataloader.dataset.dataset.indices=67',
+            'mining_dataloader.dataset.indices=67',
+            'custom_hooks.0.dataloader.dataset.indices=67',
+            'model.queue_len=128',
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert 'mined 5 neighbours for 67 images' in out

@@ -4,6 +4,7 @@ The end-to-end test pretrains MoCo v2 for 2 epochs through tools/train.py, runs 
 digits linear probe (configs/benchmarks/classification/digits/...) from that checkpoint
 through tools/train.py, and evaluates the probe with tools/test.py.
 """
+
 import os.path as osp
 import re
 import subprocess
@@ -21,7 +22,9 @@ from csml_mm.utils import safe_torch_load
 
 PRETRAIN_CFG = 'tests/data/configs/mocov2_tiny_digits.py'
 LINEAR_CFG = 'tests/data/configs/linear_tiny_digits.py'
-DIGITS_LINEAR = 'configs/benchmarks/classification/digits/resnet18-w16_linear-1xb64-steplr-20e_digits.py'
+DIGITS_LINEAR = (
+    'configs/benchmarks/classification/digits/resnet18-w16_linear-1xb64-steplr-20e_digits.py'
+)
 
 
 def _randomise(module: torch.nn.Module, seed: int) -> dict:
@@ -36,11 +39,13 @@ def _randomise(module: torch.nn.Module, seed: int) -> dict:
 
 def _resnet(**kw):
     from mmpretrain.models import ResNet
+
     return ResNet(depth=18, base_channels=16, stem_channels=16, **kw)
 
 
 def _tiny_vit(**kw):
     from mmpretrain.models import VisionTransformer
+
     arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
     return VisionTransformer(arch=arch, img_size=16, patch_size=4, **kw)
 
@@ -48,6 +53,7 @@ def _tiny_vit(**kw):
 def test_registered_in_root_and_both_scopes():
     from mmdet.registry import WEIGHT_INITIALIZERS as DET_INITS
     from mmpretrain.registry import WEIGHT_INITIALIZERS as PRE_INITS
+
     assert ROOT_INITS.get('PretrainedBackbone') is PretrainedBackboneInit
     for scope, registry in (('mmpretrain', PRE_INITS), ('mmdet', DET_INITS)):
         init_default_scope(scope)
@@ -69,14 +75,14 @@ def test_full_checkpoint_survives_child_init_and_zero_init_residual(tmp_path):
 
     # zero_init_residual=True (mmpretrain's default) zeroes the last BN of every block in
     # ResNet.init_weights unless the initializer is recognised as a pretrained load.
-    dst = _resnet(zero_init_residual=True,
-                  init_cfg=dict(type='PretrainedBackbone', checkpoint=str(ckpt)))
+    dst = _resnet(
+        zero_init_residual=True, init_cfg=dict(type='PretrainedBackbone', checkpoint=str(ckpt))
+    )
     dst.init_weights()
     for k, v in dst.state_dict().items():
         assert torch.equal(v, online[k]), k
 
-    dst_m = _resnet(init_cfg=dict(type='PretrainedBackbone', checkpoint=str(ckpt),
-                                  momentum=True))
+    dst_m = _resnet(init_cfg=dict(type='PretrainedBackbone', checkpoint=str(ckpt), momentum=True))
     dst_m.init_weights()
     for k, v in dst_m.state_dict().items():
         assert torch.equal(v, momentum[k]), k
@@ -100,22 +106,33 @@ def test_errors_are_clear(tmp_path):
         _resnet(init_cfg=dict(type='PretrainedBackbone', checkpoint=None)).init_weights()
     # Nothing matches: a ViT checkpoint for a ResNet.
     vit = tmp_path / 'vit.pth'
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in _tiny_vit().state_dict().items()}},
-               vit)
+    torch.save(
+        {'state_dict': {'backbone.' + k: v for k, v in _tiny_vit().state_dict().items()}}, vit
+    )
     with pytest.raises(RuntimeError, match='No key of'):
         _resnet(init_cfg=dict(type='PretrainedBackbone', checkpoint=str(vit))).init_weights()
     # Same keys, other widths: a shape error that names the fix.
     wide = tmp_path / 'wide.pth'
     from mmpretrain.models import ResNet
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in
-                               ResNet(depth=18, base_channels=32, stem_channels=32)
-                               .state_dict().items()}}, wide)
+
+    torch.save(
+        {
+            'state_dict': {
+                'backbone.' + k: v
+                for k, v in ResNet(depth=18, base_channels=32, stem_channels=32)
+                .state_dict()
+                .items()
+            }
+        },
+        wide,
+    )
     with pytest.raises(RuntimeError, match='does not fit ResNet'):
         _resnet(init_cfg=dict(type='PretrainedBackbone', checkpoint=str(wide))).init_weights()
 
 
 def test_benchmark_config_without_checkpoint_asks_for_it(repo_root):
     from mmpretrain.registry import MODELS
+
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(repo_root, DIGITS_LINEAR))
     assert cfg.model.backbone.init_cfg == dict(type='PretrainedBackbone', checkpoint=None)
@@ -125,8 +142,9 @@ def test_benchmark_config_without_checkpoint_asks_for_it(repo_root):
 
 
 def _run(repo_root, env, *args):
-    proc = subprocess.run([sys.executable, *args], cwd=repo_root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     return out
@@ -136,10 +154,21 @@ def test_digits_linear_probe_train_and_test(repo_root, subprocess_env, tmp_path)
     pre, lin = tmp_path / 'pretrain', tmp_path / 'linear'
     _run(repo_root, subprocess_env, 'tools/train.py', PRETRAIN_CFG, '--work-dir', str(pre))
     pre_ckpt = pre / 'epoch_2.pth'
-    out = _run(repo_root, subprocess_env, 'tools/train.py', LINEAR_CFG, '--work-dir', str(lin),
-               '--cfg-options', f'model.backbone.init_cfg.checkpoint={pre_ckpt}')
-    m = re.search(r'PretrainedBackbone: matched (\d+)/(\d+) backbone keys .*'
-                  r'\(missing: (.*), unexpected: (.*)\)', out)
+    out = _run(
+        repo_root,
+        subprocess_env,
+        'tools/train.py',
+        LINEAR_CFG,
+        '--work-dir',
+        str(lin),
+        '--cfg-options',
+        f'model.backbone.init_cfg.checkpoint={pre_ckpt}',
+    )
+    m = re.search(
+        r'PretrainedBackbone: matched (\d+)/(\d+) backbone keys .*'
+        r'\(missing: (.*), unexpected: (.*)\)',
+        out,
+    )
     assert m, out[-3000:]
     assert m.group(1) == m.group(2) and int(m.group(1)) > 0
     assert (m.group(3), m.group(4)) == ('none', 'none')
@@ -157,10 +186,20 @@ def test_digits_linear_probe_train_and_test(repo_root, subprocess_env, tmp_path)
     assert not torch.equal(head0, lin_sd['head.fc.weight'])
 
     metrics_file = tmp_path / 'metrics.json'
-    out = _run(repo_root, subprocess_env, 'tools/test.py', LINEAR_CFG, str(lin / 'epoch_2.pth'),
-               '--work-dir', str(tmp_path / 'test'), '--out', str(metrics_file))
+    out = _run(
+        repo_root,
+        subprocess_env,
+        'tools/test.py',
+        LINEAR_CFG,
+        str(lin / 'epoch_2.pth'),
+        '--work-dir',
+        str(tmp_path / 'test'),
+        '--out',
+        str(metrics_file),
+    )
     assert re.search(r'accuracy/top1: [0-9.]+', out), out[-3000:]
     import json
+
     metrics = json.loads(metrics_file.read_text())
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
     assert metrics['accuracy/top5'] >= metrics['accuracy/top1']

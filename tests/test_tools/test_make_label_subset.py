@@ -1,4 +1,5 @@
 """tools/dataset_converters/make_label_subset.py on a generated class-folder tree."""
+
 import importlib.util
 import os.path as osp
 from collections import Counter
@@ -7,7 +8,8 @@ import pytest
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 _spec = importlib.util.spec_from_file_location(
-    '_make_label_subset', osp.join(ROOT, 'tools', 'dataset_converters', 'make_label_subset.py'))
+    '_make_label_subset', osp.join(ROOT, 'tools', 'dataset_converters', 'make_label_subset.py')
+)
 tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tool)
 
@@ -60,8 +62,11 @@ def test_folder_images_are_what_the_loader_decodes(tmp_path):
         for name in names:
             (root / cls / name).write_bytes(b'')
     got = sorted(tool.read_annotations(str(root)))
-    assert got == [(f'{cls}/{n}', label) for label, cls in enumerate('xy')
-                   for n in ['a.jpg', 'b.GIF', 'c.webp', 'd.tiff', 'e.png']]
+    assert got == [
+        (f'{cls}/{n}', label)
+        for label, cls in enumerate('xy')
+        for n in ['a.jpg', 'b.GIF', 'c.webp', 'd.tiff', 'e.png']
+    ]
 
 
 def test_per_class_from_annotation_file(tree, tmp_path):
@@ -81,8 +86,11 @@ def test_simclr_list(tree, tmp_path):
     lst.write_text('\n'.join(listed) + '\n')
     out = tmp_path / 'sub.txt'
     tool.main([str(tree), str(out), '--simclr-list', str(lst)])
-    assert _read(out) == [('n001/n001_0.JPEG', 0), ('n003/n003_150.JPEG', 2),
-                          ('n003/n003_7.JPEG', 2)]
+    assert _read(out) == [
+        ('n001/n001_0.JPEG', 0),
+        ('n003/n003_150.JPEG', 2),
+        ('n003/n003_7.JPEG', 2),
+    ]
     lst.write_text('n009_1.JPEG\n')
     with pytest.raises(KeyError, match='not in the source annotations'):
         tool.main([str(tree), str(out), '--simclr-list', str(lst)])
@@ -104,6 +112,7 @@ def test_fashion_mnist_subset_feeds_the_dataset(tmp_path, write_idx, monkeypatch
 
     import csml_mm  # noqa: F401
     from csml_mm.datasets import fashion_mnist as fm
+
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 30)
     rng.shuffle(labels)
@@ -134,6 +143,5 @@ def test_fashion_mnist_subset_feeds_the_dataset(tmp_path, write_idx, monkeypatch
     with pytest.raises(ValueError, match='listed with label'):
         DATASETS.build(dict(type='FashionMNISTGz', split='train', subset_file=str(bad)))
     with pytest.raises(FileNotFoundError, match='make_label_subset'):
-        DATASETS.build(dict(type='FashionMNISTGz', split='train',
-                            subset_file='no/such/subset.txt'))
+        DATASETS.build(dict(type='FashionMNISTGz', split='train', subset_file='no/such/subset.txt'))
     fm._CACHE.clear()

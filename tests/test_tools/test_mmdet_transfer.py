@@ -2,6 +2,7 @@
 load a csml_mm checkpoint into Mask R-CNN (FPN, C4, ViT + simple pyramid) with every
 backbone key, refuse unsafe pickles, and train + evaluate through the launch scripts on a
 tiny COCO-format data set generated here (CPU, 64 px images, 2 iterations)."""
+
 import importlib.util
 import json
 import math
@@ -70,13 +71,16 @@ log_processor = dict(window_size=1)
 randomness = dict(seed=0)
 """
 _MS_RESIZE = "dict(type='RandomChoiceResize', scales=[(64, 56), (64, 64)], keep_ratio=True),"
-_LSJ = ("dict(type='RandomResize', scale=(64, 64), ratio_range=(0.8, 1.2), keep_ratio=True),\n"
-        "    dict(type='RandomCrop', crop_type='absolute_range', crop_size=(64, 64),\n"
-        "         recompute_bbox=True, allow_negative_crop=True),\n"
-        "    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),")
+_LSJ = (
+    "dict(type='RandomResize', scale=(64, 64), ratio_range=(0.8, 1.2), keep_ratio=True),\n"
+    "    dict(type='RandomCrop', crop_type='absolute_range', crop_size=(64, 64),\n"
+    '         recompute_bbox=True, allow_negative_crop=True),\n'
+    "    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),"
+)
 _MS_DATA = 'dict(pipeline=train_pipeline)'
 TINY = {
-    'fpn': _COMMON.format(train_resize=_MS_RESIZE, train_dataset=_MS_DATA) + """
+    'fpn': _COMMON.format(train_resize=_MS_RESIZE, train_dataset=_MS_DATA)
+    + """
 model = dict(
     backbone=dict(depth=18),
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=32),
@@ -88,7 +92,8 @@ optim_wrapper = dict(optimizer=dict(lr=0.0))
 """,
     # mmdet's C4 shared head has ResNet's widths hard-coded, so it is a full ResNet-18 res5;
     # 8x8 RoIs keep it cheap.
-    'c4': _COMMON.format(train_resize=_MS_RESIZE, train_dataset=_MS_DATA) + """
+    'c4': _COMMON.format(train_resize=_MS_RESIZE, train_dataset=_MS_DATA)
+    + """
 model = dict(
     backbone=dict(depth=18),
     rpn_head=dict(in_channels=256, feat_channels=32),
@@ -101,8 +106,9 @@ model = dict(
     test_cfg=small_test_cfg)
 optim_wrapper = dict(optimizer=dict(lr=0.0))
 """,
-    'vit': _COMMON.format(train_resize=_LSJ,
-                          train_dataset='dict(times=1, dataset=dict(pipeline=train_pipeline))')
+    'vit': _COMMON.format(
+        train_resize=_LSJ, train_dataset='dict(times=1, dataset=dict(pipeline=train_pipeline))'
+    )
     + f"""
 model = dict(
     data_preprocessor=dict(
@@ -161,17 +167,26 @@ def _write_split(root: str, split: str, num_images: int, seed: int) -> None:
             cv2.fillPoly(img, [xy.astype(np.int32)], colour)
             x0, y0 = xy.min(0)
             x1, y1 = xy.max(0)
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=cat,
-                             segmentation=[xy.reshape(-1).tolist()],
-                             bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                             area=_polygon_area(xy), iscrowd=0))
+            anns.append(
+                dict(
+                    id=len(anns) + 1,
+                    image_id=i + 1,
+                    category_id=cat,
+                    segmentation=[xy.reshape(-1).tolist()],
+                    bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                    area=_polygon_area(xy),
+                    iscrowd=0,
+                )
+            )
         name = f'{i:012d}.jpg'
         cv2.imwrite(osp.join(img_dir, name), img)
         images.append(dict(id=i + 1, file_name=name, height=h, width=w))
     # All 80 COCO class names, as the benchmark heads predict 80 classes (ids 1..80 here).
     from mmdet.datasets import CocoDataset
-    categories = [dict(id=i + 1, name=name)
-                  for i, name in enumerate(CocoDataset.METAINFO['classes'])]
+
+    categories = [
+        dict(id=i + 1, name=name) for i, name in enumerate(CocoDataset.METAINFO['classes'])
+    ]
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     with open(osp.join(root, 'annotations', f'instances_{split}2017.json'), 'w') as f:
         json.dump(dict(images=images, annotations=anns, categories=categories), f)
@@ -205,6 +220,7 @@ def _extract_backbone(src: str, out: str) -> dict:
 def _restore_default_scope():
     """These tests switch mmengine's default scope to mmdet; give the next module its scope."""
     from mmengine.registry import DefaultScope
+
     before = DefaultScope.get_current_instance()
     yield
     if before is not None:
@@ -220,9 +236,11 @@ def assets(tmp_path_factory):
     gen = torch.Generator().manual_seed(0)
 
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'csml',
-                                   'csml_resnet50_8xb32-coslr-200e_in1k.py'))
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'csml', 'csml_resnet50_8xb32-coslr-200e_in1k.py')
+    )
     cfg.model.backbone.depth = 18
     cfg.model.neck.update(in_channels=[512], hid_channels=32, out_channels=16)
     cfg.model.update(queue_len=32, feat_dim=16)
@@ -237,26 +255,34 @@ def assets(tmp_path_factory):
     assert set(converted['state_dict']) == set(resnet_state)
 
     # APS encoder: csml_mm's TokenSubsetViT (mmpretrain ViT parameter names).
-    vit = PRETRAIN_MODELS.build(dict(type='TokenSubsetViT', arch=TINY_VIT, img_size=32,
-                                     patch_size=16))
+    vit = PRETRAIN_MODELS.build(
+        dict(type='TokenSubsetViT', arch=TINY_VIT, img_size=32, patch_size=16)
+    )
     rand = {k: v.clone() for k, v in vit.state_dict().items()}
     _randomise_(rand, gen)
     vit.load_state_dict(rand)
     vit_state = {k: v.clone() for k, v in vit.state_dict().items()}
     full_vit = osp.join(tmp, 'aps_vit_epoch_1.pth')
-    torch.save(dict(state_dict={'backbone.' + k: v for k, v in vit_state.items()},
-                    meta=dict(epoch=1)), full_vit)
+    torch.save(
+        dict(state_dict={'backbone.' + k: v for k, v in vit_state.items()}, meta=dict(epoch=1)),
+        full_vit,
+    )
     vit_ckpt = osp.join(tmp, 'aps_vit_backbone.pth')
     _extract_backbone(full_vit, vit_ckpt)
 
     cfgs = {kind: _tiny_cfg_file(tmp, kind) for kind in BENCH_CFGS}
-    return dict(tmp=tmp, coco=coco, cfgs=cfgs,
-                ckpt=dict(fpn=resnet_ckpt, c4=resnet_ckpt, vit=vit_ckpt),
-                expected=dict(fpn=resnet_state, c4=resnet_state, vit=vit_state))
+    return dict(
+        tmp=tmp,
+        coco=coco,
+        cfgs=cfgs,
+        ckpt=dict(fpn=resnet_ckpt, c4=resnet_ckpt, vit=vit_ckpt),
+        expected=dict(fpn=resnet_state, c4=resnet_state, vit=vit_state),
+    )
 
 
 def _build_detector(cfg_path: str, checkpoint: str, kind: str):
     from mmdet.registry import MODELS
+
     init_default_scope('mmdet')
     cfg = Config.fromfile(cfg_path)
     cfg.model.backbone.init_cfg.checkpoint = checkpoint
@@ -282,7 +308,8 @@ def test_every_backbone_key_is_loaded(assets, kind):
     before = _loaded_backbone_state(model, kind)
     assert set(before) == set(expected), (
         f'missing in detector: {sorted(set(expected) - set(before))[:5]}, '
-        f'not in checkpoint: {sorted(set(before) - set(expected))[:5]}')
+        f'not in checkpoint: {sorted(set(before) - set(expected))[:5]}'
+    )
     model.init_weights()
     after = _loaded_backbone_state(model, kind)
     for key, val in expected.items():
@@ -309,6 +336,7 @@ def test_unsafe_checkpoint_is_refused_by_mmdet_loading(assets):
     with pytest.raises(UnsafeCheckpointError, match='Refused to load checkpoint'):
         model.init_weights()  # the configs' init_cfg
     from mmengine.runner import load_checkpoint
+
     with pytest.raises(UnsafeCheckpointError):
         load_checkpoint(model, bad)  # load_from / --resume in mmdet training
     model.backbone.init_cfg = dict(type='Pretrained', checkpoint=bad)
@@ -319,10 +347,10 @@ def test_unsafe_checkpoint_is_refused_by_mmdet_loading(assets):
 def test_vit_backbone_is_mmpretrain_vit_with_feature_maps():
     from mmdet.registry import MODELS
     from mmpretrain.models.backbones import VisionTransformer
+
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    det = MODELS.build(dict(type='DetVisionTransformer', arch=TINY_VIT, img_size=32,
-                            patch_size=16))
+    det = MODELS.build(dict(type='DetVisionTransformer', arch=TINY_VIT, img_size=32, patch_size=16))
     ref = VisionTransformer(arch=TINY_VIT, img_size=32, patch_size=16, out_type='featmap')
     assert list(det.state_dict()) == list(ref.state_dict())
     ref.load_state_dict(det.state_dict())
@@ -337,13 +365,15 @@ def test_vit_backbone_is_mmpretrain_vit_with_feature_maps():
 
 def test_simple_feature_pyramid_matches_hand_computation():
     from mmdet.registry import MODELS
+
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    neck = MODELS.build(dict(type='SimpleFeaturePyramid', in_channels=16, out_channels=8,
-                             num_outs=5, norm_cfg=None))
+    neck = MODELS.build(
+        dict(type='SimpleFeaturePyramid', in_channels=16, out_channels=8, num_outs=5, norm_cfg=None)
+    )
     neck.init_weights()
     x = torch.randn(2, 16, 6, 5)
-    outs = neck((x, ))
+    outs = neck((x,))
     assert [tuple(o.shape[2:]) for o in outs] == [(24, 20), (12, 10), (6, 5), (3, 2), (2, 1)]
     assert all(o.shape[:2] == (2, 8) for o in outs)
 
@@ -357,34 +387,50 @@ def test_simple_feature_pyramid_matches_hand_computation():
     up = F.conv_transpose2d(F.gelu(up), s4[3].weight, s4[3].bias, stride=2)
     torch.testing.assert_close(outs[0], convs(s4, up))
     torch.testing.assert_close(
-        outs[1], convs(s2, F.conv_transpose2d(x, s2[0].weight, s2[0].bias, stride=2)))
+        outs[1], convs(s2, F.conv_transpose2d(x, s2[0].weight, s2[0].bias, stride=2))
+    )
     torch.testing.assert_close(outs[2], convs(s1, x))
     torch.testing.assert_close(outs[3], convs(s05, F.max_pool2d(x, 2)))
     torch.testing.assert_close(outs[4], outs[3][:, :, ::2, ::2])
     with pytest.raises(ValueError, match='powers of two'):
-        MODELS.build(dict(type='SimpleFeaturePyramid', in_channels=16, out_channels=8,
-                          scale_factors=(3.0, 1.0)))
+        MODELS.build(
+            dict(
+                type='SimpleFeaturePyramid',
+                in_channels=16,
+                out_channels=8,
+                scale_factors=(3.0, 1.0),
+            )
+        )
 
 
 def test_vit_layer_decay_learning_rates(assets):
     from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
     model = _build_detector(assets['cfgs']['vit'], assets['ckpt']['vit'], 'vit')
     rate, depth, wd = 0.5, TINY_VIT['num_layers'], 0.1
-    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type='ViTLayerDecayOptimWrapperConstructor',
-        optim_wrapper_cfg=dict(type='OptimWrapper',
-                               optimizer=dict(type='AdamW', lr=1.0, weight_decay=wd)),
-        paramwise_cfg=dict(layer_decay_rate=rate, norm_decay_mult=0.)))
+    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(
+            type='ViTLayerDecayOptimWrapperConstructor',
+            optim_wrapper_cfg=dict(
+                type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.0, weight_decay=wd)
+            ),
+            paramwise_cfg=dict(layer_decay_rate=rate, norm_decay_mult=0.0),
+        )
+    )
     groups = ctor(model).optimizer.param_groups
     names = {g['param_name']: g for g in groups}
     assert set(names) == {n for n, p in model.named_parameters() if p.requires_grad}
-    norm_params = {f'{m}.{p}' for m, mod in model.named_modules()
-                   if isinstance(mod, torch.nn.LayerNorm) for p, _ in mod.named_parameters()}
+    norm_params = {
+        f'{m}.{p}'
+        for m, mod in model.named_modules()
+        if isinstance(mod, torch.nn.LayerNorm)
+        for p, _ in mod.named_parameters()
+    }
     for name, group in names.items():
         if name.startswith(('backbone.patch_embed.', 'backbone.cls_token', 'backbone.pos_embed')):
-            expected = rate**(depth + 1)
+            expected = rate ** (depth + 1)
         elif name.startswith('backbone.layers.'):
-            expected = rate**(depth - int(name.split('.')[2]))
+            expected = rate ** (depth - int(name.split('.')[2]))
         else:  # final norm, pyramid, RPN and RoI heads
             expected = 1.0
         assert math.isclose(group['lr'], expected), (name, group['lr'], expected)
@@ -393,8 +439,7 @@ def test_vit_layer_decay_learning_rates(assets):
 
 
 def _scalars(work_dir: str) -> list:
-    found = [osp.join(d, f) for d, _, fs in os.walk(work_dir) for f in fs
-             if f == 'scalars.json']
+    found = [osp.join(d, f) for d, _, fs in os.walk(work_dir) for f in fs if f == 'scalars.json']
     assert len(found) == 1, found
     with open(found[0]) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -405,9 +450,21 @@ def test_train_script_trains_and_evaluates(assets, kind, repo_root, subprocess_e
     work_dir = osp.join(assets['tmp'], f'work_{kind}')
     env = dict(subprocess_env, COCO_ROOT=assets['coco'], PYTHON=sys.executable)
     proc = subprocess.run(
-        ['bash', f'tools/benchmarks/mmdetection/train_{kind}.sh', assets['cfgs'][kind],
-         assets['ckpt'][kind], '1', '--work-dir', work_dir],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+        [
+            'bash',
+            f'tools/benchmarks/mmdetection/train_{kind}.sh',
+            assets['cfgs'][kind],
+            assets['ckpt'][kind],
+            '1',
+            '--work-dir',
+            work_dir,
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
 
@@ -433,7 +490,7 @@ def test_train_script_trains_and_evaluates(assets, kind, repo_root, subprocess_e
     for prefix, ckpt_prefix in prefixes.items():
         for name in params:
             if name.startswith(prefix):
-                key = ckpt_prefix + name[len(prefix):]
+                key = ckpt_prefix + name[len(prefix) :]
                 assert torch.equal(state[name], assets['expected'][kind][key]), name
                 checked += 1
     assert checked > 0
@@ -446,34 +503,61 @@ def test_fpn_config_learns_at_a_nonzero_learning_rate(assets, repo_root, subproc
     epochs = 6
     cfg = osp.join(assets['tmp'], 'tiny_fpn_lr.py')
     with open(cfg, 'w') as f:
-        f.write(f'_base_ = [{assets["cfgs"]["fpn"]!r}]\n'
-                'optim_wrapper = dict(optimizer=dict(lr=0.02))\n'
-                'param_scheduler = [dict(type="ConstantLR", factor=1.0, by_epoch=False, '
-                'begin=0, end=1000)]\n'
-                f'train_cfg = dict(max_epochs={epochs}, val_interval={epochs})\n'
-                f'default_hooks = dict(checkpoint=dict(interval={epochs}))\n')
+        f.write(
+            f'_base_ = [{assets["cfgs"]["fpn"]!r}]\n'
+            'optim_wrapper = dict(optimizer=dict(lr=0.02))\n'
+            'param_scheduler = [dict(type="ConstantLR", factor=1.0, by_epoch=False, '
+            'begin=0, end=1000)]\n'
+            f'train_cfg = dict(max_epochs={epochs}, val_interval={epochs})\n'
+            f'default_hooks = dict(checkpoint=dict(interval={epochs}))\n'
+        )
     work_dir = osp.join(assets['tmp'], 'work_fpn_lr')
     env = dict(subprocess_env, COCO_ROOT=assets['coco'], PYTHON=sys.executable)
     proc = subprocess.run(
-        ['bash', 'tools/benchmarks/mmdetection/train_fpn.sh', cfg, assets['ckpt']['fpn'], '1',
-         '--work-dir', work_dir],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+        [
+            'bash',
+            'tools/benchmarks/mmdetection/train_fpn.sh',
+            cfg,
+            assets['ckpt']['fpn'],
+            '1',
+            '--work-dir',
+            work_dir,
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     losses = [r['loss'] for r in _scalars(work_dir) if 'loss' in r]
     assert len(losses) == 2 * epochs and all(math.isfinite(v) for v in losses), losses
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:2]) / 2, losses
     state = safe_torch_load(osp.join(work_dir, f'epoch_{epochs}.pth'))['state_dict']
     expected = assets['expected']['fpn']
-    params = [k for k in expected if not k.endswith(('running_mean', 'running_var',
-                                                     'num_batches_tracked'))]
+    params = [
+        k
+        for k in expected
+        if not k.endswith(('running_mean', 'running_var', 'num_batches_tracked'))
+    ]
     moved = [k for k in params if not torch.equal(state['backbone.' + k], expected[k])]
     assert len(moved) > 0.9 * len(params), (len(moved), len(params))
 
 
 def test_train_script_rejects_missing_checkpoint(assets, repo_root, subprocess_env):
     proc = subprocess.run(
-        ['bash', 'tools/benchmarks/mmdetection/train_fpn.sh', assets['cfgs']['fpn'],
-         osp.join(assets['tmp'], 'nope.pth'), '1'],
-        cwd=repo_root, env=subprocess_env, capture_output=True, text=True, timeout=60)
+        [
+            'bash',
+            'tools/benchmarks/mmdetection/train_fpn.sh',
+            assets['cfgs']['fpn'],
+            osp.join(assets['tmp'], 'nope.pth'),
+            '1',
+        ],
+        cwd=repo_root,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
-    assert "pretrained checkpoint" in proc.stderr and 'does not exist' in proc.stderr
+    assert 'pretrained checkpoint' in proc.stderr and 'does not exist' in proc.stderr

@@ -1,4 +1,5 @@
 """tools/model_converters/*: round trips against torchvision / timm, and detectron2 naming."""
+
 import importlib.util
 import os.path as osp
 import pickle
@@ -47,6 +48,7 @@ def _training_ckpt(tmp_path, backbone, extra=None):
 def test_extract_backbone_contract(tmp_path):
     from mmengine.model import BaseModule  # noqa: F401
     from mmpretrain.models import ResNet
+
     src = _randomise(ResNet(depth=18, base_channels=16, stem_channels=16), 0)
     ema = {'encoder_k.module.0.' + k: v + 1 for k, v in src.state_dict().items()}
     ckpt = _training_ckpt(tmp_path, src, ema)
@@ -60,8 +62,12 @@ def test_extract_backbone_contract(tmp_path):
     assert all(torch.equal(obj['state_dict'][k], ref[k]) for k in ref)
     assert obj['meta']['num_keys'] == len(ref) and obj['meta']['source'].endswith('epoch_1.pth')
     # mmengine's own Pretrained init loads it into a backbone module.
-    dst = ResNet(depth=18, base_channels=16, stem_channels=16,
-                 init_cfg=dict(type='Pretrained', checkpoint=str(out)))
+    dst = ResNet(
+        depth=18,
+        base_channels=16,
+        stem_channels=16,
+        init_cfg=dict(type='Pretrained', checkpoint=str(out)),
+    )
     dst.init_weights()
     assert all(torch.equal(dst.state_dict()[k], ref[k]) for k in ref)
     # --momentum takes the EMA copy.
@@ -82,6 +88,7 @@ def test_extract_backbone_without_backbone_fails(tmp_path):
 def test_to_torchvision_same_features(tmp_path, depth, tv_name):
     import torchvision
     from mmpretrain.models import ResNet
+
     src = _randomise(ResNet(depth=depth), depth)
     src.eval()  # mmpretrain's ResNet.train() returns None: do not chain
     ckpt = _training_ckpt(tmp_path, src)
@@ -101,13 +108,18 @@ def test_to_torchvision_same_features(tmp_path, depth, tv_name):
 
 def test_converters_reject_wrong_architecture(tmp_path):
     from mmpretrain.models import VisionTransformer
-    vit = VisionTransformer(arch=dict(embed_dims=32, num_layers=1, num_heads=2,
-                                      feedforward_channels=64), img_size=16, patch_size=4)
+
+    vit = VisionTransformer(
+        arch=dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64),
+        img_size=16,
+        patch_size=4,
+    )
     ckpt = _training_ckpt(tmp_path, vit)
     for name in ('to_torchvision', 'to_detectron2'):
         with pytest.raises(KeyError, match='holds no ResNet backbone weights'):
             _tool(name).main([str(ckpt), str(tmp_path / 'x.out')])
     from mmpretrain.models import ResNet
+
     ckpt_r = _training_ckpt(tmp_path, ResNet(depth=18, base_channels=16, stem_channels=16))
     with pytest.raises(KeyError, match='holds no mmpretrain VisionTransformer weights'):
         _tool('to_timm').main([str(ckpt_r), str(tmp_path / 'x.out')])
@@ -115,8 +127,9 @@ def test_converters_reject_wrong_architecture(tmp_path):
 
 VIT_CASES = {
     'cls_token': dict(out_type='cls_token', final_norm=True),
-    'avg_prenorm_layerscale': dict(out_type='avg_featmap', final_norm=False, pre_norm=True,
-                                   layer_scale_init_value=0.1),
+    'avg_prenorm_layerscale': dict(
+        out_type='avg_featmap', final_norm=False, pre_norm=True, layer_scale_init_value=0.1
+    ),
 }
 
 
@@ -124,9 +137,9 @@ VIT_CASES = {
 def test_to_timm_same_features(tmp_path, case):
     from mmpretrain.models import VisionTransformer
     from timm.models.vision_transformer import VisionTransformer as TimmViT
+
     arch = dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=128)
-    src = _randomise(VisionTransformer(arch=arch, img_size=32, patch_size=4, **VIT_CASES[case]),
-                     3)
+    src = _randomise(VisionTransformer(arch=arch, img_size=32, patch_size=4, **VIT_CASES[case]), 3)
     src.eval()
     ckpt = _training_ckpt(tmp_path, src)
     out = tmp_path / 'timm.pth'
@@ -135,8 +148,13 @@ def test_to_timm_same_features(tmp_path, case):
     sd = torch.load(out, weights_only=True)
     kwargs = conv.timm_kwargs(src.state_dict(), num_heads=2)
     # The settings the tool derives are the ones the model was built with.
-    assert (kwargs['embed_dim'], kwargs['depth'], kwargs['patch_size'], kwargs['img_size'],
-            kwargs['mlp_ratio']) == (64, 2, 4, 32, 2.0)
+    assert (
+        kwargs['embed_dim'],
+        kwargs['depth'],
+        kwargs['patch_size'],
+        kwargs['img_size'],
+        kwargs['mlp_ratio'],
+    ) == (64, 2, 4, 32, 2.0)
     kwargs.pop('init_values')
     timm_vit = TimmViT(init_values=0.1 if 'layerscale' in case else None, **kwargs).eval()
     res = timm_vit.load_state_dict(sd, strict=True)
@@ -155,21 +173,24 @@ def _detectron2_r50_names():
     a norm, and a projection shortcut in block 0; pytorch style, stride in the 3x3)."""
     bn = ('weight', 'bias', 'running_mean', 'running_var')
     names = {'stem.conv1.weight': (64, 3, 7, 7)}
-    names.update({f'stem.conv1.norm.{p}': (64, ) for p in bn})
+    names.update({f'stem.conv1.norm.{p}': (64,) for p in bn})
     in_ch = 64
     for stage, blocks in zip(range(2, 6), (3, 4, 6, 3)):
-        width = 64 * 2**(stage - 2)
+        width = 64 * 2 ** (stage - 2)
         out_ch = width * 4
         for b in range(blocks):
             pre = f'res{stage}.{b}.'
             c_in = in_ch if b == 0 else out_ch
-            shapes = {'conv1': (width, c_in, 1, 1), 'conv2': (width, width, 3, 3),
-                      'conv3': (out_ch, width, 1, 1)}
+            shapes = {
+                'conv1': (width, c_in, 1, 1),
+                'conv2': (width, width, 3, 3),
+                'conv3': (out_ch, width, 1, 1),
+            }
             if b == 0:
                 shapes['shortcut'] = (out_ch, c_in, 1, 1)
             for conv, shape in shapes.items():
                 names[pre + conv + '.weight'] = shape
-                names.update({f'{pre}{conv}.norm.{p}': (shape[0], ) for p in bn})
+                names.update({f'{pre}{conv}.norm.{p}': (shape[0],) for p in bn})
         in_ch = out_ch
     return names
 
@@ -193,8 +214,9 @@ def _detectron2_to_torchvision(name):
     prefix = f'layer{int(stage[3:]) - 1}.{parts[1]}.'
     module, rest = parts[2], parts[3:]
     if rest == ['weight']:
-        conv = {'conv1': 'conv1', 'conv2': 'conv2', 'conv3': 'conv3',
-                'shortcut': 'downsample.0'}[module]
+        conv = {'conv1': 'conv1', 'conv2': 'conv2', 'conv3': 'conv3', 'shortcut': 'downsample.0'}[
+            module
+        ]
         return f'{prefix}{conv}.weight'
     assert len(rest) == 2 and rest[0] == 'norm' and rest[1] in bn_params, name
     norm = {'conv1': 'bn1', 'conv2': 'bn2', 'conv3': 'bn3', 'shortcut': 'downsample.1'}[module]
@@ -204,9 +226,13 @@ def _detectron2_to_torchvision(name):
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that refuses every global except what plain numpy arrays need, so the
     file is proven to hold builtins and numpy arrays only (no torch objects)."""
-    ALLOWED = {('numpy.core.multiarray', '_reconstruct'),
-               ('numpy._core.multiarray', '_reconstruct'), ('numpy', 'ndarray'),
-               ('numpy', 'dtype')}
+
+    ALLOWED = {
+        ('numpy.core.multiarray', '_reconstruct'),
+        ('numpy._core.multiarray', '_reconstruct'),
+        ('numpy', 'ndarray'),
+        ('numpy', 'dtype'),
+    }
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -217,6 +243,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def test_to_detectron2_round_trip(tmp_path, capsys):
     import numpy as np
     from mmpretrain.models import ResNet
+
     src = _randomise(ResNet(depth=50), 5)
     ref = src.state_dict()
     # Premise of the value check: no two source tensors are equal, so a mapping that
@@ -227,7 +254,7 @@ def test_to_detectron2_round_trip(tmp_path, capsys):
             by_shape.setdefault(tuple(v.shape), []).append((k, v))
     for group in by_shape.values():
         for i, (ka, a) in enumerate(group):
-            assert not any(torch.equal(a, b) for _, b in group[i + 1:]), ka
+            assert not any(torch.equal(a, b) for _, b in group[i + 1 :]), ka
     ckpt = _training_ckpt(tmp_path, src)
     out = tmp_path / 'd2.pkl'
     _tool('to_detectron2').main([str(ckpt), str(out)])

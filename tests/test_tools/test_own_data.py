@@ -2,6 +2,7 @@
 folder from ONE setting (CSML_DATA_ROOT; the optional labelled CSML_EVAL_ROOT for kNN and the
 linear probe) into every loader that reads it, and the documented path (pretrain, kNN,
 export, linear probe) runs end to end on a folder of small PNG files."""
+
 import copy
 import glob
 import importlib.util
@@ -75,8 +76,9 @@ def _write_unlabelled(root: str, pairs: int = NUM_PAIRS, seed: int = 0) -> List[
         Image.fromarray(img).save(osp.join(folder, f'p{i:02d}_a.png'))
         Image.fromarray(twin).save(osp.join(folder, f'p{i:02d}_b.png'))
     # mmpretrain's CustomDataset lists the tree recursively and sorts the relative paths
-    return sorted(osp.relpath(p, root) for p in glob.glob(osp.join(root, '**', '*.png'),
-                                                             recursive=True))
+    return sorted(
+        osp.relpath(p, root) for p in glob.glob(osp.join(root, '**', '*.png'), recursive=True)
+    )
 
 
 def _write_labelled(root: str, seed: int = 1) -> None:
@@ -123,6 +125,7 @@ def _import_tool(repo_root: str, rel: str) -> ModuleType:
 
 def _build(dataset_cfg: dict):
     from mmpretrain.registry import DATASETS
+
     init_default_scope('mmpretrain')
     return DATASETS.build(copy.deepcopy(dataset_cfg))
 
@@ -201,8 +204,16 @@ def test_folder_configs_keep_the_imagenet_recipe(path, repo_root, no_data_env):
     checks of the ImageNet pairs (test_pretrain_to_benchmark.py) hold for these too."""
     folder = Config.fromfile(osp.join(repo_root, path))
     imagenet = Config.fromfile(osp.join(repo_root, RECIPE_OF[path]))
-    for key in ('model', 'data_preprocessor', 'optim_wrapper', 'param_scheduler', 'train_cfg',
-                'auto_scale_lr', 'model_wrapper_cfg', 'default_hooks'):
+    for key in (
+        'model',
+        'data_preprocessor',
+        'optim_wrapper',
+        'param_scheduler',
+        'train_cfg',
+        'auto_scale_lr',
+        'model_wrapper_cfg',
+        'default_hooks',
+    ):
         assert folder.get(key) == imagenet.get(key), key
     assert folder.train_dataloader.batch_size == imagenet.train_dataloader.batch_size
     assert folder.train_dataloader.dataset != imagenet.train_dataloader.dataset
@@ -244,16 +255,24 @@ def test_cfg_options_data_root_is_refused(repo_root, no_data_env):
 #: docs/data.md ("Other datasets"): the keys that move each ImageNet pretraining config.
 IMAGENET_KEYS = {
     'configs/csml/csml_resnet50_8xb32-coslr-200e_in1k.py': [
-        'train_dataloader.dataset.dataset.data_root', 'custom_hooks.0.dataloader.dataset.data_root',
-        'knn_cfg.train_dataloader.dataset.data_root', 'knn_cfg.val_dataloader.dataset.data_root'],
+        'train_dataloader.dataset.dataset.data_root',
+        'custom_hooks.0.dataloader.dataset.data_root',
+        'knn_cfg.train_dataloader.dataset.data_root',
+        'knn_cfg.val_dataloader.dataset.data_root',
+    ],
     'configs/mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py': [
-        'train_dataloader.dataset.data_root', 'knn_cfg.train_dataloader.dataset.data_root',
-        'knn_cfg.val_dataloader.dataset.data_root'],
+        'train_dataloader.dataset.data_root',
+        'knn_cfg.train_dataloader.dataset.data_root',
+        'knn_cfg.val_dataloader.dataset.data_root',
+    ],
     'configs/wcl/wcl_resnet50_32xb128-lars-coslr-200e_in1k.py': [
-        'train_dataloader.dataset.data_root', 'knn_cfg.train_dataloader.dataset.data_root',
-        'knn_cfg.val_dataloader.dataset.data_root'],
+        'train_dataloader.dataset.data_root',
+        'knn_cfg.train_dataloader.dataset.data_root',
+        'knn_cfg.val_dataloader.dataset.data_root',
+    ],
     'configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_in1k.py': [
-        'train_dataloader.dataset.data_root'],
+        'train_dataloader.dataset.data_root'
+    ],
 }
 
 
@@ -262,9 +281,13 @@ def test_documented_imagenet_override_keys_move_every_loader(path, repo_root):
     cfg = Config.fromfile(osp.join(repo_root, path))
     cfg.merge_from_dict({key: '/elsewhere' for key in IMAGENET_KEYS[path]})
     # the top-level variables are copies that no loader reads
-    left = [(where, root) for where, root in _data_roots(cfg.to_dict())
-            if root != '/elsewhere' and where != 'data_root'
-            and not where.startswith('mining_dataloader.')]
+    left = [
+        (where, root)
+        for where, root in _data_roots(cfg.to_dict())
+        if root != '/elsewhere'
+        and where != 'data_root'
+        and not where.startswith('mining_dataloader.')
+    ]
     assert not left
 
 
@@ -305,11 +328,21 @@ def test_csml_on_an_image_folder_end_to_end(repo_root, subprocess_env, tmp_path,
     # 1. Pretrain, from another directory and without --work-dir: the documented default
     #    work_dirs/<config name>/ relative to where the command runs.
     proc = subprocess.run(
-        [sys.executable, osp.join(repo_root, 'tools/train.py'), config, '--cfg-options',
-         'custom_hooks.0.dataloader.num_workers=0',  # mining loader
-         'custom_hooks.1.train_dataloader.num_workers=0',  # kNN monitor
-         'custom_hooks.1.val_dataloader.num_workers=0'],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            osp.join(repo_root, 'tools/train.py'),
+            config,
+            '--cfg-options',
+            'custom_hooks.0.dataloader.num_workers=0',  # mining loader
+            'custom_hooks.1.train_dataloader.num_workers=0',  # kNN monitor
+            'custom_hooks.1.val_dataloader.num_workers=0',
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     work = tmp_path / 'work_dirs' / 'csml_tiny_folder'
@@ -344,8 +377,13 @@ def test_csml_on_an_image_folder_end_to_end(repo_root, subprocess_env, tmp_path,
     # 4. kNN evaluation of the checkpoint (knn_eval.py's command line, in this process).
     knn_eval = _import_tool(repo_root, 'tools/analysis_tools/knn_eval.py')
     no_data_env.setenv('LOCAL_RANK', '0')
-    knn_args = [config, str(ckpt), '--cfg-options', 'knn_cfg.train_dataloader.num_workers=0',
-                'knn_cfg.val_dataloader.num_workers=0']
+    knn_args = [
+        config,
+        str(ckpt),
+        '--cfg-options',
+        'knn_cfg.train_dataloader.num_workers=0',
+        'knn_cfg.val_dataloader.num_workers=0',
+    ]
     with pytest.raises(SystemExit, match='set CSML_EVAL_ROOT'):  # no labelled folder
         knn_eval.main([config, str(ckpt)])
     no_data_env.setenv('CSML_EVAL_ROOT', labelled)
@@ -362,34 +400,54 @@ def test_csml_on_an_image_folder_end_to_end(repo_root, subprocess_env, tmp_path,
     extract.main([str(ckpt), str(exported)])
     state = torch.load(str(exported), map_location='cpu', weights_only=True)['state_dict']
     full = safe_torch_load(str(ckpt), map_location='cpu')['state_dict']
-    expected = {k[len('backbone.'):]: v for k, v in full.items() if k.startswith('backbone.')}
+    expected = {k[len('backbone.') :]: v for k, v in full.items() if k.startswith('backbone.')}
     assert state.keys() == expected.keys() and len(state) > 0
     assert all(torch.equal(state[k], v) for k, v in expected.items())
 
     # 6. Linear probe of the exported backbone on the labelled folder (1 epoch, the ResNet-50
     #    probe shrunk to the test backbone).
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', LINEAR[0], '--work-dir', str(tmp_path / 'linear'),
-         '--cfg-options', f'model.backbone.init_cfg.checkpoint={exported}',
-         'model.head.num_classes=2', 'val_evaluator.topk=1',
-         'model.backbone.depth=18', 'model.backbone.base_channels=16',
-         'model.backbone.stem_channels=16', 'model.head.in_channels=128',
-         'train_cfg.max_epochs=1', 'train_dataloader.batch_size=8',
-         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
-        cwd=repo_root, env=dict(subprocess_env, CSML_EVAL_ROOT=labelled),
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            'tools/train.py',
+            LINEAR[0],
+            '--work-dir',
+            str(tmp_path / 'linear'),
+            '--cfg-options',
+            f'model.backbone.init_cfg.checkpoint={exported}',
+            'model.head.num_classes=2',
+            'val_evaluator.topk=1',
+            'model.backbone.depth=18',
+            'model.backbone.base_channels=16',
+            'model.backbone.stem_channels=16',
+            'model.head.in_channels=128',
+            'train_cfg.max_epochs=1',
+            'train_dataloader.batch_size=8',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'val_dataloader.num_workers=0',
+            'val_dataloader.persistent_workers=False',
+        ],
+        cwd=repo_root,
+        env=dict(subprocess_env, CSML_EVAL_ROOT=labelled),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert (f'PretrainedBackbone: matched {len(state)}/{len(state)} backbone keys from '
-            f'{exported} (missing: none, unexpected: none)') in out
+    assert (
+        f'PretrainedBackbone: matched {len(state)}/{len(state)} backbone keys from '
+        f'{exported} (missing: none, unexpected: none)'
+    ) in out
     assert 'Epoch(val) [1][' in out and 'accuracy/top1:' in out
     assert (tmp_path / 'linear' / 'epoch_1.pth').is_file()
 
 
 @pytest.mark.parametrize('method', sorted(SMALL))
-def test_small_recipe_trains_on_a_folder_and_evaluates(method, repo_root, subprocess_env,
-                                                      tmp_path, no_data_env):
+def test_small_recipe_trains_on_a_folder_and_evaluates(
+    method, repo_root, subprocess_env, tmp_path, no_data_env
+):
     """Each small recipe runs through tools/train.py on a folder of PNG files (batch 8 here),
     with the queue sized by the data; kNN evaluation then rebuilds the model without the
     training data and loads the checkpoint, queue included."""
@@ -399,9 +457,23 @@ def test_small_recipe_trains_on_a_folder_and_evaluates(method, repo_root, subpro
     env = dict(subprocess_env, CSML_DATA_ROOT=images, CSML_EVAL_ROOT=labelled)
     work = tmp_path / 'work'
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', SMALL[method], '--work-dir', str(work),
-         '--epochs', '1', '--cfg-options', 'train_dataloader.batch_size=8'],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            'tools/train.py',
+            SMALL[method],
+            '--work-dir',
+            str(work),
+            '--epochs',
+            '1',
+            '--cfg-options',
+            'train_dataloader.batch_size=8',
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     if method in ('mocov2-small', 'csml-small'):
@@ -418,8 +490,14 @@ def test_small_recipe_trains_on_a_folder_and_evaluates(method, repo_root, subpro
     knn_eval = _import_tool(repo_root, 'tools/analysis_tools/knn_eval.py')
     no_data_env.setenv('LOCAL_RANK', '0')
     no_data_env.setenv('CSML_EVAL_ROOT', labelled)  # no CSML_DATA_ROOT: not needed
-    summary = knn_eval.main([osp.join(repo_root, SMALL[method]), str(ckpt), '--cfg-options',
-                             'knn_cfg.train_dataloader.num_workers=0',
-                             'knn_cfg.val_dataloader.num_workers=0'])
+    summary = knn_eval.main(
+        [
+            osp.join(repo_root, SMALL[method]),
+            str(ckpt),
+            '--cfg-options',
+            'knn_cfg.train_dataloader.num_workers=0',
+            'knn_cfg.val_dataloader.num_workers=0',
+        ]
+    )
     assert (summary['num_train'], summary['num_val']) == (n_bank, n_query)
     assert 0.0 <= summary['results']['top1_k10'] <= 100.0

@@ -14,6 +14,7 @@ mmengine-style checkpoint, and the *benchmark* config's model is built with
    on the full image, e.g. APS's ``TokenSubsetViT`` without ``patch_ids``). The check runs
    in float64 so that an eps of 1e-5 vs 1e-6 stands far above rounding error.
 """
+
 import math
 import os.path as osp
 
@@ -27,44 +28,80 @@ import csml_mm  # noqa: F401
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 PAIRS = [
-    ('configs/csml/csml_resnet50_8xb32-coslr-200e_in1k.py',
-     'configs/benchmarks/classification/imagenet/resnet50_linear-8xb32-steplr-100e_in1k.py'),
-    ('configs/csml/csml_resnet50_8xb32-coslr-200e_in1k.py',
-     'configs/benchmarks/classification/imagenet/imagenet_1percent/'
-     'resnet50_head100_4xb64-steplr1e-1-20e_in1k-1pct.py'),
-    ('configs/wcl/wcl_resnet50_32xb128-lars-coslr-100e_in1k.py',
-     'configs/benchmarks/classification/imagenet/resnet50_linear-8xb512-nesterov-coslr-80e_in1k.py'),
-    ('configs/wcl/wcl_resnet18-cifar_1xb256-lars-coslr-200e_cifar10.py',
-     'configs/benchmarks/classification/cifar/resnet18-cifar_linear-1xb256-steplr-100e_cifar10.py'),
-    ('configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py',
-     'configs/benchmarks/classification/digits/resnet18-w16_linear-1xb64-steplr-20e_digits.py'),
-    ('configs/aps/aps_vit-tiny-p2_1xb512-amp-coslr-1600e_cifar10.py',
-     'configs/benchmarks/classification/cifar/vit-tiny-p2_finetune-1xb128-coslr-100e_cifar10.py'),
-    ('configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_in1k.py',
-     'configs/benchmarks/classification/imagenet/vit-small-p16_finetune-8xb128-coslr-100e_in1k.py'),
-    ('configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_in1k.py',
-     'configs/benchmarks/classification/imagenet/vit-small-p16_linear-8xb128-coslr-90e_in1k.py'),
-    ('configs/aps/aps_vit-small-p2_1xb512-amp-coslr-1600e_cifar100.py',
-     'configs/benchmarks/classification/cifar/vit-small-p2_finetune-1xb128-coslr-100e_cifar100.py'),
-    ('configs/aps/aps_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
-     'configs/benchmarks/classification/imagenet/vit-base-p16_finetune-8xb128-coslr-100e_in1k.py'),
-    ('configs/aps/aps_vit-d4w64-p4_1xb64-coslr-12e_digits.py',
-     'configs/benchmarks/classification/digits/vit-d4w64-p4_linear-1xb64-steplr-20e_digits.py'),
-    ('configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/resnet18-w16_linear-1xb128-steplr-10e_fmnist.py'),
-    ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/vit-d4w64-p4_linear-1xb128-steplr-10e_fmnist.py'),
+    (
+        'configs/csml/csml_resnet50_8xb32-coslr-200e_in1k.py',
+        'configs/benchmarks/classification/imagenet/resnet50_linear-8xb32-steplr-100e_in1k.py',
+    ),
+    (
+        'configs/csml/csml_resnet50_8xb32-coslr-200e_in1k.py',
+        'configs/benchmarks/classification/imagenet/imagenet_1percent/'
+        'resnet50_head100_4xb64-steplr1e-1-20e_in1k-1pct.py',
+    ),
+    (
+        'configs/wcl/wcl_resnet50_32xb128-lars-coslr-100e_in1k.py',
+        'configs/benchmarks/classification/imagenet/resnet50_linear-8xb512-nesterov-coslr-80e_in1k.py',
+    ),
+    (
+        'configs/wcl/wcl_resnet18-cifar_1xb256-lars-coslr-200e_cifar10.py',
+        'configs/benchmarks/classification/cifar/resnet18-cifar_linear-1xb256-steplr-100e_cifar10.py',
+    ),
+    (
+        'configs/csml/csml_resnet18-w16_1xb64-coslr-12e_digits.py',
+        'configs/benchmarks/classification/digits/resnet18-w16_linear-1xb64-steplr-20e_digits.py',
+    ),
+    (
+        'configs/aps/aps_vit-tiny-p2_1xb512-amp-coslr-1600e_cifar10.py',
+        'configs/benchmarks/classification/cifar/vit-tiny-p2_finetune-1xb128-coslr-100e_cifar10.py',
+    ),
+    (
+        'configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_in1k.py',
+        'configs/benchmarks/classification/imagenet/vit-small-p16_finetune-8xb128-coslr-100e_in1k.py',
+    ),
+    (
+        'configs/aps/aps_vit-small-p16_16xb256-amp-coslr-300e_in1k.py',
+        'configs/benchmarks/classification/imagenet/vit-small-p16_linear-8xb128-coslr-90e_in1k.py',
+    ),
+    (
+        'configs/aps/aps_vit-small-p2_1xb512-amp-coslr-1600e_cifar100.py',
+        'configs/benchmarks/classification/cifar/vit-small-p2_finetune-1xb128-coslr-100e_cifar100.py',
+    ),
+    (
+        'configs/aps/aps_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
+        'configs/benchmarks/classification/imagenet/vit-base-p16_finetune-8xb128-coslr-100e_in1k.py',
+    ),
+    (
+        'configs/aps/aps_vit-d4w64-p4_1xb64-coslr-12e_digits.py',
+        'configs/benchmarks/classification/digits/vit-d4w64-p4_linear-1xb64-steplr-20e_digits.py',
+    ),
+    (
+        'configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/resnet18-w16_linear-1xb128-steplr-10e_fmnist.py',
+    ),
+    (
+        'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/vit-d4w64-p4_linear-1xb128-steplr-10e_fmnist.py',
+    ),
     # the few-label fine-tuning of the transfer table (docs/results/transfer.md)
-    ('configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py'),
-    ('configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb128-coslr-600i_fmnist-10pct.py'),
-    ('configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py'),
-    ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/vit-d4w64-p4_finetune-1xb64-coslr-500i_fmnist-1pct.py'),
-    ('configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
-     'configs/benchmarks/classification/fmnist/vit-d4w64-p4_finetune-1xb128-coslr-600i_fmnist-10pct.py'),
+    (
+        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py',
+    ),
+    (
+        'configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb128-coslr-600i_fmnist-10pct.py',
+    ),
+    (
+        'configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py',
+    ),
+    (
+        'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/vit-d4w64-p4_finetune-1xb64-coslr-500i_fmnist-1pct.py',
+    ),
+    (
+        'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py',
+        'configs/benchmarks/classification/fmnist/vit-d4w64-p4_finetune-1xb128-coslr-600i_fmnist-10pct.py',
+    ),
 ]
 
 #: Benchmark configs known to build another network than their pretraining config, with the
@@ -76,6 +113,7 @@ KNOWN_FEATURE_MISMATCH: dict = {}
 
 def _build(path: str, checkpoint: str = None) -> torch.nn.Module:
     from mmpretrain.registry import MODELS
+
     cfg = Config.fromfile(osp.join(ROOT, path))
     init_default_scope('mmpretrain')
     model_cfg = cfg.model.copy()
@@ -123,24 +161,30 @@ def _features(backbone: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return backbone(x)[-1]
 
 
-@pytest.mark.parametrize('pretrain,benchmark', PAIRS,
-                         ids=[osp.basename(b)[:-3] for _, b in PAIRS])
+@pytest.mark.parametrize('pretrain,benchmark', PAIRS, ids=[osp.basename(b)[:-3] for _, b in PAIRS])
 def test_benchmark_backbone_matches_pretraining(pretrain, benchmark, tmp_path):
     torch.manual_seed(0)
     source = _build(pretrain)
     _fill_random(source.backbone)
     ckpt = tmp_path / 'pretrain.pth'
     torch.save({'state_dict': source.state_dict(), 'meta': {'epoch': 1}}, ckpt)
-    expected = {k: v for k, v in source.backbone.state_dict().items()
-                if not k.endswith('num_batches_tracked')}
+    expected = {
+        k: v
+        for k, v in source.backbone.state_dict().items()
+        if not k.endswith('num_batches_tracked')
+    }
 
     target = _build(benchmark, checkpoint=str(ckpt))
     target.init_weights()
-    got = {k: v for k, v in target.backbone.state_dict().items()
-           if not k.endswith('num_batches_tracked')}
+    got = {
+        k: v
+        for k, v in target.backbone.state_dict().items()
+        if not k.endswith('num_batches_tracked')
+    }
     assert sorted(got) == sorted(expected), (
         f'backbone keys differ: only in benchmark {sorted(set(got) - set(expected))[:5]}, '
-        f'only in pretraining {sorted(set(expected) - set(got))[:5]}')
+        f'only in pretraining {sorted(set(expected) - set(got))[:5]}'
+    )
     for key, value in expected.items():
         assert got[key].shape == value.shape, key
         assert torch.equal(got[key], value), f'{key} was not loaded from the checkpoint'
@@ -153,11 +197,14 @@ def test_benchmark_backbone_matches_pretraining(pretrain, benchmark, tmp_path):
     gap = (theirs - ours).abs().max().item()
     tolerance = 1e-9 * max(scale, 1.0)
     if benchmark in KNOWN_FEATURE_MISMATCH:
-        assert gap > tolerance, (f'{benchmark} now computes the pretraining features: remove '
-                                 'it from KNOWN_FEATURE_MISMATCH.')
+        assert gap > tolerance, (
+            f'{benchmark} now computes the pretraining features: remove '
+            'it from KNOWN_FEATURE_MISMATCH.'
+        )
         pytest.xfail(KNOWN_FEATURE_MISMATCH[benchmark])
     assert gap <= tolerance, (
         f'every tensor loaded, but the benchmark backbone computes other features than the '
         f'pretraining backbone (max |diff| {gap:.3g}, feature scale {scale:.3g}): a setting '
         f'without tensors differs (norm_cfg eps, stem, class-token position, ...); make '
-        f'{benchmark} build the backbone as {pretrain} does.')
+        f'{benchmark} build the backbone as {pretrain} does.'
+    )

@@ -1,6 +1,7 @@
 """Detection transfer on the Fashion-MNIST scenes: the scenes configs load the backbone of every
 pretraining recipe of the transfer table (every key, and for the ResNets the same features),
 and fine-tuning from a checkpoint through tools/train.py lowers the loss and moves the backbone."""
+
 import json
 import math
 import os
@@ -31,6 +32,7 @@ PRETRAINED = sorted({row[2] for row in bench_transfer.ROWS.values() if row[2]})
 @pytest.fixture(scope='module', autouse=True)
 def _restore_default_scope():
     from mmengine.registry import DefaultScope
+
     before = DefaultScope.get_current_instance()
     yield
     if before is not None:
@@ -55,6 +57,7 @@ def _fill_random(module: torch.nn.Module, gen: torch.Generator) -> None:
 def _pretrained_checkpoint(method: str, path: str):
     """A training checkpoint of ``method``'s own config, backbone randomised; its backbone."""
     from mmpretrain.registry import MODELS
+
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(ROOT, bench_quality.METHODS[method][1]))
     model_cfg = cfg.model.copy()
@@ -63,12 +66,16 @@ def _pretrained_checkpoint(method: str, path: str):
     model = MODELS.build(model_cfg)
     _fill_random(model.backbone, torch.Generator().manual_seed(len(method)))
     torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}}, path)
-    return {k: v.clone() for k, v in model.backbone.state_dict().items()
-            if not k.endswith('num_batches_tracked')}, model.backbone
+    return {
+        k: v.clone()
+        for k, v in model.backbone.state_dict().items()
+        if not k.endswith('num_batches_tracked')
+    }, model.backbone
 
 
 def _detector(family: str, checkpoint):
     from mmdet.registry import MODELS
+
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(ROOT, bench_transfer.DET_CFG[family]))
     if checkpoint is None:
@@ -85,20 +92,21 @@ def test_scenes_detector_loads_each_pretrained_backbone(method, tmp_path):
     expected, source = _pretrained_checkpoint(method, ckpt)
     det = _detector(family, ckpt)
     det.init_weights()
-    got = {k: v for k, v in det.backbone.state_dict().items()
-           if not k.endswith('num_batches_tracked')}
-    assert sorted(got) == sorted(expected), (sorted(set(got) ^ set(expected))[:6])
+    got = {
+        k: v for k, v in det.backbone.state_dict().items() if not k.endswith('num_batches_tracked')
+    }
+    assert sorted(got) == sorted(expected), sorted(set(got) ^ set(expected))[:6]
     for key, val in expected.items():
         assert torch.equal(got[key], val), f'{method}: {key} not loaded'
     if family == 'resnet':
         # settings without tensors (stem stride, pooling, eps) match too: same features
-        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1),
-                        dtype=torch.float64)
+        x = torch.randn(
+            2, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+        )
         source.double().eval()
         det.backbone.double().eval()
         with torch.no_grad():
-            torch.testing.assert_close(det.backbone(x)[-1], source(x)[-1], rtol=1e-9,
-                                       atol=1e-9)
+            torch.testing.assert_close(det.backbone(x)[-1], source(x)[-1], rtol=1e-9, atol=1e-9)
     # and random init really is another network
     fresh = _detector(family, None)
     fresh.init_weights()
@@ -120,12 +128,16 @@ def _tiny_fmnist(root, write_idx):
     fm._CACHE.clear()
 
 
-@pytest.mark.parametrize('family,method,script', [
-    ('resnet', 'csml-6e', 'train_fpn.sh'),
-    ('vit', 'aps', 'train_vit.sh'),
-])
-def test_fine_tune_from_a_checkpoint_lowers_the_loss(family, method, script, tmp_path, write_idx,
-                                                      repo_root, subprocess_env):
+@pytest.mark.parametrize(
+    'family,method,script',
+    [
+        ('resnet', 'csml-6e', 'train_fpn.sh'),
+        ('vit', 'aps', 'train_vit.sh'),
+    ],
+)
+def test_fine_tune_from_a_checkpoint_lowers_the_loss(
+    family, method, script, tmp_path, write_idx, repo_root, subprocess_env
+):
     data = tmp_path / 'fmnist'
     data.mkdir()
     _tiny_fmnist(data, write_idx)
@@ -146,24 +158,48 @@ def test_fine_tune_from_a_checkpoint_lowers_the_loss(family, method, script, tmp
         # keep every detection (a score threshold below 0): a 16-step model scores its boxes
         # as background (scores round to 0), and CocoMetric reports nothing for an empty result
         'model = dict(test_cfg=dict(rcnn=dict(score_thr=-1.0)))\n'
-        'log_processor = dict(window_size=1)\n')
+        'log_processor = dict(window_size=1)\n'
+    )
     work = tmp_path / 'work'
     env = dict(subprocess_env, FMNIST_SCENES_ROOT=scenes)
     proc = subprocess.run(
-        ['bash', f'tools/benchmarks/mmdetection/{script}', str(cfg), ckpt, '1',
-         '--work-dir', str(work)],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+        [
+            'bash',
+            f'tools/benchmarks/mmdetection/{script}',
+            str(cfg),
+            ckpt,
+            '1',
+            '--work-dir',
+            str(work),
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     n = len(source.state_dict())  # every key, counters included
     assert f'matched {n}/{n} backbone keys' in out, out[-3000:]
-    rows = [json.loads(line) for d, _, fs in os.walk(work) for f in fs if f == 'scalars.json'
-            for line in open(osp.join(d, f)) if line.strip()]
+    rows = [
+        json.loads(line)
+        for d, _, fs in os.walk(work)
+        for f in fs
+        if f == 'scalars.json'
+        for line in open(osp.join(d, f))
+        if line.strip()
+    ]
     losses = [r['loss'] for r in rows if 'loss' in r]
     assert len(losses) == iters and all(math.isfinite(v) for v in losses)
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:2]), losses
     assert any('coco/bbox_mAP' in r and 'coco/segm_mAP' in r for r in rows), rows[-2:]
     state = safe_torch_load(str(work / f'iter_{iters}.pth'))['state_dict']
-    moved = [k for k, v in expected.items() if v.is_floating_point() and 'running' not in k
-             and not torch.equal(state['backbone.' + k], v)]
+    moved = [
+        k
+        for k, v in expected.items()
+        if v.is_floating_point()
+        and 'running' not in k
+        and not torch.equal(state['backbone.' + k], v)
+    ]
     assert len(moved) > 0.9 * sum('running' not in k for k in expected), len(moved)

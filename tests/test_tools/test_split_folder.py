@@ -1,6 +1,7 @@
 """tools/dataset_converters/split_folder.py: a labelled folder becomes the train/ + val/
 layout of kNN and the linear probe, stratified, seeded, with byte-identical files never on
 both sides of the split."""
+
 import importlib.util
 import json
 import os
@@ -14,7 +15,8 @@ from PIL import Image
 @pytest.fixture(scope='module')
 def tool(repo_root):
     spec = importlib.util.spec_from_file_location(
-        '_split_folder', osp.join(repo_root, 'tools/dataset_converters/split_folder.py'))
+        '_split_folder', osp.join(repo_root, 'tools/dataset_converters/split_folder.py')
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -45,8 +47,10 @@ def labelled(tmp_path):
 
 
 def _listing(root):
-    return {split: {c: sorted(os.listdir(root / split / c))
-                    for c in sorted(os.listdir(root / split))} for split in ('train', 'val')}
+    return {
+        split: {c: sorted(os.listdir(root / split / c)) for c in sorted(os.listdir(root / split))}
+        for split in ('train', 'val')
+    }
 
 
 def test_split_is_stratified_deduplicated_and_flat(tool, labelled, tmp_path):
@@ -85,11 +89,24 @@ def test_same_seed_same_split_other_seed_other_split(tool, labelled, tmp_path):
 
 def test_class_cap_and_selection(tool, labelled, tmp_path):
     dst = tmp_path / 'dst'
-    tool.main([str(labelled), str(dst), '--max-per-class', '5', '--classes', 'cats', 'dogs',
-               '--val-fraction', '0.4'])
+    tool.main(
+        [
+            str(labelled),
+            str(dst),
+            '--max-per-class',
+            '5',
+            '--classes',
+            'cats',
+            'dogs',
+            '--val-fraction',
+            '0.4',
+        ]
+    )
     got = _listing(dst)
-    assert {c: len(got['train'][c]) + len(got['val'][c]) for c in ('cats', 'dogs')} == \
-        {'cats': 5, 'dogs': 5}
+    assert {c: len(got['train'][c]) + len(got['val'][c]) for c in ('cats', 'dogs')} == {
+        'cats': 5,
+        'dogs': 5,
+    }
     assert {c: len(f) for c, f in got['val'].items()} == {'cats': 2, 'dogs': 2}
 
 
@@ -103,7 +120,8 @@ def test_files_a_folder_dataset_skips_are_split_and_counted(tool, tmp_path, caps
             os.makedirs(path.parent, exist_ok=True)
             rng = np.random.default_rng(seed + i)
             Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-                path, format={'png': 'PNG', 'webp': 'WEBP', 'GIF': 'GIF', 'jpg': 'JPEG'}[ext])
+                path, format={'png': 'PNG', 'webp': 'WEBP', 'GIF': 'GIF', 'jpg': 'JPEG'}[ext]
+            )
         (src / cls / '.hidden.png').write_bytes(b'')
     assert tool.main([str(src), str(tmp_path / 'dst'), '--val-fraction', '0.25']) == 0
     got = _listing(tmp_path / 'dst')
@@ -114,13 +132,16 @@ def test_files_a_folder_dataset_skips_are_split_and_counted(tool, tmp_path, caps
     assert 'prepare_folder.py' in out
 
 
-@pytest.mark.parametrize('case, match', [
-    ('inside', 'lies inside'),
-    ('not-empty', 'not empty'),
-    ('unknown-class', "does not have: \\['fish'\\]"),
-    ('too-few', 'fewer than 2 classes'),
-    ('empty', 'no class sub-folder'),
-])
+@pytest.mark.parametrize(
+    'case, match',
+    [
+        ('inside', 'lies inside'),
+        ('not-empty', 'not empty'),
+        ('unknown-class', "does not have: \\['fish'\\]"),
+        ('too-few', 'fewer than 2 classes'),
+        ('empty', 'no class sub-folder'),
+    ],
+)
 def test_clear_errors(tool, labelled, tmp_path, case, match):
     dst, extra, src = tmp_path / 'dst', [], labelled
     if case == 'inside':

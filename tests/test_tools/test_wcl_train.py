@@ -1,5 +1,6 @@
 """WCL through tools/train.py on the embedded digits: the augmentation switch at epoch 1,
 then --resume after the switch reproduces an uninterrupted run exactly."""
+
 import subprocess
 import sys
 
@@ -11,9 +12,14 @@ CFG = 'tests/data/configs/wcl_tiny_digits.py'  # MoCo v2 views in epoch 0, SimCL
 
 
 def _train(repo_root, env, work_dir, *extra):
-    proc = subprocess.run([sys.executable, 'tools/train.py', CFG, '--work-dir', str(work_dir),
-                           *extra], cwd=repo_root, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', CFG, '--work-dir', str(work_dir), *extra],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -25,8 +31,9 @@ def test_wcl_train_crosses_the_switch_and_resumes_after_it(repo_root, subprocess
     assert 'PipelineSwitchHook: epoch 1 uses training pipeline stage 1' in out
     assert 'loss_graph' in out and 'graph_mean_size' in out
     # resume at epoch 2: the SimCLR stage is selected before the first resumed batch
-    out = _train(repo_root, subprocess_env, a, '--resume', '--cfg-options',
-                 'train_cfg.max_epochs=3')
+    out = _train(
+        repo_root, subprocess_env, a, '--resume', '--cfg-options', 'train_cfg.max_epochs=3'
+    )
     assert 'resumed epoch: 2, iter: 8' in out, out[-3000:]
     assert 'PipelineSwitchHook: epoch 2 uses training pipeline stage 1' in out
     assert 'stage 0' not in out

@@ -1,4 +1,5 @@
 """Safe checkpoint loading (allow-list, refusal of code) and atomic writes."""
+
 import os
 import os.path as osp
 import pickle
@@ -11,8 +12,12 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import csml_mm  # noqa: F401
-from csml_mm.utils import (AtomicLocalBackend, UnsafeCheckpointError, checkpoint_safe_globals,
-                           safe_torch_load)
+from csml_mm.utils import (
+    AtomicLocalBackend,
+    UnsafeCheckpointError,
+    checkpoint_safe_globals,
+    safe_torch_load,
+)
 
 
 class _Evil:
@@ -22,7 +27,7 @@ class _Evil:
         self.marker = marker
 
     def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
+        return (os.system, (f'touch {self.marker}',))
 
 
 def _mmengine_like_checkpoint() -> dict:
@@ -30,17 +35,34 @@ def _mmengine_like_checkpoint() -> dict:
     for v in (1.0, 2.5, 3.0):
         buf.update(v)
     return dict(
-        meta=dict(epoch=2, iter=10, seed=0, cfg='model = dict()', mmengine_version='0.10.7',
-                  dataset_meta=dict(classes=('0', '1'))),
+        meta=dict(
+            epoch=2,
+            iter=10,
+            seed=0,
+            cfg='model = dict()',
+            mmengine_version='0.10.7',
+            dataset_meta=dict(classes=('0', '1')),
+        ),
         state_dict=OrderedDict(w=torch.randn(3, 2), queue_ptr=torch.zeros(1, dtype=torch.long)),
-        message_hub=dict(log_scalars={'train/loss': buf},
-                         runtime_info=dict(epoch=2, iter=10, max_iters=100,
-                                           arr=np.arange(4, dtype=np.int64),
-                                           scalar=np.float64(0.5)),
-                         resumed_keys={'epoch': True}),
+        message_hub=dict(
+            log_scalars={'train/loss': buf},
+            runtime_info=dict(
+                epoch=2,
+                iter=10,
+                max_iters=100,
+                arr=np.arange(4, dtype=np.int64),
+                scalar=np.float64(0.5),
+            ),
+            resumed_keys={'epoch': True},
+        ),
         optimizer=dict(state={}, param_groups=[dict(lr=0.1, params=[0])]),
-        rng_state=[dict(python=__import__('random').getstate(), numpy=np.random.get_state(),
-                        torch=torch.get_rng_state())],
+        rng_state=[
+            dict(
+                python=__import__('random').getstate(),
+                numpy=np.random.get_state(),
+                torch=torch.get_rng_state(),
+            )
+        ],
     )
 
 
@@ -105,6 +127,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
 def test_mmengine_save_checkpoint_uses_atomic_backend(tmp_path, monkeypatch):
     from mmengine.runner.checkpoint import save_checkpoint
+
     calls = []
     orig = AtomicLocalBackend._atomic_write
 

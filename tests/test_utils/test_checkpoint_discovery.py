@@ -1,6 +1,7 @@
 """One rule for "the newest complete checkpoint" (``csml_mm.utils.checkpoint_discovery``): the
 non-finite hook's "last good checkpoint" names the file ``--resume`` picks, and the safe loader
 and ``--resume`` share one zip check (with its CRC-32 test)."""
+
 import os
 import os.path as osp
 from types import SimpleNamespace
@@ -27,7 +28,7 @@ from csml_mm.utils.errors import NonFiniteTrainingError
 
 def _save(path, mtime: int) -> str:
     """A complete checkpoint with a known payload and modification time."""
-    torch.save({'meta': {'iter': mtime}, 'w': torch.full((512, ), 7, dtype=torch.uint8)}, path)
+    torch.save({'meta': {'iter': mtime}, 'w': torch.full((512,), 7, dtype=torch.uint8)}, path)
     os.utime(path, (1_000_000 + mtime, 1_000_000 + mtime))
     return str(path)
 
@@ -38,7 +39,7 @@ def _flip_a_byte(path) -> None:
     data = open(path, 'rb').read()
     at = data.index(b'\x07' * 512)
     with open(path, 'wb') as fh:
-        fh.write(data[:at] + b'\x08' + data[at + 1:])
+        fh.write(data[:at] + b'\x08' + data[at + 1 :])
     os.utime(path, (stat.st_atime, stat.st_mtime))
 
 
@@ -46,7 +47,7 @@ def _truncate(path) -> None:
     stat = os.stat(path)
     data = open(path, 'rb').read()
     with open(path, 'wb') as fh:
-        fh.write(data[:len(data) // 2])
+        fh.write(data[: len(data) // 2])
     os.utime(path, (stat.st_atime, stat.st_mtime))
 
 
@@ -96,7 +97,8 @@ def _mtime_newest(work) -> str:
     (epoch files first among equal times)."""
     names = sorted(os.listdir(work))
     names = [n for n in names if n.startswith('epoch_')] + [
-        n for n in names if n.startswith('iter_')]
+        n for n in names if n.startswith('iter_')
+    ]
     names = sorted(names, key=lambda n: osp.getmtime(work / n), reverse=True)
     return next(n for n in names if describe_unreadable_old(work / n) is None)
 
@@ -105,6 +107,7 @@ def describe_unreadable_old(path):
     """The loader's check before it shared the CRC-32 test: legacy files pass, zip files need
     their directory and a data.pkl."""
     import zipfile
+
     if open(path, 'rb').read(2) == b'\x80\x02':
         return None
     if not zipfile.is_zipfile(path):
@@ -116,11 +119,18 @@ def describe_unreadable_old(path):
 def _hook_runner(work_dir: str):
     model = nn.Linear(4, 2)
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    logger = SimpleNamespace(info=lambda m: None, warning=lambda m: None,
-                             error=lambda m: None)
+    logger = SimpleNamespace(info=lambda m: None, warning=lambda m: None, error=lambda m: None)
     hub = SimpleNamespace(get_info=lambda k, d=None: d, update_info=lambda k, v: None)
-    runner = SimpleNamespace(model=model, optim_wrapper=wrapper, logger=logger, epoch=1,
-                             iter=7, work_dir=work_dir, hooks=[], message_hub=hub)
+    runner = SimpleNamespace(
+        model=model,
+        optim_wrapper=wrapper,
+        logger=logger,
+        epoch=1,
+        iter=7,
+        work_dir=work_dir,
+        hooks=[],
+        message_hub=hub,
+    )
     hook = NonFiniteLossHook()
     hook.before_train(runner)
     return runner, hook, model, wrapper
@@ -162,7 +172,8 @@ def test_newest_complete_checkpoint_warns_like_resume_without_the_prefix(tmp_pat
     _newest_fails_crc(tmp_path)
     plain, resume = [], []
     assert newest_complete_checkpoint(str(tmp_path), warn=plain.append) == str(
-        tmp_path / 'epoch_1.pth')
+        tmp_path / 'epoch_1.pth'
+    )
     find_resume_checkpoint(str(tmp_path), warn=resume.append)
     assert resume == [f'--resume: {m}' for m in plain] and len(plain) == 2
     assert 'fails the CRC-32 check' in plain[0] and 'resuming from' in plain[1]
@@ -175,7 +186,10 @@ def test_candidates_order_and_step(tmp_path):
     (tmp_path / 'best_acc.pth').write_bytes(b'')
     (tmp_path / '.epoch_4.pth.abc.tmp').write_bytes(b'')
     assert [osp.basename(p) for p in checkpoint_candidates(str(tmp_path))] == [
-        'iter_20.pth', 'iter_9.pth', 'epoch_3.pth']
+        'iter_20.pth',
+        'iter_9.pth',
+        'epoch_3.pth',
+    ]
     assert checkpoint_candidates(str(tmp_path / 'missing')) == []
     assert checkpoint_step('/a/b/epoch_12.pth') == 12 and checkpoint_step('iter_3.pth') == 3
     assert checkpoint_step('best_acc.pth') is None
@@ -190,6 +204,7 @@ def test_loader_and_resume_share_the_zip_check(tmp_path):
     _save(tmp_path / 'half.pth', 1)
     _truncate(tmp_path / 'half.pth')
     import zipfile
+
     with zipfile.ZipFile(tmp_path / 'other.pth', 'w') as zf:
         zf.writestr('readme.txt', 'not a checkpoint')
     for name in ('good', 'flipped', 'half', 'other'):
@@ -200,7 +215,6 @@ def test_loader_and_resume_share_the_zip_check(tmp_path):
     assert 'truncated zip archive' in describe_unreadable(str(tmp_path / 'half.pth'))
     with pytest.raises(UnreadableCheckpointError, match='fails the CRC-32 check'):
         safe_torch_load(str(tmp_path / 'flipped.pth'))
-    torch.save({'w': torch.ones(3)}, tmp_path / 'legacy.pth',
-               _use_new_zipfile_serialization=False)
+    torch.save({'w': torch.ones(3)}, tmp_path / 'legacy.pth', _use_new_zipfile_serialization=False)
     assert describe_unreadable(str(tmp_path / 'legacy.pth')) is None
     assert 'not a zip-format' in checkpoint_problem(str(tmp_path / 'legacy.pth'))

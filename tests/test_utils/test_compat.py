@@ -1,4 +1,5 @@
 """The numpy-2-safe adjust_hue against a per-pixel HSV reference."""
+
 import colorsys
 
 import numpy as np
@@ -39,6 +40,7 @@ def test_mmcv_and_mmpretrain_color_jitter_use_the_fix():
     import mmcv
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import TRANSFORMS
+
     assert mmcv.adjust_hue is adjust_hue
     init_default_scope('mmpretrain')
     jitter = TRANSFORMS.build(dict(type='ColorJitter', hue=0.5))

@@ -1,4 +1,5 @@
 """Config typo detection, the non-finite loss hook and the CPU DDP wrapper."""
+
 import math
 from types import SimpleNamespace
 
@@ -12,8 +13,9 @@ from csml_mm.utils import check_config, find_key_typos
 
 
 def test_find_key_typos():
-    typos = find_key_typos(['train_dataloder', 'optim_wraper', 'model', 'view_pipeline',
-                            'dataset_type', '_base_'])
+    typos = find_key_typos(
+        ['train_dataloder', 'optim_wraper', 'model', 'view_pipeline', 'dataset_type', '_base_']
+    )
     assert typos == {'train_dataloder': 'train_dataloader', 'optim_wraper': 'optim_wrapper'}
 
 
@@ -40,6 +42,7 @@ def test_nonfinite_loss_hook():
 
 def test_cpu_ddp_wrapper_drops_device_ids(monkeypatch):
     from csml_mm.engine import CsmlDistributedDataParallel
+
     seen = {}
 
     def fake_init(self, module, detect_anomalous_params=False, **kwargs):

@@ -1,9 +1,10 @@
 """exit_after_distributed_run: leave a finished multi-process run without the native teardown."""
+
 import os
 import subprocess
 import sys
 
-SCRIPT = r'''
+SCRIPT = r"""
 import atexit, logging, logging.handlers, pathlib, sys
 import torch.distributed as dist
 from csml_mm.utils import exit_after_distributed_run
@@ -25,13 +26,19 @@ assert (out / 'run.log').read_text() == ''
 sys.stdout.write('buffered output')  # a pipe: block-buffered until flushed
 exit_after_distributed_run(3)
 (out / 'after').write_text('not reached')
-'''
+"""
 
 
 def test_exit_after_distributed_run_flushes_runs_exit_handlers_and_exits(tmp_path, repo_root):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONUNBUFFERED'}
-    proc = subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], cwd=repo_root,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, '-c', SCRIPT, str(tmp_path)],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 3, proc.stderr[-2000:]
     # the first call returned (no process group), the second flushed stdout before leaving
     assert proc.stdout == 'before the group\nbuffered output'
@@ -41,7 +48,9 @@ def test_exit_after_distributed_run_flushes_runs_exit_handlers_and_exits(tmp_pat
 
 
 def test_exit_after_distributed_run_returns_without_a_process_group():
-    from csml_mm.utils import exit_after_distributed_run
     import torch.distributed as dist
+
+    from csml_mm.utils import exit_after_distributed_run
+
     assert not dist.is_initialized()
     assert exit_after_distributed_run(7) is None  # still running: no exit happened

@@ -1,5 +1,6 @@
 """CSML_MM_HOST_CHECKS: the heads' data-dependent checks run on CPU tensors by default, can
 be forced on or off, and a bad value is named."""
+
 import pytest
 import torch
 

@@ -1,5 +1,6 @@
 """The one exact top-k search (csml_mm.utils.topk_search) against float64 brute force,
 its memory plan, and its real peak memory in a separate process."""
+
 import json
 import os
 import socket
@@ -21,8 +22,9 @@ def _brute(q, bank, k, exclude_self=False):
     qd, bd = q.double(), bank.double()
     sims, idx = [], []
     for i in range(q.shape[0]):
-        row = [(float(qd[i] @ bd[j]), j) for j in range(bank.shape[0])
-               if not (exclude_self and j == i)]
+        row = [
+            (float(qd[i] @ bd[j]), j) for j in range(bank.shape[0]) if not (exclude_self and j == i)
+        ]
         row.sort(key=lambda t: (-t[0], t[1]))
         sims.append([s for s, _ in row[:k]])
         idx.append([j for _, j in row[:k]])
@@ -50,8 +52,9 @@ def test_equals_brute_force(budget, exclude):
     x = _data(300, 12)
     q = x if exclude else _data(37, 12, seed=1)
     ids = torch.arange(q.shape[0]) if exclude else None
-    s, i, plan, redone = exact_topk(q, x, 7, query_ids=ids, memory_budget=budget,
-                                    max_query_chunk=64, return_plan=True)
+    s, i, plan, redone = exact_topk(
+        q, x, 7, query_ids=ids, memory_budget=budget, max_query_chunk=64, return_plan=True
+    )
     ref_s, ref_i = _brute(q, x, 7, exclude_self=exclude)
     assert torch.equal(i, ref_i)
     torch.testing.assert_close(s.double(), ref_s, atol=1e-6, rtol=0)
@@ -69,8 +72,9 @@ def test_self_exclusion_is_by_id_not_by_value():
     assert (i != torch.arange(50)[:, None]).all()
     assert i[5, 0] == 20 and i[20, 0] == 5
     # shards with global ids: bank rows 100..149, queries carry ids from the same space
-    _, i2 = exact_topk(x[:10], x, 3, query_ids=torch.arange(10) + 100,
-                       bank_ids=torch.arange(50) + 100)
+    _, i2 = exact_topk(
+        x[:10], x, 3, query_ids=torch.arange(10) + 100, bank_ids=torch.arange(50) + 100
+    )
     assert torch.equal(i2, i[:10])
 
 
@@ -89,12 +93,12 @@ def test_fp16_storage_is_exact_and_re_searches_when_unsure():
     ref6_s, ref6_i = _brute(x, x, 6, exclude_self=True)
     ref_s, ref_i = ref6_s[:, :5], ref6_i[:, :5]
     ids = torch.arange(200)
-    s, i, _, redone = exact_topk(x, x, 5, query_ids=ids, storage_dtype='fp16',
-                                 return_plan=True)
+    s, i, _, redone = exact_topk(x, x, 5, query_ids=ids, storage_dtype='fp16', return_plan=True)
     torch.testing.assert_close(s.double(), ref_s, atol=1e-6, rtol=0)
     # with a single extra candidate the bound cannot certify many rows: they are redone
-    s1, i1, _, redone1 = exact_topk(x, x, 5, query_ids=ids, storage_dtype='fp16',
-                                    fp16_extra=1, return_plan=True)
+    s1, i1, _, redone1 = exact_topk(
+        x, x, 5, query_ids=ids, storage_dtype='fp16', fp16_extra=1, return_plan=True
+    )
     assert redone1 > 0
     torch.testing.assert_close(s1.double(), ref_s, atol=1e-6, rtol=0)
     # where the ranking (the 6th included) has no near-tie, the indices are the reference's
@@ -112,7 +116,7 @@ def test_plan_errors_and_k_checks():
     exact_topk(x, x, 5)  # without exclusion 5 of 5 is fine
 
 
-_PEAK = textwrap.dedent('''
+_PEAK = textwrap.dedent("""
     import json, sys, torch
     from csml_mm.utils.topk_search import exact_topk
     n, d, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -134,12 +138,16 @@ _PEAK = textwrap.dedent('''
     else:
         exact_topk(bank, bank, 5, query_ids=ids, memory_budget=int(mode))
     print(json.dumps(dict(peak=rss('VmHWM') - base)))
-''')
+""")
 
 
 def _peak(n, d, mode):
-    out = subprocess.run([sys.executable, '-c', _PEAK, str(n), str(d), mode],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, '-c', _PEAK, str(n), str(d), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])['peak']
 
@@ -165,6 +173,7 @@ def test_peak_memory_respects_the_budget():
 
 def test_topk_neighbours_one_process_equals_exact_topk_and_knn_search():
     from csml_mm.models.utils import knn_search
+
     x = _data(60, 7, seed=3)
     x[11] = x[4]  # a duplicate: found, itself not
     ref_s, ref_i = exact_topk(x, x, 5, query_ids=torch.arange(60), memory_budget=3000)
@@ -192,8 +201,9 @@ def _uneven_worker(rank, port, out, budget):
     x[43] = x[2]  # a duplicate across the shards
     ids = torch.arange(45).flip(0)  # ids are not positions
     mine = slice(0, 40) if rank == 0 else slice(40, 45)
-    s, i = topk_neighbours(x[mine], 3, ids=ids[mine], sharded=True, memory_budget=budget,
-                           max_query_chunk=64)
+    s, i = topk_neighbours(
+        x[mine], 3, ids=ids[mine], sharded=True, memory_budget=budget, max_query_chunk=64
+    )
     torch.save(dict(sims=s, nbrs=i), f'{out}.{rank}')
     dist.destroy_process_group()
 
@@ -201,8 +211,10 @@ def _uneven_worker(rank, port, out, budget):
 def test_sharded_topk_neighbours_with_uneven_shards_matches_one_process(tmp_path):
     # with 3000 bytes the 40-row shard plans blocks of 5 query rows, the 5-row shard of 10:
     # the broadcast blocks must still agree (the smallest), or the collectives would not
-    assert plan_search(40, 40, 6, 3, memory_budget=3000, max_query_chunk=64).query_chunk != \
-        plan_search(40, 5, 6, 3, memory_budget=3000, max_query_chunk=64).query_chunk
+    assert (
+        plan_search(40, 40, 6, 3, memory_budget=3000, max_query_chunk=64).query_chunk
+        != plan_search(40, 5, 6, 3, memory_budget=3000, max_query_chunk=64).query_chunk
+    )
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]

@@ -12,6 +12,7 @@ SIGABRT). The numbers in docs/distributed.md come from this job. Usage::
 
     python tools/analysis_tools/dist_exit_abort.py --modes return destroy helper --launches 40
 """
+
 import argparse
 import os
 import subprocess
@@ -20,7 +21,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-JOB = r'''
+JOB = r"""
 import sys
 import torch
 import torch.distributed as dist
@@ -37,21 +38,32 @@ if mode == 'destroy':
     dist.destroy_process_group()
 elif mode == 'helper':
     exit_after_distributed_run(0)
-'''
+"""
 
 
 def launch(job: str, mode: str, port: int) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-           f'--master_port={port}', job, mode]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+    )
+    cmd = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--nproc_per_node=2',
+        f'--master_port={port}',
+        job,
+        mode,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--modes', nargs='+', default=['return', 'helper'],
-                        choices=['return', 'destroy', 'helper'])
+    parser.add_argument(
+        '--modes', nargs='+', default=['return', 'helper'], choices=['return', 'destroy', 'helper']
+    )
     parser.add_argument('--launches', type=int, default=20, help='launches per mode')
     parser.add_argument('--port', type=int, default=34500, help='first master port')
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
 """Timing helpers shared by the benchmark scripts (median step time, CUDA peak memory)."""
+
 import time
 from typing import Callable, List, Optional, Tuple
 
@@ -24,8 +25,14 @@ def median_seconds(fn: Callable[[], object], steps: int, warmup: int) -> float:
     return times[len(times) // 2]
 
 
-def time_steps(model: torch.nn.Module, views: List[torch.Tensor], steps: int, warmup: int,
-               device: torch.device, amp: bool) -> Tuple[float, Optional[float]]:
+def time_steps(
+    model: torch.nn.Module,
+    views: List[torch.Tensor],
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    amp: bool,
+) -> Tuple[float, Optional[float]]:
     """Median seconds of one SGD step of ``model.loss(views)`` and the CUDA peak in MiB.
 
     The peak is ``None`` off CUDA (CPU peak memory is not measured in-process).
@@ -76,6 +83,7 @@ def peak_rss_increase_mib(step) -> Tuple[float, str]:
         return (_hwm_kib() - before) / 1024, 'VmHWM after clear_refs'
     except OSError:
         import resource
+
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         step()
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

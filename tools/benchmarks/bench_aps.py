@@ -23,6 +23,7 @@ Examples:
     python tools/benchmarks/bench_aps.py --batch 256 --amp        # on a GPU
     python tools/benchmarks/bench_aps.py --arch deit-small --img 224 --patch 16 --batch 64
 """
+
 import argparse
 import json
 import os
@@ -42,8 +43,11 @@ from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
-from csml_mm.datasets.transforms import (SelectivePatchSampling,  # noqa: E402
-                                         SparsePatchSampling, sparse_patch_ids)
+from csml_mm.datasets.transforms import (
+    SelectivePatchSampling,  # noqa: E402
+    SparsePatchSampling,
+    sparse_patch_ids,
+)
 
 DIMS = {'deit-tiny': 192, 'deit-small': 384, 'deit-base': 768}
 
@@ -53,8 +57,9 @@ def parse_args(argv=None):
     p.add_argument('--arch', default='deit-tiny', choices=sorted(DIMS))
     p.add_argument('--img', type=int, default=32)
     p.add_argument('--patch', type=int, default=2)
-    p.add_argument('--batch', type=int, default=None,
-                   help='per-step batch (default: 256 on CUDA, 8 on CPU)')
+    p.add_argument(
+        '--batch', type=int, default=None, help='per-step batch (default: 256 on CUDA, 8 on CPU)'
+    )
     p.add_argument('--ratio', type=float, default=0.25)
     p.add_argument('--steps', type=int, default=None, help='timed steps per case')
     p.add_argument('--warmup', type=int, default=1)
@@ -68,17 +73,34 @@ def parse_args(argv=None):
 
 def build_model(args, device):
     dim = DIMS[args.arch]
-    mlp = dict(type='NonLinearNeck', hid_channels=512, out_channels=128, num_layers=3,
-               with_bias=False, with_last_bn=True, with_last_bn_affine=False,
-               with_avg_pool=False, norm_cfg=dict(type='BN1d'))
-    cfg = dict(type='APS',
-               backbone=dict(type='TokenSubsetViT', arch=args.arch, img_size=args.img,
-                             patch_size=args.patch, qkv_bias=False,
-                             norm_cfg=dict(type='LN', eps=1e-5)),
-               neck=dict(mlp, in_channels=dim), predictor=dict(mlp, in_channels=128),
-               head=dict(type='MultiPositiveContrastiveHead', temperature=0.1),
-               data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.],
-                                      std=[1., 1., 1.], to_rgb=False))
+    mlp = dict(
+        type='NonLinearNeck',
+        hid_channels=512,
+        out_channels=128,
+        num_layers=3,
+        with_bias=False,
+        with_last_bn=True,
+        with_last_bn_affine=False,
+        with_avg_pool=False,
+        norm_cfg=dict(type='BN1d'),
+    )
+    cfg = dict(
+        type='APS',
+        backbone=dict(
+            type='TokenSubsetViT',
+            arch=args.arch,
+            img_size=args.img,
+            patch_size=args.patch,
+            qkv_bias=False,
+            norm_cfg=dict(type='LN', eps=1e-5),
+        ),
+        neck=dict(mlp, in_channels=dim),
+        predictor=dict(mlp, in_channels=128),
+        head=dict(type='MultiPositiveContrastiveHead', temperature=0.1),
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor', mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], to_rgb=False
+        ),
+    )
     model = MODELS.build(cfg)
     model.init_weights()
     model.to(device)
@@ -89,9 +111,11 @@ def build_model(args, device):
 def make_batch(args, case, seed=0):
     """Two views of random images; per sample one round of ids (all ids for 'full')."""
     rng = np.random.default_rng(seed)
-    g = (args.img // args.patch)**2
-    views = [torch.from_numpy(rng.integers(0, 255, (args.batch, 3, args.img, args.img),
-                                           dtype=np.uint8)) for _ in range(2)]
+    g = (args.img // args.patch) ** 2
+    views = [
+        torch.from_numpy(rng.integers(0, 255, (args.batch, 3, args.img, args.img), dtype=np.uint8))
+        for _ in range(2)
+    ]
     samples = []
     for _ in range(args.batch):
         ds = DataSample()
@@ -144,6 +168,7 @@ def memory_case_child(args):
         method = 'VmHWM after clear_refs'
     except OSError:
         import resource
+
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         model.train_step(data, optim)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -152,11 +177,27 @@ def memory_case_child(args):
 
 
 def cpu_memory(args, case):
-    cmd = [sys.executable, osp.abspath(__file__), '--memory-case', case, '--arch', args.arch,
-           '--img', str(args.img), '--patch', str(args.patch), '--batch', str(args.batch),
-           '--ratio', str(args.ratio), '--device', 'cpu']
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__),
+        '--memory-case',
+        case,
+        '--arch',
+        args.arch,
+        '--img',
+        str(args.img),
+        '--patch',
+        str(args.patch),
+        '--batch',
+        str(args.batch),
+        '--ratio',
+        str(args.ratio),
+        '--device',
+        'cpu',
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT)
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -185,8 +226,14 @@ def bench_sampler(pairs, grid_px, patch, seed=0):
             h, w = rs.uniform(0.39, 1.0, size=2) * grid_px
             boxes.append(np.array([rs.uniform(0, grid_px - h), rs.uniform(0, grid_px - w), h, w]))
         flips = [bool(f) for f in rs.randint(0, 2, size=2)]
-        items.append(dict(img=[img, img], crop_box=boxes, flip=flips,
-                          flip_direction=['horizontal' if f else None for f in flips]))
+        items.append(
+            dict(
+                img=[img, img],
+                crop_box=boxes,
+                flip=flips,
+                flip_direction=['horizontal' if f else None for f in flips],
+            )
+        )
     start = time.perf_counter()
     for res in items:
         selective(sparse(res))
@@ -205,10 +252,12 @@ def main():
         memory_case_child(args)
         return
     steps = args.steps or (20 if device.type == 'cuda' else 2)
-    g = (args.img // args.patch)**2
+    g = (args.img // args.patch) ** 2
     n = int(g * args.ratio + 1e-9)
-    print(f'device={device} arch={args.arch} img={args.img} patch={args.patch} batch={args.batch} '
-          f'amp={args.amp} tokens per view: APS {n} + cls vs full {g} + cls')
+    print(
+        f'device={device} arch={args.arch} img={args.img} patch={args.patch} batch={args.batch} '
+        f'amp={args.amp} tokens per view: APS {n} + cls vs full {g} + cls'
+    )
 
     model = build_model(args, device)
     optim = make_optim(model, args)
@@ -221,37 +270,58 @@ def main():
         for case in ('aps', 'full'):
             times[case].append(timed_step(model, optim, data[case], device))
     t_aps, t_full = float(np.median(times['aps'])), float(np.median(times['full']))
-    result = dict(device=str(device), arch=args.arch, img=args.img, patch=args.patch,
-                  batch=args.batch, ratio=args.ratio, amp=args.amp, steps=steps,
-                  step_s_aps=t_aps, step_s_full=t_full, step_time_ratio=t_aps / t_full)
-    print(f'step time: APS {t_aps * 1e3:.1f} ms, full view {t_full * 1e3:.1f} ms, '
-          f'ratio {t_aps / t_full:.3f} (target <= 0.40)')
+    result = dict(
+        device=str(device),
+        arch=args.arch,
+        img=args.img,
+        patch=args.patch,
+        batch=args.batch,
+        ratio=args.ratio,
+        amp=args.amp,
+        steps=steps,
+        step_s_aps=t_aps,
+        step_s_full=t_full,
+        step_time_ratio=t_aps / t_full,
+    )
+    print(
+        f'step time: APS {t_aps * 1e3:.1f} ms, full view {t_full * 1e3:.1f} ms, '
+        f'ratio {t_aps / t_full:.3f} (target <= 0.40)'
+    )
 
     if not args.skip_memory:
         if device.type == 'cuda':
             mem = {case: cuda_memory(model, optim, data[case], device) for case in data}
-            result.update(memory_kind='cuda max_memory_allocated during a step',
-                          peak_mib_aps=mem['aps'][0] / 2**20, peak_mib_full=mem['full'][0] / 2**20,
-                          peak_above_start_mib_aps=mem['aps'][1] / 2**20,
-                          peak_above_start_mib_full=mem['full'][1] / 2**20,
-                          memory_ratio=mem['aps'][0] / mem['full'][0],
-                          memory_ratio_above_start=mem['aps'][1] / mem['full'][1])
+            result.update(
+                memory_kind='cuda max_memory_allocated during a step',
+                peak_mib_aps=mem['aps'][0] / 2**20,
+                peak_mib_full=mem['full'][0] / 2**20,
+                peak_above_start_mib_aps=mem['aps'][1] / 2**20,
+                peak_above_start_mib_full=mem['full'][1] / 2**20,
+                memory_ratio=mem['aps'][0] / mem['full'][0],
+                memory_ratio_above_start=mem['aps'][1] / mem['full'][1],
+            )
         else:
             mem = {case: cpu_memory(args, case) for case in data}
-            result.update(memory_kind=f'CPU peak RSS increase of a first step in a fresh '
-                          f'process ({mem["aps"]["method"]})',
-                          peak_mib_aps=mem['aps']['peak_kib'] / 1024,
-                          peak_mib_full=mem['full']['peak_kib'] / 1024,
-                          memory_ratio=mem['aps']['peak_kib'] / mem['full']['peak_kib'])
-        print(f'peak memory: APS {result["peak_mib_aps"]:.1f} MiB, full view '
-              f'{result["peak_mib_full"]:.1f} MiB, ratio {result["memory_ratio"]:.3f} '
-              f'(target <= 0.5; {result["memory_kind"]})')
+            result.update(
+                memory_kind=f'CPU peak RSS increase of a first step in a fresh '
+                f'process ({mem["aps"]["method"]})',
+                peak_mib_aps=mem['aps']['peak_kib'] / 1024,
+                peak_mib_full=mem['full']['peak_kib'] / 1024,
+                memory_ratio=mem['aps']['peak_kib'] / mem['full']['peak_kib'],
+            )
+        print(
+            f'peak memory: APS {result["peak_mib_aps"]:.1f} MiB, full view '
+            f'{result["peak_mib_full"]:.1f} MiB, ratio {result["memory_ratio"]:.3f} '
+            f'(target <= 0.5; {result["memory_kind"]})'
+        )
 
     ms16 = bench_sampler(args.sampler_pairs, 32, 2)
     ms14 = bench_sampler(args.sampler_pairs // 2, 224, 16)
     result.update(sampler_ms_per_pair_16x16=ms16, sampler_ms_per_pair_14x14=ms14)
-    print(f'sampler (sparse + selective, 4 rounds of 25%): {ms16:.3f} ms per image pair '
-          f'(16x16 grid), {ms14:.3f} ms (14x14 grid) (target <= 0.5 ms)')
+    print(
+        f'sampler (sparse + selective, 4 rounds of 25%): {ms16:.3f} ms per image pair '
+        f'(16x16 grid), {ms14:.3f} ms (14x14 grid) (target <= 0.5 ms)'
+    )
     print(json.dumps(result))
 
 

@@ -10,6 +10,7 @@ sides interleaved, median over batches; prints the ratio and one JSON line::
 
     python tools/benchmarks/bench_batch_augment.py [--batch 128] [--batches 20] [--threads 2]
 """
+
 import argparse
 import json
 import os.path as osp
@@ -22,10 +23,13 @@ import torch
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 VIEW = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.), backend='pillow'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply', transforms=[dict(type='ColorJitter', brightness=0.4,
-                                               contrast=0.4)], prob=0.8),
+    dict(
+        type='RandomApply',
+        transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)],
+        prob=0.8,
+    ),
 ]
 NORM = dict(mean=[55.8] * 3, std=[84.6] * 3, to_rgb=True)
 
@@ -38,11 +42,13 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    import csml_mm  # noqa: F401
-    from csml_mm.datasets.fashion_mnist import fashion_mnist_available
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
     from mmpretrain.registry import MODELS
+
+    import csml_mm  # noqa: F401
+    from csml_mm.datasets.fashion_mnist import fashion_mnist_available
+
     init_default_scope('mmpretrain')
 
     if fashion_mnist_available():
@@ -51,21 +57,39 @@ def main() -> None:
         data = dict(type='DigitsComposite', split='train')
 
     def loader(pipeline):
-        return Runner.build_dataloader(dict(
-            batch_size=args.batch, num_workers=0, drop_last=True,
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            collate_fn=dict(type='default_collate'),
-            dataset=dict(data, pipeline=pipeline)), seed=0)
+        return Runner.build_dataloader(
+            dict(
+                batch_size=args.batch,
+                num_workers=0,
+                drop_last=True,
+                sampler=dict(type='DefaultSampler', shuffle=True),
+                collate_fn=dict(type='default_collate'),
+                dataset=dict(data, pipeline=pipeline),
+            ),
+            seed=0,
+        )
 
-    per_image = (loader([dict(type='MultiView', num_views=2, transforms=[VIEW]),
-                         dict(type='PackInputs')]),
-                 MODELS.build(dict(type='SelfSupDataPreprocessor', **NORM)))
-    batched = (loader([dict(type='MultiView', num_views=1, transforms=[[]]),
-                       dict(type='PackInputs')]),
-               MODELS.build(dict(type='BatchAugDataPreprocessor', views_per_input=2,
-                                 crop_scale=(0.2, 1.0), flip_prob=0.5, jitter_prob=0.8,
-                                 brightness=0.4, contrast=0.4, saturation=0.0, gray_prob=0.0,
-                                 **NORM)))
+    per_image = (
+        loader([dict(type='MultiView', num_views=2, transforms=[VIEW]), dict(type='PackInputs')]),
+        MODELS.build(dict(type='SelfSupDataPreprocessor', **NORM)),
+    )
+    batched = (
+        loader([dict(type='MultiView', num_views=1, transforms=[[]]), dict(type='PackInputs')]),
+        MODELS.build(
+            dict(
+                type='BatchAugDataPreprocessor',
+                views_per_input=2,
+                crop_scale=(0.2, 1.0),
+                flip_prob=0.5,
+                jitter_prob=0.8,
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.0,
+                gray_prob=0.0,
+                **NORM,
+            )
+        ),
+    )
     times = {'per_image': [], 'batched': []}
     iters = {k: iter(v[0]) for k, v in (('per_image', per_image), ('batched', batched))}
     n = min(len(per_image[0]), len(batched[0]))
@@ -81,9 +105,18 @@ def main() -> None:
     print(f'per-image pipeline + SelfSupDataPreprocessor: {med["per_image"]:.1f} ms per batch')
     print(f'PackInputs + BatchAugDataPreprocessor:         {med["batched"]:.1f} ms per batch')
     print(f'ratio batched / per-image: {ratio:.3f}')
-    print(json.dumps(dict(per_image_ms=round(med['per_image'], 2),
-                          batched_ms=round(med['batched'], 2), ratio=round(ratio, 4),
-                          batch=args.batch, batches=n, data=data['type'])))
+    print(
+        json.dumps(
+            dict(
+                per_image_ms=round(med['per_image'], 2),
+                batched_ms=round(med['batched'], 2),
+                ratio=round(ratio, 4),
+                batch=args.batch,
+                batches=n,
+                data=data['type'],
+            )
+        )
+    )
 
 
 if __name__ == '__main__':

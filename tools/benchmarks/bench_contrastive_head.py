@@ -20,13 +20,13 @@ Examples::
     python tools/benchmarks/bench_contrastive_head.py
     python tools/benchmarks/bench_contrastive_head.py --queue 65536 --batch 32 --steps 20
 """
+
 import argparse
 import os.path as osp
 import sys
 from typing import Sequence
 
 import torch
-
 from _timing import median_seconds
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -35,8 +35,13 @@ sys.path.insert(0, ROOT)
 STEP_CFG = 'configs/csml/csml_resnet18-w16-multilevel_1xb128-coslr-2e_fmnist.py'
 
 
-def masked_full_matrix_term(self, q: torch.Tensor, positives: Sequence[torch.Tensor],
-                            weights: Sequence[float], queue: torch.Tensor) -> torch.Tensor:
+def masked_full_matrix_term(
+    self,
+    q: torch.Tensor,
+    positives: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    queue: torch.Tensor,
+) -> torch.Tensor:
     """The former ``CsMl._term``: [positives | queue] as one masked matrix."""
     pos = torch.stack([(q * p).sum(dim=1) for p in positives], dim=1)
     sim = torch.cat([pos, q @ queue], dim=1)
@@ -55,8 +60,10 @@ def bench_head(args) -> None:
     g = torch.Generator().manual_seed(0)
     n, k = args.batch, args.queue
     q = torch.nn.functional.normalize(torch.randn(n, args.dim, generator=g), dim=1)
-    keys = [torch.nn.functional.normalize(torch.randn(n, args.dim, generator=g), dim=1)
-            for _ in range(2)]
+    keys = [
+        torch.nn.functional.normalize(torch.randn(n, args.dim, generator=g), dim=1)
+        for _ in range(2)
+    ]
     queue = torch.nn.functional.normalize(torch.randn(args.dim, k, generator=g), dim=0)
     holder = type('Holder', (), {})()
     holder.head = MultiPositiveContrastiveHead(0.2, 'per_positive')
@@ -70,14 +77,19 @@ def bench_head(args) -> None:
             term(holder, leaf, keys, [0.5, 0.5], queue).backward()
 
         step()
-        results[name] = (term(holder, leaf, keys, [0.5, 0.5], queue).item(),
-                         leaf.grad.clone(), median_seconds(step, args.steps * 10, args.warmup))
+        results[name] = (
+            term(holder, leaf, keys, [0.5, 0.5], queue).item(),
+            leaf.grad.clone(),
+            median_seconds(step, args.steps * 10, args.warmup),
+        )
     (v0, g0, t0), (v1, g1, t1) = results.values()
     print(f'head: one loss term, N={n}, P=2, K={k}, dim={args.dim}, forward + backward')
     for name, (_, _, t) in results.items():
         print(f'  {name:20s} {t * 1e3:8.2f} ms')
-    print(f'  shared / full: {t1 / t0:.3f}   |loss diff| {abs(v0 - v1):.2e}   '
-          f'max |grad diff| {(g0 - g1).abs().max().item():.2e}')
+    print(
+        f'  shared / full: {t1 / t0:.3f}   |loss diff| {abs(v0 - v1):.2e}   '
+        f'max |grad diff| {(g0 - g1).abs().max().item():.2e}'
+    )
 
 
 def bench_step(args) -> None:
@@ -109,13 +121,16 @@ def bench_step(args) -> None:
             model.train()
             optim = build_optim_wrapper(model, cfg.optim_wrapper)
             CsMl._term = term
-            times[name] = median_seconds(lambda: model.train_step(data, optim), args.steps,
-                                         args.warmup)
+            times[name] = median_seconds(
+                lambda: model.train_step(data, optim), args.steps, args.warmup
+            )
     finally:
         CsMl._term = original
     t0, t1 = times.values()
-    print(f'step: one CsMl training step of {args.config} (batch {b}, '
-          f'{torch.get_num_threads()} threads)')
+    print(
+        f'step: one CsMl training step of {args.config} (batch {b}, '
+        f'{torch.get_num_threads()} threads)'
+    )
     for name, t in times.items():
         print(f'  {name:20s} {t * 1e3:8.1f} ms')
     print(f'  shared / full: {t1 / t0:.3f}')

@@ -22,6 +22,7 @@ Examples:
     python tools/benchmarks/bench_csml.py --depth 50 --img 224 --batch 32 --dataset-size 1281167
     python tools/benchmarks/bench_csml.py --search 100000 200000 --dim 256 --budget 256MiB
 """
+
 import argparse
 import json
 import os
@@ -33,12 +34,12 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _timing import sync, time_steps  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
-from _timing import sync, time_steps  # noqa: E402
 from csml_mm.models.utils import knn_search  # noqa: E402
 from csml_mm.utils.topk_search import human_bytes, parse_bytes, plan_search  # noqa: E402
 
@@ -87,10 +88,23 @@ print(json.dumps(dict(seconds=secs, peak=peak)))
 
 def _search_child(n, dim, mode, budget, device, out_path):
     import subprocess
-    proc = subprocess.run([sys.executable, '-c', _SEARCH_CHILD, str(n), str(dim), mode,
-                           str(budget), str(device), out_path], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=osp.abspath(
-                              osp.join(osp.dirname(__file__), '..', '..'))))
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            _SEARCH_CHILD,
+            str(n),
+            str(dim),
+            mode,
+            str(budget),
+            str(device),
+            out_path,
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))),
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -99,28 +113,40 @@ def _search_child(n, dim, mode, budget, device, out_path):
 def bench_search(args) -> None:
     """Mining's exact search at N synthetic features: budgeted vs the old fixed chunking."""
     import tempfile
+
     budget = parse_bytes(args.budget)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.search:
             new = _search_child(n, args.dim, 'new', budget, args.device, f'{tmp}/new.pt')
-            row = dict(n=n, dim=args.dim, budget=budget, new_s=new['seconds'],
-                       new_peak=new['peak'],
-                       plan=plan_search(n, n, args.dim, 5, memory_budget=budget).bytes_total)
+            row = dict(
+                n=n,
+                dim=args.dim,
+                budget=budget,
+                new_s=new['seconds'],
+                new_peak=new['peak'],
+                plan=plan_search(n, n, args.dim, 5, memory_budget=budget).bytes_total,
+            )
             if not args.no_old:
                 old = _search_child(n, args.dim, 'old', budget, args.device, f'{tmp}/old.pt')
                 same = torch.equal(torch.load(f'{tmp}/new.pt'), torch.load(f'{tmp}/old.pt'))
                 row.update(old_s=old['seconds'], old_peak=old['peak'], same_neighbours=same)
             rows.append(row)
-            print(f'N={n:>8} D={args.dim}: budgeted ({human_bytes(budget)}) '
-                  f'{row["new_s"]:.1f} s, peak {human_bytes(row["new_peak"])} '
-                  f'(plan {human_bytes(row["plan"])})'
-                  + ('' if args.no_old else
-                     f' | old 4096-row blocks {row["old_s"]:.1f} s, peak '
-                     f'{human_bytes(row["old_peak"])} | time ratio budgeted/old '
-                     f'{row["new_s"] / row["old_s"]:.2f}, peak ratio '
-                     f'{row["new_peak"] / max(row["old_peak"], 1):.3f}, same neighbours: '
-                     f'{row["same_neighbours"]}'), flush=True)
+            print(
+                f'N={n:>8} D={args.dim}: budgeted ({human_bytes(budget)}) '
+                f'{row["new_s"]:.1f} s, peak {human_bytes(row["new_peak"])} '
+                f'(plan {human_bytes(row["plan"])})'
+                + (
+                    ''
+                    if args.no_old
+                    else f' | old 4096-row blocks {row["old_s"]:.1f} s, peak '
+                    f'{human_bytes(row["old_peak"])} | time ratio budgeted/old '
+                    f'{row["new_s"] / row["old_s"]:.2f}, peak ratio '
+                    f'{row["new_peak"] / max(row["old_peak"], 1):.3f}, same neighbours: '
+                    f'{row["same_neighbours"]}'
+                ),
+                flush=True,
+            )
     # Projection to ImageNet: 1.28M x 2048, 8 ranks, default 4 GiB budget, fp16 on CUDA.
     big_n, big_d, ranks = 1281167, 2048, 8
     shard = -(-big_n // ranks)
@@ -128,46 +154,63 @@ def bench_search(args) -> None:
     last = rows[-1]
     flops = 2.0 * last['n'] ** 2 * last['dim']
     rate = flops / last['new_s']
-    big_flops = 2.0 * big_n ** 2 * big_d
+    big_flops = 2.0 * big_n**2 * big_d
     proj = dict(
-        imagenet_n=big_n, dim=big_d, ranks=ranks,
+        imagenet_n=big_n,
+        dim=big_d,
+        ranks=ranks,
         old_device_bytes=big_n * big_d * 4 + 2 * 4096 * big_n * 4,
         old_host_bytes_per_machine=ranks * big_n * big_d * 4,
         new_device_bytes_per_rank=plan.bytes_total,
         new_host_bytes_per_machine=big_n * big_d * 4,
         measured_gflops=rate / 1e9,
-        projected_search_hours_at_measured_rate=big_flops / rate / ranks / 3600)
-    print(f'ImageNet projection (1.28M x 2048, {ranks} ranks): device memory per search '
-          f'{human_bytes(proj["old_device_bytes"])} before (whole fp32 bank on rank 0 + a '
-          f'4096 x 1.28M block and its topk copy) -> {human_bytes(plan.bytes_total)} per '
-          f'rank now (fp16 shard {human_bytes(plan.bytes_bank)} + blocks of '
-          f'{plan.query_chunk} x {plan.bank_chunk}); host memory per machine '
-          f'{human_bytes(proj["old_host_bytes_per_machine"])} before (the bank gathered '
-          f'on every rank) -> {human_bytes(proj["new_host_bytes_per_machine"])} (each rank '
-          f'its shard); search time at the rate measured here '
-          f'({proj["measured_gflops"]:.1f} GFLOP/s per rank): '
-          f'{proj["projected_search_hours_at_measured_rate"]:.1f} h (a GPU does this at '
-          f'tens of TFLOP/s: seconds to minutes)')
+        projected_search_hours_at_measured_rate=big_flops / rate / ranks / 3600,
+    )
+    print(
+        f'ImageNet projection (1.28M x 2048, {ranks} ranks): device memory per search '
+        f'{human_bytes(proj["old_device_bytes"])} before (whole fp32 bank on rank 0 + a '
+        f'4096 x 1.28M block and its topk copy) -> {human_bytes(plan.bytes_total)} per '
+        f'rank now (fp16 shard {human_bytes(plan.bytes_bank)} + blocks of '
+        f'{plan.query_chunk} x {plan.bank_chunk}); host memory per machine '
+        f'{human_bytes(proj["old_host_bytes_per_machine"])} before (the bank gathered '
+        f'on every rank) -> {human_bytes(proj["new_host_bytes_per_machine"])} (each rank '
+        f'its shard); search time at the rate measured here '
+        f'({proj["measured_gflops"]:.1f} GFLOP/s per rank): '
+        f'{proj["projected_search_hours_at_measured_rate"]:.1f} h (a GPU does this at '
+        f'tens of TFLOP/s: seconds to minutes)'
+    )
     print(json.dumps(dict(rows=rows, projection=proj)))
 
 
 def build(kind, depth, feat, queue, device):
     chans = 2048 if depth >= 50 else 512
-    backbone = dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN'),
-                    zero_init_residual=False)
+    backbone = dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN'), zero_init_residual=False)
     if kind == 'moco':
-        cfg = dict(type='MoCo', queue_len=queue, feat_dim=feat, momentum=0.001,
-                   backbone=backbone,
-                   neck=dict(type='MoCoV2Neck', in_channels=chans, hid_channels=chans,
-                             out_channels=feat),
-                   head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                             temperature=0.2))
+        cfg = dict(
+            type='MoCo',
+            queue_len=queue,
+            feat_dim=feat,
+            momentum=0.001,
+            backbone=backbone,
+            neck=dict(type='MoCoV2Neck', in_channels=chans, hid_channels=chans, out_channels=feat),
+            head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+        )
     else:
-        cfg = dict(type='CsMl', queue_len=queue, feat_dim=feat, momentum=0.001,
-                   cross_warmup_epochs=0, backbone=dict(backbone, out_indices=(3, )),
-                   neck=dict(type='MultiLevelProjectionNeck', in_channels=[chans],
-                             hid_channels=chans, out_channels=feat),
-                   head=dict(type='MultiPositiveContrastiveHead', temperature=0.2))
+        cfg = dict(
+            type='CsMl',
+            queue_len=queue,
+            feat_dim=feat,
+            momentum=0.001,
+            cross_warmup_epochs=0,
+            backbone=dict(backbone, out_indices=(3,)),
+            neck=dict(
+                type='MultiLevelProjectionNeck',
+                in_channels=[chans],
+                hid_channels=chans,
+                out_channels=feat,
+            ),
+            head=dict(type='MultiPositiveContrastiveHead', temperature=0.2),
+        )
     return MODELS.build(cfg).to(device).train()
 
 
@@ -179,17 +222,30 @@ def main():
     p.add_argument('--steps', type=int, default=6)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--queue', type=int, default=4096)
-    p.add_argument('--dataset-size', type=int, default=10000,
-                   help='N for the mining estimate (ImageNet: 1281167)')
+    p.add_argument(
+        '--dataset-size',
+        type=int,
+        default=10000,
+        help='N for the mining estimate (ImageNet: 1281167)',
+    )
     p.add_argument('--mining-interval', type=int, default=5)
     p.add_argument('--amp', action='store_true')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--search', type=int, nargs='+', default=None, metavar='N',
-                   help='measure only the mining search at these bank sizes')
+    p.add_argument(
+        '--search',
+        type=int,
+        nargs='+',
+        default=None,
+        metavar='N',
+        help='measure only the mining search at these bank sizes',
+    )
     p.add_argument('--dim', type=int, default=256, help='feature dimension for --search')
     p.add_argument('--budget', default='256MiB', help='memory budget for --search')
-    p.add_argument('--no-old', action='store_true',
-                   help='--search: skip the old fixed-chunk search (it needs GBs at 200k)')
+    p.add_argument(
+        '--no-old',
+        action='store_true',
+        help='--search: skip the old fixed-chunk search (it needs GBs at 200k)',
+    )
     args = p.parse_args()
     if args.search:
         return bench_search(args)
@@ -236,26 +292,43 @@ def main():
     epoch_time = step_csml * n / args.batch
     mining_time = extract_per_img * n + t_search
     res = dict(
-        device=str(device), depth=args.depth, img=args.img, batch=args.batch, amp=args.amp,
-        step_moco_s=step_moco, step_csml_s=step_csml, step_ratio=step_csml / step_moco,
-        peak_mem_moco_mib=peak_moco, peak_mem_csml_mib=peak_csml,
+        device=str(device),
+        depth=args.depth,
+        img=args.img,
+        batch=args.batch,
+        amp=args.amp,
+        step_moco_s=step_moco,
+        step_csml_s=step_csml,
+        step_ratio=step_csml / step_moco,
+        peak_mem_moco_mib=peak_moco,
+        peak_mem_csml_mib=peak_csml,
         peak_mem_ratio=(peak_csml / peak_moco) if peak_moco else None,
-        dataset_size=n, mining_extract_s=extract_per_img * n, mining_search_s=t_search,
-        epoch_s_est=epoch_time, mining_fraction_of_epoch=mining_time / epoch_time,
+        dataset_size=n,
+        mining_extract_s=extract_per_img * n,
+        mining_search_s=t_search,
+        epoch_s_est=epoch_time,
+        mining_fraction_of_epoch=mining_time / epoch_time,
         mining_fraction_amortised=mining_time / (epoch_time * args.mining_interval),
-        mining_interval=args.mining_interval)
+        mining_interval=args.mining_interval,
+    )
     mem_kind = 'CUDA max allocated' if device.type == 'cuda' else 'not measured on CPU'
     res['peak_mem_kind'] = mem_kind
     print(f'device {device}, ResNet-{args.depth}, {args.img}px, batch {args.batch}')
-    print(f'step time   MoCo v2 {step_moco * 1e3:8.1f} ms   CsMl {step_csml * 1e3:8.1f} ms   '
-          f'ratio {res["step_ratio"]:.2f} (target <= 2.9)')
+    print(
+        f'step time   MoCo v2 {step_moco * 1e3:8.1f} ms   CsMl {step_csml * 1e3:8.1f} ms   '
+        f'ratio {res["step_ratio"]:.2f} (target <= 2.9)'
+    )
     if peak_moco:
-        print(f'peak memory MoCo v2 {peak_moco:8.0f} MiB  CsMl {peak_csml:8.0f} MiB  '
-              f'ratio {res["peak_mem_ratio"]:.2f} ({mem_kind})')
-    print(f'mining {n} images: extraction {res["mining_extract_s"]:.1f} s + search '
-          f'{t_search:.1f} s = {res["mining_fraction_of_epoch"] * 100:.1f}% of one epoch, '
-          f'{res["mining_fraction_amortised"] * 100:.1f}% per epoch when mined every '
-          f'{args.mining_interval} epochs (target <= 5%)')
+        print(
+            f'peak memory MoCo v2 {peak_moco:8.0f} MiB  CsMl {peak_csml:8.0f} MiB  '
+            f'ratio {res["peak_mem_ratio"]:.2f} ({mem_kind})'
+        )
+    print(
+        f'mining {n} images: extraction {res["mining_extract_s"]:.1f} s + search '
+        f'{t_search:.1f} s = {res["mining_fraction_of_epoch"] * 100:.1f}% of one epoch, '
+        f'{res["mining_fraction_amortised"] * 100:.1f}% per epoch when mined every '
+        f'{args.mining_interval} epochs (target <= 5%)'
+    )
     print(json.dumps(res))
 
 

@@ -15,6 +15,7 @@ Examples::
     python tools/benchmarks/bench_fused_views.py --config \\
         configs/csml/csml_resnet18-w16_1xb128-coslr-2e_fmnist.py --steps 20
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -22,7 +23,6 @@ from typing import Dict
 
 import numpy as np
 import torch
-
 from _timing import median_seconds
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -71,7 +71,7 @@ def bench(config: str, steps: int, warmup: int, batch: int = 0) -> Dict[str, flo
 def main(argv=None) -> Dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--config', default=DEFAULT_CFG, help='a CsMl config with a SplitBN backbone')
-    p.add_argument('--batch', type=int, default=0, help='batch size (default: the config\'s)')
+    p.add_argument('--batch', type=int, default=0, help="batch size (default: the config's)")
     p.add_argument('--steps', type=int, default=10)
     p.add_argument('--warmup', type=int, default=2)
     args = p.parse_args(argv)
@@ -79,8 +79,10 @@ def main(argv=None) -> Dict[str, float]:
     print(f'one CsMl training step of {args.config} ({torch.get_num_threads()} threads)')
     print(f'  one pass per image set   {r["separate"] * 1e3:8.1f} ms')
     print(f'  stacked sets             {r["stacked"] * 1e3:8.1f} ms')
-    print(f'  stacked / separate: {r["stacked"] / r["separate"]:.3f}   '
-          f'|first-step loss diff| {abs(r["stacked_loss"] - r["separate_loss"]):.2e}')
+    print(
+        f'  stacked / separate: {r["stacked"] / r["separate"]:.3f}   '
+        f'|first-step loss diff| {abs(r["stacked_loss"] - r["separate_loss"]):.2e}'
+    )
     return r
 
 

@@ -20,6 +20,7 @@ Examples::
     python tools/benchmarks/bench_quality.py --report-only         # rebuild the report
     python tools/benchmarks/bench_quality.py --quick --work-dir /tmp/q --out-dir /tmp/q/report
 """
+
 import argparse
 import json
 import os
@@ -40,36 +41,73 @@ MOCO_4E_CFG = 'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.
 #: method key -> (label, config, extra --cfg-options)
 METHODS: Dict[str, tuple] = {
     'mocov2': ('MoCo v2 (SplitBN)', MOCO_4E_CFG, []),
-    'mocov2-bn': ('MoCo v2, plain BN (no shuffle-BN remedy)', MOCO_4E_CFG,
-                  ['model.backbone.norm_cfg.num_splits=1']),
+    'mocov2-bn': (
+        'MoCo v2, plain BN (no shuffle-BN remedy)',
+        MOCO_4E_CFG,
+        ['model.backbone.norm_cfg.num_splits=1'],
+    ),
     'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py', []),
-    'csml-ml': ('CsMl multi-level (HSA-style)',
-                'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py', []),
-    'mocov2-5e': ('MoCo v2 (SplitBN), 5 epochs',
-                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py', []),
-    'csml-5e': ('CsMl, 5 epochs',
-                'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py', []),
-    'mocov2-6e': ('MoCo v2 (SplitBN), 6 epochs',
-                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py', []),
-    'csml-6e': ('CsMl, 6 epochs',
-                'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py', []),
-    'csml-ml-6e': ('CsMl multi-level (HSA-style), 6 epochs',
-                   'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-6e_fmnist.py',
-                   []),
-    'mocov2-7e': ('MoCo v2, BN in the projection MLP',
-                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py', []),
-    'mocov2-8e': ('MoCo v2, BN in the projection MLP, 8 epochs',
-                  'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-8e_fmnist.py', []),
+    'csml-ml': (
+        'CsMl multi-level (HSA-style)',
+        'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py',
+        [],
+    ),
+    'mocov2-5e': (
+        'MoCo v2 (SplitBN), 5 epochs',
+        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py',
+        [],
+    ),
+    'csml-5e': (
+        'CsMl, 5 epochs',
+        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py',
+        [],
+    ),
+    'mocov2-6e': (
+        'MoCo v2 (SplitBN), 6 epochs',
+        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+        [],
+    ),
+    'csml-6e': (
+        'CsMl, 6 epochs',
+        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+        [],
+    ),
+    'csml-ml-6e': (
+        'CsMl multi-level (HSA-style), 6 epochs',
+        'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-6e_fmnist.py',
+        [],
+    ),
+    'mocov2-7e': (
+        'MoCo v2, BN in the projection MLP',
+        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py',
+        [],
+    ),
+    'mocov2-8e': (
+        'MoCo v2, BN in the projection MLP, 8 epochs',
+        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-8e_fmnist.py',
+        [],
+    ),
     'simclr': ('SimCLR', RESNET_CFG, []),
     'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py', []),
     'aps': ('APS (selective view 2)', VIT_CFG, []),
-    'aps-uniform': ('APS with uniform view 2', VIT_CFG,
-                    ['train_dataloader.dataset.pipeline.2.power=0.0']),
-    'aps-full': ('ViT with full views', VIT_CFG,
-                 ['train_dataloader.dataset.pipeline.1.ratio=1.0',
-                  'train_dataloader.dataset.pipeline.1.rounds=1']),
-    'supervised': ('Supervised (ceiling)',
-                   'configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py', []),
+    'aps-uniform': (
+        'APS with uniform view 2',
+        VIT_CFG,
+        ['train_dataloader.dataset.pipeline.2.power=0.0'],
+    ),
+    'aps-full': (
+        'ViT with full views',
+        VIT_CFG,
+        [
+            'train_dataloader.dataset.pipeline.1.ratio=1.0',
+            'train_dataloader.dataset.pipeline.1.rounds=1',
+        ],
+    ),
+    'supervised': (
+        'Supervised (ceiling)',
+        'configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py',
+        [],
+    ),
 }
 #: comparison -> (baseline, methods...), the first entry is the baseline
 PAIRS: Dict[str, List[str]] = {
@@ -91,19 +129,34 @@ FLOORS = {
     'random-resnet': ('ResNet-18 w16, random init', RESNET_CFG, '--random-init'),
     'random-vit': ('ViT d4 w64 p4, random init', VIT_CFG, '--random-init'),
 }
-FLOOR_OF = {'csml': 'random-resnet', 'csml-5e': 'random-resnet', 'csml-6e': 'random-resnet',
-            'wcl': 'random-resnet', 'mocov2': 'random-resnet',
-            'mocov2-8e': 'random-resnet',
-            'aps': 'random-vit',
-            'supervised': 'random-resnet'}
+FLOOR_OF = {
+    'csml': 'random-resnet',
+    'csml-5e': 'random-resnet',
+    'csml-6e': 'random-resnet',
+    'wcl': 'random-resnet',
+    'mocov2': 'random-resnet',
+    'mocov2-8e': 'random-resnet',
+    'aps': 'random-vit',
+    'supervised': 'random-resnet',
+}
 #: comparison -> (method, reference) differences the report lists with their per-seed values,
 #: beside the Δ columns (which are against random init and the pair's baseline)
 PAIRED_DIFFERENCES: Dict[str, List[tuple]] = {
-    'csml': [('mocov2', 'mocov2-bn'), ('csml', 'mocov2'), ('csml-ml', 'mocov2'),
-             ('csml-ml', 'csml')],
+    'csml': [
+        ('mocov2', 'mocov2-bn'),
+        ('csml', 'mocov2'),
+        ('csml-ml', 'mocov2'),
+        ('csml-ml', 'csml'),
+    ],
     'csml-5e': [('csml-5e', 'mocov2-5e'), ('csml-5e', 'csml'), ('mocov2-5e', 'mocov2')],
-    'csml-6e': [('csml-6e', 'mocov2-6e'), ('csml-6e', 'csml'), ('mocov2-6e', 'mocov2'),
-                ('csml-ml-6e', 'mocov2-6e'), ('csml-ml-6e', 'csml-6e'), ('csml-ml-6e', 'csml-ml')],
+    'csml-6e': [
+        ('csml-6e', 'mocov2-6e'),
+        ('csml-6e', 'csml'),
+        ('mocov2-6e', 'mocov2'),
+        ('csml-ml-6e', 'mocov2-6e'),
+        ('csml-ml-6e', 'csml-6e'),
+        ('csml-ml-6e', 'csml-ml'),
+    ],
     'aps': [('aps', 'aps-uniform')],
 }
 KNN_ARGS = ['--topk', '20', '--temperature', '0.07']
@@ -115,20 +168,36 @@ QUICK_OPTIONS = ['default_hooks.logger.interval=1']
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--pairs', nargs='+', default=list(PAIRS), choices=list(PAIRS))
-    p.add_argument('--methods', nargs='+', default=None, choices=list(METHODS),
-                   help='only these methods of the chosen pairs')
+    p.add_argument(
+        '--methods',
+        nargs='+',
+        default=None,
+        choices=list(METHODS),
+        help='only these methods of the chosen pairs',
+    )
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'quality'))
-    p.add_argument('--out-dir', default=osp.join(ROOT, 'docs', 'results'),
-                   help='where quality.md, the plots and the per-run results (runs/) go')
-    p.add_argument('--epochs', type=int, default=None,
-                   help='override every config\'s max_epochs (e.g. 200 on a GPU); results '
-                   'go to WORK_DIR/e<epochs>/ and the report says so')
-    p.add_argument('--cfg-options', nargs='+', default=[],
-                   help='extra overrides for every pretraining run')
-    p.add_argument('--quick', action='store_true',
-                   help='smoke run: 1 epoch per config (point FASHION_MNIST_ROOT at a small '
-                   'copy to make it seconds long)')
+    p.add_argument(
+        '--out-dir',
+        default=osp.join(ROOT, 'docs', 'results'),
+        help='where quality.md, the plots and the per-run results (runs/) go',
+    )
+    p.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
+        help="override every config's max_epochs (e.g. 200 on a GPU); results "
+        'go to WORK_DIR/e<epochs>/ and the report says so',
+    )
+    p.add_argument(
+        '--cfg-options', nargs='+', default=[], help='extra overrides for every pretraining run'
+    )
+    p.add_argument(
+        '--quick',
+        action='store_true',
+        help='smoke run: 1 epoch per config (point FASHION_MNIST_ROOT at a small '
+        'copy to make it seconds long)',
+    )
     p.add_argument('--report-only', action='store_true', help='only rebuild the report')
     p.add_argument('--no-floors', action='store_true', help='skip raw pixels / random init')
     return p.parse_args(argv)
@@ -152,19 +221,37 @@ def _run(cmd: List[str], log: str, env: Optional[dict] = None) -> None:
     with open(log, 'a') as f:
         f.write('$ ' + ' '.join(cmd) + '\n')
         f.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, env=dict(_env(), **(env or {})), stdout=f,
-                              stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=dict(_env(), **(env or {})), stdout=f, stderr=subprocess.STDOUT
+        )
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
-        raise RuntimeError(f'command failed ({proc.returncode}): {" ".join(cmd)}\n'
-                           f'last lines of {log}:\n{tail}')
+        raise RuntimeError(
+            f'command failed ({proc.returncode}): {" ".join(cmd)}\nlast lines of {log}:\n{tail}'
+        )
 
 
-def _knn_eval(config: str, mode: List[str], out: str, log: str, seed: int,
-              options: List[str], linear: bool = True) -> dict:
-    cmd = [sys.executable, 'tools/analysis_tools/knn_eval.py', config, *mode, *KNN_ARGS,
-           '--seed', str(seed), '--out', out] + (['--linear-probe'] if linear else [])
+def _knn_eval(
+    config: str,
+    mode: List[str],
+    out: str,
+    log: str,
+    seed: int,
+    options: List[str],
+    linear: bool = True,
+) -> dict:
+    cmd = [
+        sys.executable,
+        'tools/analysis_tools/knn_eval.py',
+        config,
+        *mode,
+        *KNN_ARGS,
+        '--seed',
+        str(seed),
+        '--out',
+        out,
+    ] + (['--linear-probe'] if linear else [])
     if options:
         cmd += ['--cfg-options', *options]
     _run(cmd, log)
@@ -211,6 +298,7 @@ def epoch_override_options(config: str, epochs: int) -> List[str]:
     from mmengine.config import Config
 
     from csml_mm.utils.run_size import epoch_options
+
     return epoch_options(Config.fromfile(osp.join(ROOT, config)), epochs)
 
 
@@ -250,11 +338,17 @@ def purity_text(pre: List[dict]) -> str:
     for rec in sorted(pre, key=lambda r: r['seed']):
         pur = rec.get('purity') or {}
         if 'mined_neighbours' in pur:
-            parts.append(f'seed {rec["seed"]}: mined neighbours ' +
-                         ' / '.join(f'{v:.1f}' for v in pur['mined_neighbours']) + '%')
+            parts.append(
+                f'seed {rec["seed"]}: mined neighbours '
+                + ' / '.join(f'{v:.1f}' for v in pur['mined_neighbours'])
+                + '%'
+            )
         if 'graph_components' in pur:
-            parts.append(f'seed {rec["seed"]}: graph components ' +
-                         ' / '.join(f'{v:.1f}' for v in pur['graph_components']) + '%')
+            parts.append(
+                f'seed {rec["seed"]}: graph components '
+                + ' / '.join(f'{v:.1f}' for v in pur['graph_components'])
+                + '%'
+            )
     return '; '.join(parts)
 
 
@@ -265,6 +359,7 @@ DEFAULT_HARDWARE = 'one process on 2 CPU cores'
 def hardware() -> str:
     """Where this machine trains: the GPU's name, or the CPU core count."""
     import torch
+
     if torch.cuda.is_available():
         return f'one process on one {torch.cuda.get_device_name(0)}'
     return f'one process on {os.cpu_count()} CPU cores'
@@ -282,8 +377,9 @@ def _prepare(results_dir: str, work_dir: str, key: str, seed: int):
     return result_file, run_dir, None
 
 
-def _interrupted(run_dir: str, warn: Optional[Callable[[str], None]] = None
-                 ) -> Optional[Tuple[str, int]]:
+def _interrupted(
+    run_dir: str, warn: Optional[Callable[[str], None]] = None
+) -> Optional[Tuple[str, int]]:
     """``(checkpoint, count)`` of the checkpoint a run left that ``tools/train.py --resume``
     would continue from (``epoch_N.pth`` or ``iter_N.pth``: N epochs or iterations done), or
     None when there is no complete one.
@@ -295,6 +391,7 @@ def _interrupted(run_dir: str, warn: Optional[Callable[[str], None]] = None
     taken. ``warn`` receives what was skipped and why.
     """
     from csml_mm.utils.checkpoint_discovery import checkpoint_step, newest_complete_checkpoint
+
     ckpt = newest_complete_checkpoint(run_dir, **({'warn': warn} if warn else {}))
     count = checkpoint_step(ckpt) if ckpt is not None else None
     if count is None:
@@ -302,8 +399,7 @@ def _interrupted(run_dir: str, warn: Optional[Callable[[str], None]] = None
     return ckpt, count
 
 
-def _segments(run_dir: str, opts: List[str], resume_from: Optional[str],
-              start: bool) -> dict:
+def _segments(run_dir: str, opts: List[str], resume_from: Optional[str], start: bool) -> dict:
     """The training segments of one run (``segments.json``), a new one opened if ``start``.
 
     The file lists ``{start, end}`` (wall-clock seconds) of each training process of the run,
@@ -319,7 +415,8 @@ def _segments(run_dir: str, opts: List[str], resume_from: Optional[str],
         if state['options'] != opts:
             raise RuntimeError(
                 f'{run_dir} holds an interrupted run with other options ({state["options"]}), '
-                f'not {opts}; delete that folder or give another --work-dir.')
+                f'not {opts}; delete that folder or give another --work-dir.'
+            )
         kept = osp.getmtime(resume_from)
         for seg in state['segments']:
             if seg['end'] is None:
@@ -334,6 +431,7 @@ def _clear_stale(run_dir: str) -> None:
     """Remove what an earlier, unresumable training left in ``run_dir`` (checkpoints and
     timestamped log folders), so that a run trained from the start reads only its own logs."""
     import shutil
+
     for name in os.listdir(run_dir):
         path = osp.join(run_dir, name)
         if re.fullmatch(r'\d{8}_\d{6}', name) and osp.isdir(path):
@@ -342,8 +440,9 @@ def _clear_stale(run_dir: str) -> None:
             os.remove(path)
 
 
-def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag: str,
-                    env: Optional[dict] = None) -> Tuple[str, float, int]:
+def train_resumable(
+    config: str, run_dir: str, opts: List[str], target: int, tag: str, env: Optional[dict] = None
+) -> Tuple[str, float, int]:
     """Trains ``config`` into ``run_dir`` until its ``target``-th epoch (or iteration)
     checkpoint exists; returns ``(checkpoint, train seconds, segments)``.
 
@@ -356,8 +455,9 @@ def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag
     # only a run that recorded its segments (and so its options) is resumed; an older
     # folder is trained over from the start
     recorded = osp.isfile(osp.join(run_dir, 'segments.json'))
-    partial = _interrupted(run_dir, warn=lambda m: print(f'{tag}: {m}', flush=True)) \
-        if recorded else None
+    partial = (
+        _interrupted(run_dir, warn=lambda m: print(f'{tag}: {m}', flush=True)) if recorded else None
+    )
     resume_from = partial[0] if partial else None
     trained = partial is not None and partial[1] >= target
     if resume_from is None:
@@ -369,21 +469,42 @@ def train_resumable(config: str, run_dir: str, opts: List[str], target: int, tag
         how = f'resuming from {osp.basename(resume_from)}' if resume_from else 'training'
         print(f'{tag}: {how} {config}', flush=True)
         resume = ['--resume', resume_from] if resume_from else []
-        _run([sys.executable, 'tools/train.py', config, '--work-dir', run_dir, *resume,
-              '--cfg-options', *opts], log, env)
+        _run(
+            [
+                sys.executable,
+                'tools/train.py',
+                config,
+                '--work-dir',
+                run_dir,
+                *resume,
+                '--cfg-options',
+                *opts,
+            ],
+            log,
+            env,
+        )
         state['segments'][-1]['end'] = time.time()
         _write_json(osp.join(run_dir, 'segments.json'), state)
     segments = state['segments']
     train_s = sum(seg['end'] - seg['start'] for seg in segments)
     found = _interrupted(run_dir)
     if found is None or found[1] < target:
-        raise RuntimeError(f'{tag}: training ended without the checkpoint of epoch or '
-                           f'iteration {target} in {run_dir} (see {log})')
+        raise RuntimeError(
+            f'{tag}: training ended without the checkpoint of epoch or '
+            f'iteration {target} in {run_dir} (see {log})'
+        )
     return found[0], train_s, len(segments)
 
 
-def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List[str],
-               epochs: Optional[int] = None, evaluate: bool = True) -> dict:
+def run_method(
+    key: str,
+    seed: int,
+    work_dir: str,
+    results_dir: str,
+    extra: List[str],
+    epochs: Optional[int] = None,
+    evaluate: bool = True,
+) -> dict:
     """Pretrains one config for one seed (``train_resumable``) and evaluates it.
 
     ``evaluate=False`` (the transfer harness, which only needs the checkpoint) skips the
@@ -397,30 +518,43 @@ def run_method(key: str, seed: int, work_dir: str, results_dir: str, extra: List
     if epochs:
         opts += epoch_override_options(config, epochs)
     target = epochs or _config_epochs(config)
-    ckpt, train_s, segments = train_resumable(config, run_dir, opts, target,
-                                              f'[quality] {key} seed {seed}')
-    result = dict(method=key, label=label, config=config, options=opts, seed=seed,
-                  train_seconds=round(train_s, 1), hardware=hardware(),
-                  curve=knn_curve(run_dir),
-                  checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt)
+    ckpt, train_s, segments = train_resumable(
+        config, run_dir, opts, target, f'[quality] {key} seed {seed}'
+    )
+    result = dict(
+        method=key,
+        label=label,
+        config=config,
+        options=opts,
+        seed=seed,
+        train_seconds=round(train_s, 1),
+        hardware=hardware(),
+        curve=knn_curve(run_dir),
+        checkpoint=osp.relpath(ckpt, ROOT) if ckpt.startswith(ROOT) else ckpt,
+    )
     purity = positive_purity(run_dir)
     if purity:
         result['purity'] = purity
     if evaluate:
-        res = _knn_eval(config, [ckpt], osp.join(run_dir, 'knn.json'),
-                        osp.join(run_dir, 'bench.log'), seed, [])
+        res = _knn_eval(
+            config, [ckpt], osp.join(run_dir, 'knn.json'), osp.join(run_dir, 'bench.log'), seed, []
+        )
         result.update(knn_top1=res['top1_k20'], linear_top1=res['linear_top1'])
     if segments > 1:
         result['segments'] = segments
     _write_json(result_file, result)
     if evaluate:
-        print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
-              f'{result["linear_top1"]:.2f} ({train_s:.0f} s)', flush=True)
+        print(
+            f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
+            f'{result["linear_top1"]:.2f} ({train_s:.0f} s)',
+            flush=True,
+        )
     return result
 
 
 def _config_epochs(config: str) -> int:
     from mmengine.config import Config
+
     return int(Config.fromfile(osp.join(ROOT, config)).train_cfg['max_epochs'])
 
 
@@ -430,13 +564,29 @@ def run_floor(key: str, seed: int, work_dir: str, results_dir: str) -> dict:
     if done is not None:
         return done
     # no linear probe on raw pixels: 3,072-d L-BFGS on 60,000 images takes many minutes
-    res = _knn_eval(config, [mode], osp.join(run_dir, 'knn.json'),
-                    osp.join(run_dir, 'bench.log'), seed, [], linear=key != 'raw')
-    result = dict(method=key, label=label, config=config, seed=seed, knn_top1=res['top1_k20'],
-                  linear_top1=res.get('linear_top1'), hardware=hardware())
+    res = _knn_eval(
+        config,
+        [mode],
+        osp.join(run_dir, 'knn.json'),
+        osp.join(run_dir, 'bench.log'),
+        seed,
+        [],
+        linear=key != 'raw',
+    )
+    result = dict(
+        method=key,
+        label=label,
+        config=config,
+        seed=seed,
+        knn_top1=res['top1_k20'],
+        linear_top1=res.get('linear_top1'),
+        hardware=hardware(),
+    )
     _write_json(result_file, result)
-    print(f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear '
-          f'{result["linear_top1"]}', flush=True)
+    print(
+        f'[quality] {key} seed {seed}: kNN {result["knn_top1"]:.2f} linear {result["linear_top1"]}',
+        flush=True,
+    )
     return result
 
 
@@ -481,12 +631,16 @@ def _delta(rows: List[dict], ref: List[dict], field: str = 'knn_top1') -> str:
 def _by_seed(rows: List[dict], ref: List[dict], field: str = 'knn_top1') -> str:
     """The paired differences seed by seed: ``+2.35 (seed 0), +0.18 (seed 1)``."""
     by_seed = {r['seed']: r[field] for r in ref}
-    return ', '.join(f'{r[field] - by_seed[r["seed"]]:+.2f} (seed {r["seed"]})'
-                     for r in sorted(rows, key=lambda r: r['seed']) if r['seed'] in by_seed)
+    return ', '.join(
+        f'{r[field] - by_seed[r["seed"]]:+.2f} (seed {r["seed"]})'
+        for r in sorted(rows, key=lambda r: r['seed'])
+        if r['seed'] in by_seed
+    )
 
 
 def plot_pair(pair: str, results: Dict[str, List[dict]], out_dir: str) -> Optional[str]:
     import matplotlib
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
@@ -497,8 +651,15 @@ def plot_pair(pair: str, results: Dict[str, List[dict]], out_dir: str) -> Option
             if not r.get('curve'):
                 continue
             xs, ys = zip(*r['curve'])
-            ax.plot(xs, ys, marker='o', ms=3, color=f'C{PAIRS[pair].index(key)}', alpha=0.8,
-                    label=METHODS[key][0] if i == 0 else None)
+            ax.plot(
+                xs,
+                ys,
+                marker='o',
+                ms=3,
+                color=f'C{PAIRS[pair].index(key)}',
+                alpha=0.8,
+                label=METHODS[key][0] if i == 0 else None,
+            )
             drawn = True
     if not drawn:
         plt.close(fig)
@@ -519,8 +680,14 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
     results = load_results(results_dir)
     os.makedirs(out_dir, exist_ok=True)
     shown = osp.relpath(results_dir, ROOT) if results_dir.startswith(ROOT) else results_dir
-    machines = sorted({r.get('hardware', DEFAULT_HARDWARE) for rows in results.values()
-                       for r in rows if 'train_seconds' in r or 'hardware' in r})
+    machines = sorted(
+        {
+            r.get('hardware', DEFAULT_HARDWARE)
+            for rows in results.values()
+            for r in rows
+            if 'train_seconds' in r or 'hardware' in r
+        }
+    )
     on_gpu = any('CPU' not in m for m in machines)
     title = f'at {args.epochs} epochs' if args.epochs else 'at a CPU budget'
     if on_gpu:
@@ -559,12 +726,21 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
         if done:
             iters = done[0]['curve'][-1][0]
             where = sorted({r.get('hardware', DEFAULT_HARDWARE) for r in done})
-            budget = (f'Budget of every row: {iters:,} iterations at batch 128 '
-                      f'({iters * 128:,} images seen), {" / ".join(where)}.')
-        lines += ['', f'## {pair}', '', budget, '',
-                  '| method | kNN top-1 | Δ vs random init | Δ vs ' + METHODS[keys[0]][0] +
-                  ' | linear probe | train time (s) | config |',
-                  '|---|---|---|---|---|---|---|']
+            budget = (
+                f'Budget of every row: {iters:,} iterations at batch 128 '
+                f'({iters * 128:,} images seen), {" / ".join(where)}.'
+            )
+        lines += [
+            '',
+            f'## {pair}',
+            '',
+            budget,
+            '',
+            '| method | kNN top-1 | Δ vs random init | Δ vs '
+            + METHODS[keys[0]][0]
+            + ' | linear probe | train time (s) | config |',
+            '|---|---|---|---|---|---|---|',
+        ]
         for key in keys:
             rows = results.get(key, [])
             if not rows:
@@ -579,39 +755,56 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
             lines.append(
                 f'| {METHODS[key][0]} | {_stat(rows, "knn_top1")} | {_delta(rows, floor)} | '
                 f'{_delta(rows, base) if key != keys[0] else "–"} | '
-                f'{_stat(rows, "linear_top1")} | {t} | {cfg} |')
-        diffs = [(a, b) for a, b in PAIRED_DIFFERENCES.get(pair, [])
-                 if results.get(a) and results.get(b)]
+                f'{_stat(rows, "linear_top1")} | {t} | {cfg} |'
+            )
+        diffs = [
+            (a, b) for a, b in PAIRED_DIFFERENCES.get(pair, []) if results.get(a) and results.get(b)
+        ]
         if diffs:
             lines += ['', 'Paired kNN differences (mean ± std over seeds, then seed by seed):', '']
             for a, b in diffs:
                 ra, rb = results[a], results[b]
-                lines.append(f'- {METHODS[a][0]} − {METHODS[b][0]}: {_delta(ra, rb)} '
-                             f'({_by_seed(ra, rb)})')
+                lines.append(
+                    f'- {METHODS[a][0]} − {METHODS[b][0]}: {_delta(ra, rb)} ({_by_seed(ra, rb)})'
+                )
         purity = [(k, purity_text(results.get(k, []))) for k in keys]
         purity = [(k, text) for k, text in purity if text]
         if purity:
-            lines += ['', 'Label purity of the positives (a monitor: labels never reach a loss; '
-                      'random pairs share a class 10% of the time):', '']
+            lines += [
+                '',
+                'Label purity of the positives (a monitor: labels never reach a loss; '
+                'random pairs share a class 10% of the time):',
+                '',
+            ]
             lines += [f'- {METHODS[k][0]}: {text}' for k, text in purity]
         png = plot_pair(pair, results, out_dir)
         if png:
-            lines += ['', f'![kNN top-1 against iteration, {pair}]({osp.basename(png)})', '',
-                      'Train time: the fastest seed (the range in brackets; runs that shared '
-                      'the machine with other jobs took longer). '
-                      'The curves come from the online monitor (`KNNEvalHook`: the first '
-                      '10,000 train images as the bank, the test split as queries), so their '
-                      'levels sit below the table\'s 60,000-image protocol; iteration 0 is '
-                      'each run\'s own random initialisation.']
+            lines += [
+                '',
+                f'![kNN top-1 against iteration, {pair}]({osp.basename(png)})',
+                '',
+                'Train time: the fastest seed (the range in brackets; runs that shared '
+                'the machine with other jobs took longer). '
+                'The curves come from the online monitor (`KNNEvalHook`: the first '
+                '10,000 train images as the bank, the test split as queries), so their '
+                "levels sit below the table's 60,000-image protocol; iteration 0 is "
+                "each run's own random initialisation.",
+            ]
     budget_arg = f' --epochs {args.epochs}' if args.epochs else ''
     lines += ['', '## Reproduce', '', '```']
     if not args.epochs:
         lines += ['make bench-quality            # all pairs, seeds 0 1 2']
     if on_gpu:
-        lines += ['bash tools/device/prepare_wheels.sh   # here, once; then on the GPU machine:',
-                  f'bash tools/device/gpu_quality.sh{budget_arg} --pairs wcl --seeds 0']
-    lines += [f'python tools/benchmarks/bench_quality.py{budget_arg} --pairs csml --seeds 0   '
-              '# one pair, one seed', '```', '']
+        lines += [
+            'bash tools/device/prepare_wheels.sh   # here, once; then on the GPU machine:',
+            f'bash tools/device/gpu_quality.sh{budget_arg} --pairs wcl --seeds 0',
+        ]
+    lines += [
+        f'python tools/benchmarks/bench_quality.py{budget_arg} --pairs csml --seeds 0   '
+        '# one pair, one seed',
+        '```',
+        '',
+    ]
     return write_text_atomic(osp.join(out_dir, 'quality.md'), lines)
 
 
@@ -628,10 +821,15 @@ def write_text_atomic(path: str, lines: List[str]) -> str:
 def require_fashion_mnist(tool: str) -> None:
     """Exit with the install hint when Fashion-MNIST is not installed."""
     from csml_mm.datasets.fashion_mnist import fashion_mnist_available, missing_message
+
     if not fashion_mnist_available():
-        sys.exit(f'{tool}: ' + missing_message(
-            '(the four IDX .gz files under $FASHION_MNIST_ROOT or '
-            '/usr/share/datasets/fashion-mnist)'))
+        sys.exit(
+            f'{tool}: '
+            + missing_message(
+                '(the four IDX .gz files under $FASHION_MNIST_ROOT or '
+                '/usr/share/datasets/fashion-mnist)'
+            )
+        )
 
 
 def main(argv=None) -> None:

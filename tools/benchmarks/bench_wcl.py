@@ -17,6 +17,7 @@ Examples:
     python tools/benchmarks/bench_wcl.py                                  # CPU-sized defaults
     python tools/benchmarks/bench_wcl.py --depth 50 --img 224 --batch 128 --amp   # one GPU
 """
+
 import argparse
 import json
 import os.path as osp
@@ -29,6 +30,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _timing import peak_rss_increase_mib, sync, time_steps  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
@@ -36,27 +38,42 @@ from scipy.sparse import coo_matrix  # noqa: E402
 from scipy.sparse.csgraph import connected_components  # noqa: E402
 
 import csml_mm  # noqa: E402,F401
-from _timing import peak_rss_increase_mib, sync, time_steps  # noqa: E402
 from csml_mm.models.utils.connected_components import (  # noqa: E402
-    connected_component_labels, connected_components_from_edges, knn_graph_neighbours)
+    connected_component_labels,
+    connected_components_from_edges,
+    knn_graph_neighbours,
+)
 
 
 def build(kind, depth, hid, out, device):
     chans = 2048 if depth >= 50 else 512
-    backbone = dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN'),
-                    zero_init_residual=False)
-    neck = dict(type='NonLinearNeck', in_channels=chans, hid_channels=hid, out_channels=out,
-                num_layers=3, with_bias=True, with_last_bias=True, with_last_bn=False,
-                norm_cfg=dict(type='BN1d'))
+    backbone = dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN'), zero_init_residual=False)
+    neck = dict(
+        type='NonLinearNeck',
+        in_channels=chans,
+        hid_channels=hid,
+        out_channels=out,
+        num_layers=3,
+        with_bias=True,
+        with_last_bias=True,
+        with_last_bn=False,
+        norm_cfg=dict(type='BN1d'),
+    )
     if kind == 'simclr':
-        cfg = dict(type='SimCLR', backbone=backbone, neck=neck,
-                   head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                             temperature=0.1))
+        cfg = dict(
+            type='SimCLR',
+            backbone=backbone,
+            neck=neck,
+            head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.1),
+        )
     else:
-        cfg = dict(type='WCL', backbone=backbone, neck=neck,
-                   head=dict(type='MultiPositiveContrastiveHead', temperature=0.1,
-                             mode='supcon'),
-                   graph_head=dict(type='KNNWeakLabelHead', temperature=0.1))
+        cfg = dict(
+            type='WCL',
+            backbone=backbone,
+            neck=neck,
+            head=dict(type='MultiPositiveContrastiveHead', temperature=0.1, mode='supcon'),
+            graph_head=dict(type='KNNWeakLabelHead', temperature=0.1),
+        )
     return MODELS.build(cfg).to(device).train()
 
 
@@ -87,19 +104,34 @@ def bench_components(n, dim, reps, device):
     src = torch.arange(n, device=device)
     nb_np = nb.cpu().numpy()
     ours_cc = _median_time(lambda: connected_components_from_edges(src, nb, n), reps, device)
-    scipy_cc = _median_time(lambda: connected_components(
-        coo_matrix((np.ones(n), (np.arange(n), nb_np)), shape=(n, n)), directed=False),
-        reps, device)
+    scipy_cc = _median_time(
+        lambda: connected_components(
+            coo_matrix((np.ones(n), (np.arange(n), nb_np)), shape=(n, n)), directed=False
+        ),
+        reps,
+        device,
+    )
     labels, rounds = connected_components_from_edges(src, nb, n, return_rounds=True)
-    ref = connected_components(coo_matrix((np.ones(n), (np.arange(n), nb_np)), shape=(n, n)),
-                               directed=False)[1]
-    same = len(set(zip(labels.cpu().tolist(), ref.tolist()))) == len(set(ref.tolist())) \
+    ref = connected_components(
+        coo_matrix((np.ones(n), (np.arange(n), nb_np)), shape=(n, n)), directed=False
+    )[1]
+    same = (
+        len(set(zip(labels.cpu().tolist(), ref.tolist())))
+        == len(set(ref.tolist()))
         == labels.unique().numel()
-    return dict(B=n, ours_s=ours_full, released_route_s=scipy_full,
-                ratio=ours_full / scipy_full, ours_components_s=ours_cc,
-                scipy_components_s=scipy_cc, components_ratio=ours_cc / scipy_cc,
-                rounds=rounds, same_partition=bool(same),
-                num_components=int(labels.unique().numel()))
+    )
+    return dict(
+        B=n,
+        ours_s=ours_full,
+        released_route_s=scipy_full,
+        ratio=ours_full / scipy_full,
+        ours_components_s=ours_cc,
+        scipy_components_s=scipy_cc,
+        components_ratio=ours_cc / scipy_cc,
+        rounds=rounds,
+        same_partition=bool(same),
+        num_components=int(labels.unique().numel()),
+    )
 
 
 def memory_case_child(args) -> None:
@@ -119,9 +151,24 @@ def memory_case_child(args) -> None:
 
 
 def cpu_memory(args, case: str) -> dict:
-    cmd = [sys.executable, osp.abspath(__file__), '--memory-case', case, '--device', 'cpu',
-           '--depth', str(args.depth), '--img', str(args.img), '--batch', str(args.batch),
-           '--hid', str(args.hid), '--out', str(args.out)]
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__),
+        '--memory-case',
+        case,
+        '--device',
+        'cpu',
+        '--depth',
+        str(args.depth),
+        '--img',
+        str(args.img),
+        '--batch',
+        str(args.batch),
+        '--hid',
+        str(args.hid),
+        '--out',
+        str(args.out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f'memory probe {case} failed:\n{proc.stderr[-2000:]}')
@@ -169,28 +216,48 @@ def main():
 
     cc = [bench_components(n, args.cc_dim, args.cc_reps, device) for n in args.cc_sizes]
     res = dict(
-        device=str(device), depth=args.depth, img=args.img, batch=args.batch, amp=args.amp,
-        head=f'{args.hid}/{args.out}', step_simclr_s=step_simclr, step_wcl_s=step_wcl,
-        step_ratio=step_wcl / step_simclr, step_ratio_target=1.15,
-        peak_mem_simclr_mib=peak_simclr, peak_mem_wcl_mib=peak_wcl,
+        device=str(device),
+        depth=args.depth,
+        img=args.img,
+        batch=args.batch,
+        amp=args.amp,
+        head=f'{args.hid}/{args.out}',
+        step_simclr_s=step_simclr,
+        step_wcl_s=step_wcl,
+        step_ratio=step_wcl / step_simclr,
+        step_ratio_target=1.15,
+        peak_mem_simclr_mib=peak_simclr,
+        peak_mem_wcl_mib=peak_wcl,
         peak_mem_ratio=(peak_wcl / peak_simclr) if peak_simclr else None,
-        peak_mem_kind=('CUDA max allocated' if device.type == 'cuda' else
-                       'CPU peak-RSS rise of a first step in a fresh process'),
-        components=cc)
-    print(f'device {device}, ResNet-{args.depth}, {args.img}px, batch {args.batch}, '
-          f'heads {args.hid}/{args.out}, amp {args.amp}')
-    print(f'step time   SimCLR {step_simclr * 1e3:8.1f} ms   WCL {step_wcl * 1e3:8.1f} ms   '
-          f'ratio {res["step_ratio"]:.3f} (target <= 1.15)')
+        peak_mem_kind=(
+            'CUDA max allocated'
+            if device.type == 'cuda'
+            else 'CPU peak-RSS rise of a first step in a fresh process'
+        ),
+        components=cc,
+    )
+    print(
+        f'device {device}, ResNet-{args.depth}, {args.img}px, batch {args.batch}, '
+        f'heads {args.hid}/{args.out}, amp {args.amp}'
+    )
+    print(
+        f'step time   SimCLR {step_simclr * 1e3:8.1f} ms   WCL {step_wcl * 1e3:8.1f} ms   '
+        f'ratio {res["step_ratio"]:.3f} (target <= 1.15)'
+    )
     if peak_simclr:
-        print(f'peak memory SimCLR {peak_simclr:8.1f} MiB  WCL {peak_wcl:8.1f} MiB   '
-              f'ratio {res["peak_mem_ratio"]:.3f} ({res["peak_mem_kind"]})')
+        print(
+            f'peak memory SimCLR {peak_simclr:8.1f} MiB  WCL {peak_wcl:8.1f} MiB   '
+            f'ratio {res["peak_mem_ratio"]:.3f} ({res["peak_mem_kind"]})'
+        )
     for r in cc:
-        print(f'components B={r["B"]:5d}: ours {r["ours_s"] * 1e3:8.2f} ms, released route '
-              f'(device argmax + host scipy) {r["released_route_s"] * 1e3:8.2f} ms, ratio '
-              f'{r["ratio"]:.2f}; components only: ours {r["ours_components_s"] * 1e3:7.2f} ms, '
-              f'scipy {r["scipy_components_s"] * 1e3:7.2f} ms, ratio {r["components_ratio"]:.2f}; '
-              f'{r["rounds"]} rounds, {r["num_components"]} components, same partition '
-              f'{r["same_partition"]}')
+        print(
+            f'components B={r["B"]:5d}: ours {r["ours_s"] * 1e3:8.2f} ms, released route '
+            f'(device argmax + host scipy) {r["released_route_s"] * 1e3:8.2f} ms, ratio '
+            f'{r["ratio"]:.2f}; components only: ours {r["ours_components_s"] * 1e3:7.2f} ms, '
+            f'scipy {r["scipy_components_s"] * 1e3:7.2f} ms, ratio {r["components_ratio"]:.2f}; '
+            f'{r["rounds"]} rounds, {r["num_components"]} components, same partition '
+            f'{r["same_partition"]}'
+        )
     print(json.dumps(res))
 
 

@@ -10,6 +10,7 @@ evaluation's kNN and quick linear-probe accuracies) and the data preparation's
 ``split.json`` / ``prepare_folder_skipped.txt``; copies them to ``--records`` (so the report
 can be regenerated from the repository) and writes the report.
 """
+
 import argparse
 import csv
 import json
@@ -40,9 +41,13 @@ CONFIGS = {
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('out', nargs='?', default=osp.expanduser('~/.cache/csml_mm/own_data'),
-                   help="the walk-through's output folder, or the records folder to "
-                   'regenerate the report from the repository')
+    p.add_argument(
+        'out',
+        nargs='?',
+        default=osp.expanduser('~/.cache/csml_mm/own_data'),
+        help="the walk-through's output folder, or the records folder to "
+        'regenerate the report from the repository',
+    )
     p.add_argument('--records', default='docs/results/own_data_runs')
     p.add_argument('--report', default='docs/results/own_data.md')
     return p.parse_args(argv)
@@ -50,8 +55,10 @@ def parse_args(argv=None):
 
 def read_steps(path: str) -> Dict[str, dict]:
     with open(path) as f:
-        return {row['step']: dict(seconds=float(row['seconds']), command=row['command'])
-                for row in csv.DictReader(f, delimiter='\t')}
+        return {
+            row['step']: dict(seconds=float(row['seconds']), command=row['command'])
+            for row in csv.DictReader(f, delimiter='\t')
+        }
 
 
 def iteration_times(out: str) -> Dict[str, dict]:
@@ -60,6 +67,7 @@ def iteration_times(out: str) -> Dict[str, dict]:
     import glob
     import re
     import statistics
+
     found = {}
     for name in CONFIGS:
         logs = sorted(glob.glob(osp.join(out, 'work', name, '*', '*.log')))
@@ -67,14 +75,19 @@ def iteration_times(out: str) -> Dict[str, dict]:
         for log in logs:
             with open(log) as f:
                 for line in f:
-                    m = re.search(r'Epoch\(train\)\s+\[(\d+)\]\[(\d+)/(\d+)\].*?\btime: ([\d.]+)', line)
+                    m = re.search(
+                        r'Epoch\(train\)\s+\[(\d+)\]\[(\d+)/(\d+)\].*?\btime: ([\d.]+)', line
+                    )
                     if m:
                         times.append(float(m.group(4)))
-                        iters = max(iters, (int(m.group(1)) - 1) * int(m.group(3)) + int(m.group(3)))
+                        iters = max(
+                            iters, (int(m.group(1)) - 1) * int(m.group(3)) + int(m.group(3))
+                        )
         if times:
             times.sort()
-            found[name] = dict(iterations=iters, p10=times[len(times) // 10],
-                               median=statistics.median(times))
+            found[name] = dict(
+                iterations=iters, p10=times[len(times) // 10], median=statistics.median(times)
+            )
     return found
 
 
@@ -94,13 +107,16 @@ def _fmt_s(seconds: Optional[float]) -> str:
     return f'{seconds:.0f} s' if seconds < 120 else f'{seconds / 60:.1f} min'
 
 
-def results_table(evals: Dict[str, dict], steps: Dict[str, dict],
-                  iters: Optional[Dict[str, dict]] = None) -> List[str]:
+def results_table(
+    evals: Dict[str, dict], steps: Dict[str, dict], iters: Optional[Dict[str, dict]] = None
+) -> List[str]:
     iters = iters or {}
-    lines = ['| encoder | kNN top-1, k=10 | kNN top-1, k=20 | linear probe top-1 | '
-             'k=20 gain over its random init | over raw pixels | pretraining wall time | '
-             'quiet-machine estimate |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|']
+    lines = [
+        '| encoder | kNN top-1, k=10 | kNN top-1, k=20 | linear probe top-1 | '
+        'k=20 gain over its random init | over raw pixels | pretraining wall time | '
+        'quiet-machine estimate |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ]
     raw = evals.get('raw-pixels', {}).get('top1_k20')
     for name, label, floor in ROWS:
         if name not in evals:
@@ -115,8 +131,10 @@ def results_table(evals: Dict[str, dict], steps: Dict[str, dict],
         pre = _fmt_s(steps.get(f'pretrain-{name}', {}).get('seconds'))
         it = iters.get(name)
         quiet = _fmt_s(it['p10'] * it['iterations']) if it else ''
-        lines.append(f'| {label} | {r["top1_k10"]:.2f} | {r["top1_k20"]:.2f} | {linear} | '
-                     f'{gain} | {gain_raw} | {pre} | {quiet} |')
+        lines.append(
+            f'| {label} | {r["top1_k10"]:.2f} | {r["top1_k20"]:.2f} | {linear} | '
+            f'{gain} | {gain_raw} | {pre} | {quiet} |'
+        )
     return lines
 
 
@@ -124,8 +142,12 @@ def steps_table(steps: Dict[str, dict], out: str) -> List[str]:
     lines = ['| step | wall time | command |', '|---|---:|---|']
     home = osp.expanduser('~')
     for name, step in steps.items():
-        cmd = step['command'].replace(out, 'OUT').replace(home, '~').replace('.venv/bin/python',
-                                                                             'python')
+        cmd = (
+            step['command']
+            .replace(out, 'OUT')
+            .replace(home, '~')
+            .replace('.venv/bin/python', 'python')
+        )
         lines.append(f'| {name} | {_fmt_s(step["seconds"])} | `{cmd}` |')
     return lines
 
@@ -140,8 +162,10 @@ def data_lines(out: str) -> List[str]:
         return []
     with open(split) as f:
         s = json.load(f)
-    skipped_file = _first(osp.join(out, 'data', 'clipart_96', 'prepare_folder_skipped.txt'),
-                          osp.join(out, 'prepare_folder_skipped.txt'))
+    skipped_file = _first(
+        osp.join(out, 'data', 'clipart_96', 'prepare_folder_skipped.txt'),
+        osp.join(out, 'prepare_folder_skipped.txt'),
+    )
     skipped = []
     if skipped_file:
         with open(skipped_file) as f:
@@ -162,8 +186,12 @@ def data_lines(out: str) -> List[str]:
     ]
 
 
-def render(out: str, steps: Dict[str, dict], evals: Dict[str, dict],
-           iters: Optional[Dict[str, dict]] = None) -> str:
+def render(
+    out: str,
+    steps: Dict[str, dict],
+    evals: Dict[str, dict],
+    iters: Optional[Dict[str, dict]] = None,
+) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         '# Your own folder on one machine: the small recipes, measured',
@@ -174,7 +202,7 @@ def render(out: str, steps: Dict[str, dict], evals: Dict[str, dict],
         '',
         '## The folder',
         '',
-        'Clip art from Debian\'s `openclipart-png` package (`/usr/share/openclipart/png`): RGBA, '
+        "Clip art from Debian's `openclipart-png` package (`/usr/share/openclipart/png`): RGBA, "
         'palette and grey + alpha PNGs from 32 px to 16,000 px on a side, in category folders. '
         'Eleven categories with at least 90 distinct images are the labels (at most 400 drawn '
         'per category); training uses the train split only.',
@@ -187,7 +215,7 @@ def render(out: str, steps: Dict[str, dict], evals: Dict[str, dict],
         '',
         'Wall time is what the step took on this machine, other jobs included. The estimate is '
         'the iterations run times the 10th percentile of the logged iteration time (each a '
-        'mean over 10 iterations), the pace of the run\'s quiet stretches; it leaves out the '
+        "mean over 10 iterations), the pace of the run's quiet stretches; it leaves out the "
         'kNN monitor and, for CsMl, the mining passes (a few seconds each).',
         '',
         'kNN: weighted vote of the k nearest train images (cosine, T = 0.07) over the pooled '
@@ -199,8 +227,9 @@ def render(out: str, steps: Dict[str, dict], evals: Dict[str, dict],
         '',
         *steps_table(steps, out),
         '',
-        'The configs: ' + ', '.join(f'[`{osp.basename(c)}`](../../{c})'
-                                     for c in CONFIGS.values()) + '.',
+        'The configs: '
+        + ', '.join(f'[`{osp.basename(c)}`](../../{c})' for c in CONFIGS.values())
+        + '.',
         '',
     ]
     return '\n'.join(lines)
@@ -210,8 +239,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     tsv = osp.join(args.out, 'steps.tsv')
     if not osp.isfile(tsv):
-        raise SystemExit(f'error: {tsv} is missing; run tools/benchmarks/own_data_walkthrough.sh '
-                         f'{args.out} first')
+        raise SystemExit(
+            f'error: {tsv} is missing; run tools/benchmarks/own_data_walkthrough.sh '
+            f'{args.out} first'
+        )
     steps, evals = read_steps(tsv), read_evals(args.out)
     os.makedirs(args.records, exist_ok=True)
     iters_file = osp.join(args.records, 'iteration_times.json')

@@ -28,6 +28,7 @@ least 1; all of a class with fewer), chosen by a ``numpy.random.default_rng(seed
 permutation of the class's paths in sorted order, so the same inputs and seed give the
 same file on every machine.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -44,8 +45,11 @@ Entry = Tuple[str, int]
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Make a labelled-subset annotation file')
-    parser.add_argument('source', help='annotation file ("path label" lines), a folder '
-                        'with one sub-folder per class, or fashion-mnist:train')
+    parser.add_argument(
+        'source',
+        help='annotation file ("path label" lines), a folder '
+        'with one sub-folder per class, or fashion-mnist:train',
+    )
     parser.add_argument('out', help='output annotation file')
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument('--percent', type=float, help='percentage of the images, e.g. 1 or 10')
@@ -63,7 +67,8 @@ def read_annotations(source: str) -> List[Entry]:
     ``fashion-mnist:<split>`` (``(index, label)`` of that split, the index as text)."""
     if source.startswith(FMNIST_PREFIX):
         from csml_mm.datasets.fashion_mnist import default_root, load_fashion_mnist
-        _, labels = load_fashion_mnist(default_root(), source[len(FMNIST_PREFIX):])
+
+        _, labels = load_fashion_mnist(default_root(), source[len(FMNIST_PREFIX) :])
         return [(f'{i:05d}', int(label)) for i, label in enumerate(labels)]
     if osp.isdir(source):
         classes = sorted(d for d in os.listdir(source) if osp.isdir(osp.join(source, d)))
@@ -87,8 +92,9 @@ def read_annotations(source: str) -> List[Entry]:
                 continue
             parts = line.rsplit(maxsplit=1)
             if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
-                raise ValueError(f'{source}:{lineno}: expected "relative/path label", got '
-                                 f'{line!r}.')
+                raise ValueError(
+                    f'{source}:{lineno}: expected "relative/path label", got {line!r}.'
+                )
             entries.append((parts[0], int(parts[1])))
     return entries
 
@@ -116,9 +122,11 @@ def simclr_subset(entries: List[Entry], list_file: str) -> List[Entry]:
         names = [ln.strip() for ln in f if ln.strip()]
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise KeyError(f'{len(missing)} of the {len(names)} files in {list_file} are not in '
-                       f'the source annotations (e.g. {missing[:3]}); use the full ImageNet '
-                       'train annotations (meta/train.txt) as the source.')
+        raise KeyError(
+            f'{len(missing)} of the {len(names)} files in {list_file} are not in '
+            f'the source annotations (e.g. {missing[:3]}); use the full ImageNet '
+            'train annotations (meta/train.txt) as the source.'
+        )
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
@@ -145,9 +153,12 @@ def main(argv=None):
     with open(args.out, 'w') as f:
         f.writelines(f'{path} {label}\n' for path, label in subset)
     counts = np.bincount([label for _, label in subset], minlength=num_classes)
-    print(f'make_label_subset: {len(subset)} of {len(entries)} images '
-          f'({100 * len(subset) / len(entries):.2f}%), {num_classes} classes, '
-          f'{counts.min()}-{counts.max()} per class -> {args.out}', file=sys.stdout)
+    print(
+        f'make_label_subset: {len(subset)} of {len(entries)} images '
+        f'({100 * len(subset) / len(entries):.2f}%), {num_classes} classes, '
+        f'{counts.min()}-{counts.max()} per class -> {args.out}',
+        file=sys.stdout,
+    )
     return subset
 
 

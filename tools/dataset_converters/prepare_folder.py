@@ -23,6 +23,7 @@ resumes. Progress is printed at least every 10 seconds (images done, rate, time 
 Decoding bigger images than the loader allows costs memory (about 4 bytes a pixel, per
 worker): raise ``--max-pixels`` for this one pass if the machine has it, not in the loader.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -46,16 +47,30 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('src', help='the image folder (any depth; class sub-folders are kept)')
     p.add_argument('dst', help='where the copy goes (created; may not be inside src)')
-    p.add_argument('--max-side', type=int, default=256,
-                   help='longest side of the copies, in pixels (default 256)')
-    p.add_argument('--max-pixels', type=int, default=50_000_000,
-                   help='decompression-bomb guard: larger images are skipped (default 50 Mpx; '
-                   'JPEGs are decoded at a reduced scale first)')
-    p.add_argument('--alpha-background', type=int, nargs='+', default=[255],
-                   help='grey level or R G B that transparent pixels become (default 255)')
+    p.add_argument(
+        '--max-side',
+        type=int,
+        default=256,
+        help='longest side of the copies, in pixels (default 256)',
+    )
+    p.add_argument(
+        '--max-pixels',
+        type=int,
+        default=50_000_000,
+        help='decompression-bomb guard: larger images are skipped (default 50 Mpx; '
+        'JPEGs are decoded at a reduced scale first)',
+    )
+    p.add_argument(
+        '--alpha-background',
+        type=int,
+        nargs='+',
+        default=[255],
+        help='grey level or R G B that transparent pixels become (default 255)',
+    )
     p.add_argument('--format', choices=['png', 'jpg'], default='png')
-    p.add_argument('--workers', type=int, default=None,
-                   help='processes (default: the cores available)')
+    p.add_argument(
+        '--workers', type=int, default=None, help='processes (default: the cores available)'
+    )
     args = p.parse_args(argv)
     if len(args.alpha_background) not in (1, 3):
         p.error('--alpha-background takes one grey level or three values R G B')
@@ -86,16 +101,19 @@ _LOADER = None
 def _init(alpha_background, max_pixels):
     global _LOADER
     import cv2
+
     cv2.setNumThreads(1)
     from csml_mm.datasets.transforms import CheckedLoadImageFromFile
-    _LOADER = CheckedLoadImageFromFile(alpha_background=alpha_background,
-                                       max_pixels=max_pixels)
+
+    _LOADER = CheckedLoadImageFromFile(alpha_background=alpha_background, max_pixels=max_pixels)
 
 
 def convert_one(job: Tuple[str, str, str, int, str]) -> Tuple[str, Optional[str]]:
     """Convert one file; ``(rel, None)`` when written (or already there), else the reason."""
     import cv2
+
     from csml_mm.utils.errors import CorruptImageError
+
     src, dst, rel, max_side, fmt = job
     out = _target(dst, rel, fmt)
     source = osp.join(src, rel)
@@ -131,18 +149,26 @@ def main(argv=None) -> int:
     if not osp.isdir(src):
         raise SystemExit(f'error: {args.src} is not a folder')
     if dst == src or dst.startswith(src + os.sep):
-        raise SystemExit(f'error: the copy ({args.dst}) may not be inside the source folder '
-                         f'({args.src}): the next run would read it as images')
+        raise SystemExit(
+            f'error: the copy ({args.dst}) may not be inside the source folder '
+            f'({args.src}): the next run would read it as images'
+        )
     rels = list_images(src)
     if not rels:
         raise SystemExit(f'error: no image files ({", ".join(IMG_EXTENSIONS)}) under {args.src}')
     os.makedirs(dst, exist_ok=True)
     workers = args.workers or len(os.sched_getaffinity(0))
-    bg = args.alpha_background[0] if len(args.alpha_background) == 1 else tuple(
-        args.alpha_background)
+    bg = (
+        args.alpha_background[0]
+        if len(args.alpha_background) == 1
+        else tuple(args.alpha_background)
+    )
     jobs = [(src, dst, rel, args.max_side, args.format) for rel in rels]
-    print(f'[prepare_folder] {len(rels)} images from {src} -> {dst} (longer side <= '
-          f'{args.max_side} px, {workers} worker(s))', flush=True)
+    print(
+        f'[prepare_folder] {len(rels)} images from {src} -> {dst} (longer side <= '
+        f'{args.max_side} px, {workers} worker(s))',
+        flush=True,
+    )
     skipped, done, start, last = [], 0, time.time(), time.time()
     with Pool(workers, initializer=_init, initargs=(bg, args.max_pixels)) as pool:
         for rel, reason in pool.imap_unordered(convert_one, jobs, chunksize=4):
@@ -154,16 +180,21 @@ def main(argv=None) -> int:
             if now - last >= PROGRESS_EVERY or done == len(jobs):
                 rate = done / max(now - start, 1e-9)
                 left = (len(jobs) - done) / rate if rate > 0 else 0
-                print(f'[prepare_folder] {done}/{len(jobs)} images, {rate:.1f}/s, '
-                      f'{_fmt_time(left)} left', flush=True)
+                print(
+                    f'[prepare_folder] {done}/{len(jobs)} images, {rate:.1f}/s, '
+                    f'{_fmt_time(left)} left',
+                    flush=True,
+                )
                 last = now
     listing = osp.join(dst, SKIPPED_FILE)
     with open(listing + '.tmp', 'w') as f:
         f.writelines(f'{osp.join(src, rel)}\t{reason}\n' for rel, reason in sorted(skipped))
     os.replace(listing + '.tmp', listing)
-    print(f'[prepare_folder] wrote {len(jobs) - len(skipped)} images in '
-          f'{_fmt_time(time.time() - start)}; skipped {len(skipped)} (listed in {listing})',
-          flush=True)
+    print(
+        f'[prepare_folder] wrote {len(jobs) - len(skipped)} images in '
+        f'{_fmt_time(time.time() - start)}; skipped {len(skipped)} (listed in {listing})',
+        flush=True,
+    )
     return 0
 
 

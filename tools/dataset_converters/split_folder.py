@@ -31,6 +31,7 @@ A folder dataset lists fewer endings (``FOLDER_IMG_EXTENSIONS``: no ``.tiff``, `
 ``.gif``); when the split holds such files a note says how many, and
 ``prepare_folder.py`` (the next step of docs/own_data.md) turns them into PNG copies.
 """
+
 import argparse
 import hashlib
 import json
@@ -51,15 +52,31 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('src', help='labelled folder: one sub-folder per class, images at any depth')
     p.add_argument('dst', help='where train/ and val/ go (created; must not exist or be empty)')
-    p.add_argument('--val-fraction', type=float, default=0.2,
-                   help='share of each class that goes to val/ (default 0.2)')
-    p.add_argument('--min-per-class', type=int, default=2,
-                   help='classes with fewer images (after removing duplicates) are left out '
-                   '(default 2, the least that fills both splits)')
-    p.add_argument('--max-per-class', type=int, default=None,
-                   help='keep at most this many images of a class, drawn at random (default: all)')
-    p.add_argument('--classes', nargs='+', default=None,
-                   help='use only these class folders (default: every sub-folder of SRC)')
+    p.add_argument(
+        '--val-fraction',
+        type=float,
+        default=0.2,
+        help='share of each class that goes to val/ (default 0.2)',
+    )
+    p.add_argument(
+        '--min-per-class',
+        type=int,
+        default=2,
+        help='classes with fewer images (after removing duplicates) are left out '
+        '(default 2, the least that fills both splits)',
+    )
+    p.add_argument(
+        '--max-per-class',
+        type=int,
+        default=None,
+        help='keep at most this many images of a class, drawn at random (default: all)',
+    )
+    p.add_argument(
+        '--classes',
+        nargs='+',
+        default=None,
+        help='use only these class folders (default: every sub-folder of SRC)',
+    )
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--link', choices=['symlink', 'hardlink', 'copy'], default='symlink')
     args = p.parse_args(argv)
@@ -97,8 +114,9 @@ def _digest(path: str) -> str:
     return h.hexdigest()
 
 
-def remove_duplicates(src: str, classes: Dict[str, List[str]]
-                      ) -> Tuple[Dict[str, List[str]], int, int]:
+def remove_duplicates(
+    src: str, classes: Dict[str, List[str]]
+) -> Tuple[Dict[str, List[str]], int, int]:
     """Drop byte-identical files: keep the first of a one-class group, none of a mixed one.
 
     Returns the kept files per class, the number of in-class copies dropped and the number
@@ -120,8 +138,9 @@ def remove_duplicates(src: str, classes: Dict[str, List[str]]
     return kept, copies, ambiguous
 
 
-def split_class(files: List[str], val_fraction: float, max_per_class, rng: random.Random
-                ) -> Tuple[List[str], List[str]]:
+def split_class(
+    files: List[str], val_fraction: float, max_per_class, rng: random.Random
+) -> Tuple[List[str], List[str]]:
     """A seeded, stratified split of one class: ``(train, val)``, each sorted."""
     files = list(files)
     rng.shuffle(files)
@@ -150,27 +169,37 @@ def main(argv=None) -> int:
     if not osp.isdir(src):
         raise SystemExit(f'error: {args.src} is not a folder')
     if dst == src or dst.startswith(src + os.sep):
-        raise SystemExit(f'error: {args.dst} lies inside {args.src}; choose a folder outside it '
-                         'so the split is not read back as a class')
+        raise SystemExit(
+            f'error: {args.dst} lies inside {args.src}; choose a folder outside it '
+            'so the split is not read back as a class'
+        )
     if osp.isdir(dst) and os.listdir(dst):
-        raise SystemExit(f'error: {args.dst} exists and is not empty; remove it or choose '
-                         'another folder (a split is written once, whole)')
+        raise SystemExit(
+            f'error: {args.dst} exists and is not empty; remove it or choose '
+            'another folder (a split is written once, whole)'
+        )
     classes = list_classes(src)
     if args.classes is not None:
         unknown = sorted(set(args.classes) - set(classes))
         if unknown:
-            raise SystemExit(f'error: --classes names folders that {args.src} does not have: '
-                             f'{unknown}; it has {sorted(classes)}')
+            raise SystemExit(
+                f'error: --classes names folders that {args.src} does not have: '
+                f'{unknown}; it has {sorted(classes)}'
+            )
         classes = {c: classes[c] for c in args.classes}
     if not any(classes.values()):
-        raise SystemExit(f'error: no class sub-folder of {args.src} holds an image file '
-                         f'({", ".join(IMG_EXTENSIONS)}); the layout is SRC/<class>/<images>')
+        raise SystemExit(
+            f'error: no class sub-folder of {args.src} holds an image file '
+            f'({", ".join(IMG_EXTENSIONS)}); the layout is SRC/<class>/<images>'
+        )
     classes, copies, ambiguous = remove_duplicates(src, classes)
     small = {c: len(f) for c, f in classes.items() if len(f) < args.min_per_class}
     classes = {c: f for c, f in sorted(classes.items()) if c not in small}
     if len(classes) < 2:
-        raise SystemExit(f'error: fewer than 2 classes have --min-per-class '
-                         f'{args.min_per_class} images ({small} fall short); lower it')
+        raise SystemExit(
+            f'error: fewer than 2 classes have --min-per-class '
+            f'{args.min_per_class} images ({small} fall short); lower it'
+        )
     counts, unlisted = {}, 0
     for cls, files in classes.items():
         rng = random.Random(f'{args.seed}:{cls}')  # independent of the other classes
@@ -184,22 +213,35 @@ def main(argv=None) -> int:
                 unlisted += not is_image_file(rel, FOLDER_IMG_EXTENSIONS)
     n_train = sum(c['train'] for c in counts.values())
     n_val = sum(c['val'] for c in counts.values())
-    manifest = dict(src=src, val_fraction=args.val_fraction, seed=args.seed,
-                    min_per_class=args.min_per_class, max_per_class=args.max_per_class,
-                    link=args.link, classes=counts, train=n_train, val=n_val,
-                    duplicates_dropped=copies, ambiguous_dropped=ambiguous,
-                    classes_left_out=small)
+    manifest = dict(
+        src=src,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        min_per_class=args.min_per_class,
+        max_per_class=args.max_per_class,
+        link=args.link,
+        classes=counts,
+        train=n_train,
+        val=n_val,
+        duplicates_dropped=copies,
+        ambiguous_dropped=ambiguous,
+        classes_left_out=small,
+    )
     with open(osp.join(dst, MANIFEST), 'w') as f:
         json.dump(manifest, f, indent=1)
-    print(f'{len(counts)} classes: {n_train} train and {n_val} val images in {args.dst}; '
-          f'{copies} duplicate copies and {ambiguous} files with several labels left out'
-          + (f'; classes below --min-per-class left out: {small}' if small else ''))
+    print(
+        f'{len(counts)} classes: {n_train} train and {n_val} val images in {args.dst}; '
+        f'{copies} duplicate copies and {ambiguous} files with several labels left out'
+        + (f'; classes below --min-per-class left out: {small}' if small else '')
+    )
     if unlisted:
         skipped = sorted(set(IMG_EXTENSIONS) - set(FOLDER_IMG_EXTENSIONS))
-        print(f'note: {unlisted} of the placed files end in {", ".join(skipped)}, which a '
-              f'folder dataset skips (it lists {", ".join(FOLDER_IMG_EXTENSIONS)}): convert '
-              f'the split with tools/dataset_converters/prepare_folder.py {args.dst} OUT '
-              'before using it')
+        print(
+            f'note: {unlisted} of the placed files end in {", ".join(skipped)}, which a '
+            f'folder dataset skips (it lists {", ".join(FOLDER_IMG_EXTENSIONS)}): convert '
+            f'the split with tools/dataset_converters/prepare_folder.py {args.dst} OUT '
+            'before using it'
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ The converters only need a few literal values from it (backbone ``type``, ``arch
 lists, tuples and dicts are evaluated: nothing in the checkpoint is executed, in keeping with
 the ``weights_only=True`` loading of the checkpoint itself.
 """
+
 import ast
 from typing import Any, Optional
 
@@ -39,9 +40,13 @@ def _literal(node: ast.AST) -> Any:
         if any(k is None for k in node.keys):  # ``**other`` inside a dict display
             return OPAQUE
         return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == 'dict' and not node.args
-            and all(kw.arg is not None for kw in node.keywords)):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == 'dict'
+        and not node.args
+        and all(kw.arg is not None for kw in node.keywords)
+    ):
         return {kw.arg: _literal(kw.value) for kw in node.keywords}
     return OPAQUE
 
@@ -54,8 +59,12 @@ def parse_model_cfg(cfg_text: str) -> Optional[dict]:
         return None
     model = None
     for stmt in tree.body:
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == 'model'):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stmt.targets[0].id == 'model'
+        ):
             model = _literal(stmt.value)
     return model if isinstance(model, dict) else None
 

@@ -10,6 +10,7 @@ holding only tensors and builtins, so it loads with ``torch.load(weights_only=Tr
 and with ``init_cfg=dict(type='Pretrained', checkpoint=OUT)`` (or ``PretrainedBackbone``)
 on a backbone module. Optimizer state, message hub, queues and heads are dropped.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -27,10 +28,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Extract backbone weights of a checkpoint')
     parser.add_argument('checkpoint', help='an mmengine training checkpoint (epoch_N.pth)')
     parser.add_argument('out', help='output file (.pth)')
-    parser.add_argument('--prefix', default='backbone.',
-                        help='key prefix of the backbone (default: backbone.)')
-    parser.add_argument('--momentum', action='store_true',
-                        help='take the momentum (EMA) encoder\'s copy of the backbone')
+    parser.add_argument(
+        '--prefix', default='backbone.', help='key prefix of the backbone (default: backbone.)'
+    )
+    parser.add_argument(
+        '--momentum',
+        action='store_true',
+        help="take the momentum (EMA) encoder's copy of the backbone",
+    )
     return parser.parse_args(argv)
 
 
@@ -43,26 +48,35 @@ def extract(ckpt_path: str, prefix: str = 'backbone.', momentum: bool = False):
             f'{ckpt_path} has no "{prefix}*" keys, so it holds no backbone weights to extract '
             f'(its keys start with: {sorted({k.split(".")[0] for k in state})[:10]}). Pass a '
             'training checkpoint of a csml_mm/mmpretrain model, or --prefix for another '
-            'layout.')
-    backbone, used = select_backbone_state(state, prefix=prefix, momentum=momentum,
-                                           source=ckpt_path)
+            'layout.'
+        )
+    backbone, used = select_backbone_state(
+        state, prefix=prefix, momentum=momentum, source=ckpt_path
+    )
     return {k: v.detach().clone().contiguous() for k, v in backbone.items()}, used, len(state)
 
 
 def main(argv=None):
     args = parse_args(argv)
     backbone, used, total = extract(args.checkpoint, args.prefix, args.momentum)
-    meta = dict(source=osp.abspath(args.checkpoint), prefix=used, num_keys=len(backbone),
-                momentum=bool(args.momentum))
+    meta = dict(
+        source=osp.abspath(args.checkpoint),
+        prefix=used,
+        num_keys=len(backbone),
+        momentum=bool(args.momentum),
+    )
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(dict(state_dict=backbone, meta=meta), args.out)
     num_params = sum(v.numel() for v in backbone.values())
-    print(f'extract_backbone: kept {len(backbone)}/{total} keys ("{used}*", '
-          f'{num_params / 1e6:.2f}M values) -> {args.out}')
+    print(
+        f'extract_backbone: kept {len(backbone)}/{total} keys ("{used}*", '
+        f'{num_params / 1e6:.2f}M values) -> {args.out}'
+    )
     return backbone
 
 
 if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
+
     with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
         main()

@@ -16,6 +16,7 @@ Renaming (torchvision / mmpretrain -> detectron2):
 - ``downsample.0`` -> ``shortcut``; ``downsample.1`` -> ``shortcut.norm``
 - ``num_batches_tracked`` buffers are dropped (detectron2's FrozenBN has none).
 """
+
 import argparse
 import os
 import os.path as osp
@@ -38,8 +39,9 @@ def rename(key: str) -> str:
     """detectron2 name of one torchvision-style ResNet key."""
     m = re.match(r'(conv1|bn1)\.(.+)$', key)
     if m:
-        return f'stem.conv1.{m.group(2)}' if m.group(1) == 'conv1' else \
-            f'stem.conv1.norm.{m.group(2)}'
+        return (
+            f'stem.conv1.{m.group(2)}' if m.group(1) == 'conv1' else f'stem.conv1.norm.{m.group(2)}'
+        )
     m = re.match(r'layer([1-4])\.(\d+)\.(.+)$', key)
     if not m:
         raise KeyError(f'Backbone key {key!r} has no detectron2 ResNet counterpart.')
@@ -52,34 +54,45 @@ def rename(key: str) -> str:
         sub = re.match(r'downsample\.([01])\.(.+)$', rest)
         if not sub:
             raise KeyError(f'Backbone key {key!r} has no detectron2 ResNet counterpart.')
-        rest = f'shortcut.{sub.group(2)}' if sub.group(1) == '0' else \
-            f'shortcut.norm.{sub.group(2)}'
+        rest = (
+            f'shortcut.{sub.group(2)}' if sub.group(1) == '0' else f'shortcut.norm.{sub.group(2)}'
+        )
     return f'res{stage}.{block}.{rest}'
 
 
 def convert(state):
     """Return ``{detectron2 name: numpy array}`` for a ResNet backbone state dict."""
-    return {rename(k): v.detach().cpu().numpy() for k, v in state.items()
-            if not k.endswith('num_batches_tracked')}
+    return {
+        rename(k): v.detach().cpu().numpy()
+        for k, v in state.items()
+        if not k.endswith('num_batches_tracked')
+    }
 
 
 def main(argv=None):
     args = parse_args(argv)
-    state, used = load_backbone(args.checkpoint, args.prefix, args.momentum,
-                                required=('conv1.weight', 'bn1.weight',
-                                          'layer1.0.conv1.weight'), kind='ResNet backbone')
+    state, used = load_backbone(
+        args.checkpoint,
+        args.prefix,
+        args.momentum,
+        required=('conv1.weight', 'bn1.weight', 'layer1.0.conv1.weight'),
+        kind='ResNet backbone',
+    )
     block, depths, _ = resnet_layout(state, args.checkpoint)
     model = convert(state)
     dropped = len(state) - len(model)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'wb') as f:
         pickle.dump({'model': model, '__author__': 'csml_mm', 'matching_heuristics': True}, f)
-    print(f'to_detectron2: mapped {len(model)}/{len(state)} backbone keys ("{used}*"; '
-          f'{dropped} num_batches_tracked dropped) of a {block} ResNet {depths} -> {args.out}')
+    print(
+        f'to_detectron2: mapped {len(model)}/{len(state)} backbone keys ("{used}*"; '
+        f'{dropped} num_batches_tracked dropped) of a {block} ResNet {depths} -> {args.out}'
+    )
     return model
 
 
 if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
+
     with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
         main()

@@ -28,6 +28,7 @@ Renaming (mmpretrain -> timm):
   (timm ``global_pool='token'``); ``ln2`` of ``out_type='avg_featmap'`` with
   ``final_norm=False`` -> ``fc_norm`` (timm ``global_pool='avg'``, ``fc_norm=True``).
 """
+
 import argparse
 import math
 import os
@@ -75,12 +76,20 @@ _TOP_RULES = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='mmpretrain VisionTransformer -> timm ViT')
     add_input_args(parser)
-    parser.add_argument('--num-heads', type=int, default=None,
-                        help='attention heads (printed in the timm call; default: from the '
-                        'stored config or the matching mmpretrain arch preset)')
-    parser.add_argument('--ln-eps', type=float, default=None,
-                        help='LayerNorm eps of the backbone (default: from the stored '
-                        'config, else 1e-6, mmpretrain\'s ViT default)')
+    parser.add_argument(
+        '--num-heads',
+        type=int,
+        default=None,
+        help='attention heads (printed in the timm call; default: from the '
+        'stored config or the matching mmpretrain arch preset)',
+    )
+    parser.add_argument(
+        '--ln-eps',
+        type=float,
+        default=None,
+        help='LayerNorm eps of the backbone (default: from the stored '
+        "config, else 1e-6, mmpretrain's ViT default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -99,9 +108,11 @@ def rename(key: str) -> str:
 def convert(state):
     """Return the timm state dict of an mmpretrain ViT backbone state dict."""
     if 'ln1.weight' in state and 'ln2.weight' in state:
-        raise ValueError('The backbone has both a final norm (ln1) and an avg-pool norm (ln2; '
-                         "out_type='avg_featmap' with final_norm=True); timm applies one of "
-                         'them only, so the features would differ.')
+        raise ValueError(
+            'The backbone has both a final norm (ln1) and an avg-pool norm (ln2; '
+            "out_type='avg_featmap' with final_norm=True); timm applies one of "
+            'them only, so the features would differ.'
+        )
     return {rename(k): v.detach().clone() for k, v in state.items()}
 
 
@@ -113,13 +124,18 @@ def timm_kwargs(state, num_heads=None):
     extra = 1 if 'cls_token' in state else 0
     grid = int(round(math.sqrt(state['pos_embed'].shape[1] - extra)))
     kwargs = dict(
-        img_size=grid * patch, patch_size=patch, embed_dim=embed, depth=depth,
+        img_size=grid * patch,
+        patch_size=patch,
+        embed_dim=embed,
+        depth=depth,
         num_heads=num_heads,
         mlp_ratio=float(state['layers.0.ffn.layers.0.0.weight'].shape[0]) / embed,
-        qkv_bias='layers.0.attn.qkv.bias' in state, class_token=bool(extra),
+        qkv_bias='layers.0.attn.qkv.bias' in state,
+        class_token=bool(extra),
         pre_norm='pre_norm.weight' in state,
         init_values=None if 'layers.0.attn.gamma1.weight' not in state else 1.0,
-        num_classes=0)
+        num_classes=0,
+    )
     if 'ln2.weight' in state:
         kwargs.update(global_pool='avg', fc_norm=True)
     else:
@@ -129,6 +145,7 @@ def timm_kwargs(state, num_heads=None):
 
 def _arch_zoo() -> Dict[str, dict]:
     from mmpretrain.models.backbones import VisionTransformer
+
     return VisionTransformer.arch_zoo
 
 
@@ -155,9 +172,12 @@ def heads_from_presets(state) -> Tuple[Optional[int], List[str]]:
     embed = int(state['patch_embed.projection.weight'].shape[0])
     depth = len({int(m.group(1)) for k in state for m in [re.match(r'layers\.(\d+)\.', k)] if m})
     ffn = int(state['layers.0.ffn.layers.0.0.weight'].shape[0])
-    names = sorted(name for name, a in _arch_zoo().items()
-                   if (a.get('embed_dims'), a.get('num_layers'),
-                       a.get('feedforward_channels')) == (embed, depth, ffn))
+    names = sorted(
+        name
+        for name, a in _arch_zoo().items()
+        if (a.get('embed_dims'), a.get('num_layers'), a.get('feedforward_channels'))
+        == (embed, depth, ffn)
+    )
     heads = {_arch_zoo()[n]['num_heads'] for n in names}
     return (heads.pop() if len(heads) == 1 else None), names
 
@@ -175,8 +195,12 @@ def eps_from_cfg(backbone_cfg: Optional[dict]) -> Optional[float]:
     return float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else None
 
 
-def resolve_settings(state, backbone_cfg: Optional[dict], num_heads: Optional[int] = None,
-                     eps: Optional[float] = None) -> Tuple[Optional[int], float, List[str]]:
+def resolve_settings(
+    state,
+    backbone_cfg: Optional[dict],
+    num_heads: Optional[int] = None,
+    eps: Optional[float] = None,
+) -> Tuple[Optional[int], float, List[str]]:
     """``(num_heads, eps, notes)`` from the command line, the stored config, the presets."""
     notes = []
     if num_heads is None:
@@ -184,46 +208,60 @@ def resolve_settings(state, backbone_cfg: Optional[dict], num_heads: Optional[in
     if num_heads is None:
         num_heads, names = heads_from_presets(state)
         if num_heads is not None:
-            notes.append(f'num_heads={num_heads} from the mmpretrain arch preset(s) {names} '
-                         'that match the weights\' shapes (no stored config names it); '
-                         'pass --num-heads if the backbone used another value.')
+            notes.append(
+                f'num_heads={num_heads} from the mmpretrain arch preset(s) {names} '
+                "that match the weights' shapes (no stored config names it); "
+                'pass --num-heads if the backbone used another value.'
+            )
         else:
-            notes.append('num_heads is not in the weights, in a stored config or in a '
-                         'matching mmpretrain arch preset: pass --num-heads H.')
+            notes.append(
+                'num_heads is not in the weights, in a stored config or in a '
+                'matching mmpretrain arch preset: pass --num-heads H.'
+            )
     if eps is None:
         eps = eps_from_cfg(backbone_cfg)
         if eps is None:
             eps = DEFAULT_EPS
-            notes.append(f'LayerNorm eps is not in the weights or a stored config; assumed '
-                         f'{DEFAULT_EPS:g} (mmpretrain\'s ViT default). APS CIFAR/digits '
-                         'backbones use 1e-5: pass --ln-eps 1e-5 for those.')
+            notes.append(
+                f'LayerNorm eps is not in the weights or a stored config; assumed '
+                f"{DEFAULT_EPS:g} (mmpretrain's ViT default). APS CIFAR/digits "
+                'backbones use 1e-5: pass --ln-eps 1e-5 for those.'
+            )
     return num_heads, eps, notes
 
 
 def timm_build_code(kwargs: dict, eps: float, out_path: str) -> List[str]:
     """Python lines that build the timm ViT of ``kwargs`` with LayerNorm ``eps`` and load
     ``out_path`` strictly."""
-    args = ['num_heads=<unknown: pass --num-heads>' if k == 'num_heads' and v is None
-            else f'{k}={v!r}' for k, v in kwargs.items()]
+    args = [
+        'num_heads=<unknown: pass --num-heads>' if k == 'num_heads' and v is None else f'{k}={v!r}'
+        for k, v in kwargs.items()
+    ]
     lines = ['import torch']
     if eps != DEFAULT_EPS:
         lines += ['import torch.nn as nn', 'from functools import partial']
         args.append(f'norm_layer=partial(nn.LayerNorm, eps={eps!r})')
-    lines += ['from timm.models.vision_transformer import VisionTransformer',
-              f'model = VisionTransformer({", ".join(args)})',
-              f'model.load_state_dict(torch.load({out_path!r}, weights_only=True))']
+    lines += [
+        'from timm.models.vision_transformer import VisionTransformer',
+        f'model = VisionTransformer({", ".join(args)})',
+        f'model.load_state_dict(torch.load({out_path!r}, weights_only=True))',
+    ]
     return lines
 
 
 def main(argv=None):
     args = parse_args(argv)
-    state, used = load_backbone(args.checkpoint, args.prefix, args.momentum,
-                                required=('patch_embed.projection.weight', 'pos_embed',
-                                          'layers.0.attn.qkv.weight'),
-                                kind='mmpretrain VisionTransformer')
+    state, used = load_backbone(
+        args.checkpoint,
+        args.prefix,
+        args.momentum,
+        required=('patch_embed.projection.weight', 'pos_embed', 'layers.0.attn.qkv.weight'),
+        kind='mmpretrain VisionTransformer',
+    )
     out = convert(state)
-    heads, eps, notes = resolve_settings(state, stored_backbone_cfg(args.checkpoint),
-                                         args.num_heads, args.ln_eps)
+    heads, eps, notes = resolve_settings(
+        state, stored_backbone_cfg(args.checkpoint), args.num_heads, args.ln_eps
+    )
     kwargs = timm_kwargs(state, heads)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(out, args.out)
@@ -237,5 +275,6 @@ def main(argv=None):
 
 if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
+
     with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
         main()

@@ -30,6 +30,7 @@ max-pool, so it cannot take these weights. The tool recognises the stem from the
 A 3x3 ``conv1`` whose stored config names another backbone type is refused (its stride
 and pooling are unknown).
 """
+
 import argparse
 import os
 import os.path as osp
@@ -52,9 +53,11 @@ CIFAR_STEM_TYPES = ('ResNet_CIFAR', 'mmpretrain.ResNet_CIFAR')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='mmpretrain ResNet -> torchvision ResNet')
     add_input_args(parser)
-    parser.add_argument('--with-head', action='store_true',
-                        help='also export head.fc.* (linear probe / fine-tune checkpoints) '
-                        'as fc.*')
+    parser.add_argument(
+        '--with-head',
+        action='store_true',
+        help='also export head.fc.* (linear probe / fine-tune checkpoints) as fc.*',
+    )
     return parser.parse_args(argv)
 
 
@@ -69,8 +72,9 @@ def convert(state):
     return out
 
 
-def stem_kind(state: Dict[str, torch.Tensor], cfg_type: Optional[str] = None,
-              path: str = '<checkpoint>') -> str:
+def stem_kind(
+    state: Dict[str, torch.Tensor], cfg_type: Optional[str] = None, path: str = '<checkpoint>'
+) -> str:
     """``'imagenet'`` (7x7 stride-2 conv1 + max-pool) or ``'cifar'`` (3x3 stride-1, none).
 
     The kernel size comes from ``conv1.weight``; ``cfg_type`` is the backbone ``type`` of
@@ -83,18 +87,20 @@ def stem_kind(state: Dict[str, torch.Tensor], cfg_type: Optional[str] = None,
         cfg_type = None
     if kernel == (7, 7) and cfg_type not in CIFAR_STEM_TYPES:
         return 'imagenet'
-    if kernel == (3, 3) and cfg_type in (None, ) + CIFAR_STEM_TYPES:
+    if kernel == (3, 3) and cfg_type in (None,) + CIFAR_STEM_TYPES:
         return 'cifar'
     raise ValueError(
-        f'{path}: conv1 is {kernel[0]}x{kernel[1]} and the stored config\'s backbone type is '
-        f'{cfg_type!r}; the tool knows two stems only: torchvision\'s (7x7 stride-2 conv1 + '
+        f"{path}: conv1 is {kernel[0]}x{kernel[1]} and the stored config's backbone type is "
+        f"{cfg_type!r}; the tool knows two stems only: torchvision's (7x7 stride-2 conv1 + "
         'max-pool, mmpretrain ResNet) and the CIFAR stem (3x3 stride-1 conv1, no max-pool, '
         'mmpretrain ResNet_CIFAR). Build the torchvision model by hand with the stem your '
-        'backbone used.')
+        'backbone used.'
+    )
 
 
-def cifar_build_code(name: str, in_channels: int, width: int, out_path: str,
-                     num_classes: Optional[int] = None) -> List[str]:
+def cifar_build_code(
+    name: str, in_channels: int, width: int, out_path: str, num_classes: Optional[int] = None
+) -> List[str]:
     """Python lines that build a torchvision ResNet with the CIFAR stem and load ``out_path``.
 
     Without a head (``num_classes=None``) ``fc`` becomes ``nn.Identity()``, so the weights
@@ -118,18 +124,24 @@ def cifar_build_code(name: str, in_channels: int, width: int, out_path: str,
 def _head(path: str) -> Dict[str, torch.Tensor]:
     """``fc.*`` of the linear head (``head.fc.*``) of the checkpoint at ``path``."""
     full = get_state_dict(safe_torch_load(path, map_location='cpu'), path)
-    fc = {k[len('head.fc.'):]: v for k, v in full.items() if k.startswith('head.fc.')}
+    fc = {k[len('head.fc.') :]: v for k, v in full.items() if k.startswith('head.fc.')}
     if set(fc) != {'weight', 'bias'}:
-        raise KeyError(f'--with-head: {path} has no linear head (head.fc.*); '
-                       'use a linear-probe or fine-tune checkpoint, or drop --with-head.')
+        raise KeyError(
+            f'--with-head: {path} has no linear head (head.fc.*); '
+            'use a linear-probe or fine-tune checkpoint, or drop --with-head.'
+        )
     return {'fc.weight': fc['weight'].clone(), 'fc.bias': fc['bias'].clone()}
 
 
 def main(argv=None):
     args = parse_args(argv)
-    state, used = load_backbone(args.checkpoint, args.prefix, args.momentum,
-                                required=('conv1.weight', 'bn1.weight',
-                                          'layer1.0.conv1.weight'), kind='ResNet backbone')
+    state, used = load_backbone(
+        args.checkpoint,
+        args.prefix,
+        args.momentum,
+        required=('conv1.weight', 'bn1.weight', 'layer1.0.conv1.weight'),
+        kind='ResNet backbone',
+    )
     block, depths, width = resnet_layout(state, args.checkpoint)
     cfg_type = (stored_backbone_cfg(args.checkpoint) or {}).get('type')
     stem = stem_kind(state, cfg_type, args.checkpoint)
@@ -139,29 +151,40 @@ def main(argv=None):
     name = TORCHVISION_RESNETS.get((block, tuple(depths)))
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(out, args.out)
-    print(f'to_torchvision: mapped {len(state)}/{len(state)} backbone keys ("{used}*") '
-          f'-> {len(out)} torchvision keys -> {args.out}')
+    print(
+        f'to_torchvision: mapped {len(state)}/{len(state)} backbone keys ("{used}*") '
+        f'-> {len(out)} torchvision keys -> {args.out}'
+    )
     if name is None or width != 64:
-        stem_note = (' and the CIFAR stem (3x3 stride-1 conv1, no max-pool)'
-                     if stem == 'cifar' else '')
-        print(f'to_torchvision: note: {block} {depths} with stem width {width}{stem_note} is '
-              'not a standard torchvision ResNet; build torchvision.models.resnet.ResNet with '
-              'matching widths to load it.')
+        stem_note = (
+            ' and the CIFAR stem (3x3 stride-1 conv1, no max-pool)' if stem == 'cifar' else ''
+        )
+        print(
+            f'to_torchvision: note: {block} {depths} with stem width {width}{stem_note} is '
+            'not a standard torchvision ResNet; build torchvision.models.resnet.ResNet with '
+            'matching widths to load it.'
+        )
     elif stem == 'cifar':
         num_classes = int(out['fc.weight'].shape[0]) if args.with_head else None
-        code = cifar_build_code(name, int(state['conv1.weight'].shape[1]), width, args.out,
-                                num_classes)
-        print(f'to_torchvision: CIFAR stem (3x3 stride-1 conv1, no max-pool): '
-              f'torchvision.models.{name}() has a 7x7 stride-2 conv1 and a max-pool and '
-              'computes other features. Build the matching model with:')
+        code = cifar_build_code(
+            name, int(state['conv1.weight'].shape[1]), width, args.out, num_classes
+        )
+        print(
+            f'to_torchvision: CIFAR stem (3x3 stride-1 conv1, no max-pool): '
+            f'torchvision.models.{name}() has a 7x7 stride-2 conv1 and a max-pool and '
+            'computes other features. Build the matching model with:'
+        )
         print('\n'.join('    ' + line for line in code))
     else:
-        print(f'to_torchvision: load with torchvision.models.{name}()'
-              f'.load_state_dict(sd{"" if args.with_head else ", strict=False"})')
+        print(
+            f'to_torchvision: load with torchvision.models.{name}()'
+            f'.load_state_dict(sd{"" if args.with_head else ", strict=False"})'
+        )
     return out
 
 
 if __name__ == '__main__':
     from csml_mm.utils.cli import cli_errors
+
     with cli_errors():  # a bad checkpoint or data: one `error: ...` line, exit status 1
         main()

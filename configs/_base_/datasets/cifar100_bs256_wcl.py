@@ -6,4 +6,5 @@ data_preprocessor = dict(mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 
 train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 knn_cfg = dict(
     train_dataloader=dict(dataset=dict(type=dataset_type, data_root=data_root)),
-    val_dataloader=dict(dataset=dict(type=dataset_type, data_root=data_root)))
+    val_dataloader=dict(dataset=dict(type=dataset_type, data_root=data_root)),
+)

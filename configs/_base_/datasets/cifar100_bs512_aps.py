@@ -7,4 +7,5 @@ data_root = 'data/cifar100/'
 train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 knn_cfg = dict(
     train_dataloader=dict(dataset=dict(type=dataset_type, data_root=data_root)),
-    val_dataloader=dict(dataset=dict(type=dataset_type, data_root=data_root)))
+    val_dataloader=dict(dataset=dict(type=dataset_type, data_root=data_root)),
+)

@@ -7,16 +7,21 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
     mean=[125.307, 122.961, 113.8575],
     std=[51.5865, 50.847, 51.255],
-    to_rgb=False)  # mmpretrain's CIFAR datasets yield RGB arrays
+    to_rgb=False,
+)  # mmpretrain's CIFAR datasets yield RGB arrays
 
 view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.), backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0), backend='pillow'),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+        ],
+        prob=0.8,
+    ),
+    dict(
+        type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)
+    ),
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
@@ -30,22 +35,43 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
-                 pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        download=False,
+        pipeline=train_pipeline,
+    ),
+)
 
 knn_pipeline = [dict(type='PackInputs')]
 knn_cfg = dict(
     train_dataloader=dict(
-        batch_size=512, num_workers=4,
+        batch_size=512,
+        num_workers=4,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
-                     pipeline=knn_pipeline)),
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            split='train',
+            download=False,
+            pipeline=knn_pipeline,
+        ),
+    ),
     val_dataloader=dict(
-        batch_size=512, num_workers=4,
+        batch_size=512,
+        num_workers=4,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False,
-                     pipeline=knn_pipeline)),
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            split='test',
+            download=False,
+            pipeline=knn_pipeline,
+        ),
+    ),
     topk=(10, 20, 100, 200),
-    temperature=0.07)
+    temperature=0.07,
+)

@@ -8,33 +8,45 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
     mean=[125.307, 122.961, 113.8575],
     std=[51.5865, 50.847, 51.255],
-    to_rgb=False)  # mmpretrain's CIFAR datasets yield RGB arrays
+    to_rgb=False,
+)  # mmpretrain's CIFAR datasets yield RGB arrays
 
 mocov2_view = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.), backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0), backend='pillow'),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+        ],
+        prob=0.8,
+    ),
+    dict(
+        type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)
+    ),
     dict(type='RandomFlip', prob=0.5),
 ]
 simclr_view = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.08, 1.), backend='pillow'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.08, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8,
-                          saturation=0.8, hue=0.2)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)
+        ],
+        prob=0.8,
+    ),
+    dict(
+        type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)
+    ),
 ]
 train_pipeline = [
-    dict(type='PipelineSwitch', pipelines=[
-        [dict(type='MultiView', num_views=2, transforms=[mocov2_view])],
-        [dict(type='MultiView', num_views=2, transforms=[simclr_view])],
-    ]),
+    dict(
+        type='PipelineSwitch',
+        pipelines=[
+            [dict(type='MultiView', num_views=2, transforms=[mocov2_view])],
+            [dict(type='MultiView', num_views=2, transforms=[simclr_view])],
+        ],
+    ),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
@@ -44,22 +56,43 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
-                 pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        download=False,
+        pipeline=train_pipeline,
+    ),
+)
 
 knn_pipeline = [dict(type='PackInputs')]
 knn_cfg = dict(
     train_dataloader=dict(
-        batch_size=512, num_workers=4,
+        batch_size=512,
+        num_workers=4,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
-                     pipeline=knn_pipeline)),
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            split='train',
+            download=False,
+            pipeline=knn_pipeline,
+        ),
+    ),
     val_dataloader=dict(
-        batch_size=512, num_workers=4,
+        batch_size=512,
+        num_workers=4,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False,
-                     pipeline=knn_pipeline)),
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            split='test',
+            download=False,
+            pipeline=knn_pipeline,
+        ),
+    ),
     topk=(10, 20, 100, 200),
-    temperature=0.07)
+    temperature=0.07,
+)

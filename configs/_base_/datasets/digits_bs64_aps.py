@@ -7,25 +7,36 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+    to_rgb=True,
+)
 
 view_pipeline = [
-    dict(type='RandomResizedCropWithBox', scale=32, crop_ratio_range=(0.15, 1.),
-         backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomResizedCropWithBox', scale=32, crop_ratio_range=(0.15, 1.0), backend='pillow'),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+        ],
+        prob=0.8,
+    ),
+    dict(
+        type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)
+    ),
 ]
 train_pipeline = [
-    dict(type='MultiViewWithKeys', num_views=2, transforms=[view_pipeline],
-         keys=('crop_box', 'flip', 'flip_direction')),
+    dict(
+        type='MultiViewWithKeys',
+        num_views=2,
+        transforms=[view_pipeline],
+        keys=('crop_box', 'flip', 'flip_direction'),
+    ),
     dict(type='SparsePatchSampling', patch_size=4, ratio=0.25, rounds=4),
     dict(type='SelectivePatchSampling', patch_size=4, power=3.0),
-    dict(type='PackInputs', algorithm_keys=['patch_ids'],
-         meta_keys=['sample_idx', 'crop_box', 'flip']),
+    dict(
+        type='PackInputs',
+        algorithm_keys=['patch_ids'],
+        meta_keys=['sample_idx', 'crop_box', 'flip'],
+    ),
 ]
 train_dataloader = dict(
     batch_size=64,
@@ -34,22 +45,40 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, split='train', samples_per_digit=samples_per_digit,
-                 pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        split='train',
+        samples_per_digit=samples_per_digit,
+        pipeline=train_pipeline,
+    ),
+)
 
 knn_pipeline = [dict(type='PackInputs')]
 knn_cfg = dict(
     train_dataloader=dict(
-        batch_size=256, num_workers=0,
+        batch_size=256,
+        num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, split='train', samples_per_digit=samples_per_digit,
-                     pipeline=knn_pipeline)),
+        dataset=dict(
+            type=dataset_type,
+            split='train',
+            samples_per_digit=samples_per_digit,
+            pipeline=knn_pipeline,
+        ),
+    ),
     val_dataloader=dict(
-        batch_size=256, num_workers=0,
+        batch_size=256,
+        num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, split='val', samples_per_digit=samples_per_digit,
-                     pipeline=knn_pipeline)),
+        dataset=dict(
+            type=dataset_type,
+            split='val',
+            samples_per_digit=samples_per_digit,
+            pipeline=knn_pipeline,
+        ),
+    ),
     topk=(10, 20, 100, 200),
-    temperature=0.1)
+    temperature=0.1,
+)

@@ -7,9 +7,10 @@ data_preprocessor = dict(
     num_classes=10,
     mean=[55.8, 55.8, 55.8],
     std=[84.6, 84.6, 84.6],
-    to_rgb=True)
+    to_rgb=True,
+)
 train_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.), backend='pillow'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackInputs'),
 ]
@@ -20,8 +21,13 @@ val_dataloader = dict(
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type={{_base_.dataset_type}}, split='test', data_root={{_base_.data_root}},
-                 pipeline=test_pipeline))
+    dataset=dict(
+        type={{_base_.dataset_type}},
+        split='test',
+        data_root={{_base_.data_root}},
+        pipeline=test_pipeline,
+    ),
+)
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

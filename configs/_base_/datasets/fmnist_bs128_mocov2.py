@@ -15,20 +15,26 @@ data_preprocessor = dict(
     views_per_input=2,
     crop_scale=(0.2, 1.0),
     flip_prob=0.5,
-    jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.0,
+    jitter_prob=0.8,
+    brightness=0.4,
+    contrast=0.4,
+    saturation=0.0,
     gray_prob=0.0,
     mean=[55.8, 55.8, 55.8],  # of the padded train split
     std=[84.6, 84.6, 84.6],
-    to_rgb=True)
+    to_rgb=True,
+)
 
 # The same views as per-image transforms (for the APS samplers, which need each crop's box,
 # or to swap the preprocessor for SelfSupDataPreprocessor).
 view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.), backend='pillow'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)],
-         prob=0.8),
+    dict(
+        type='RandomApply',
+        transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)],
+        prob=0.8,
+    ),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=1, transforms=[[]]),
@@ -41,34 +47,45 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, split='train', data_root=data_root,
-                 pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, split='train', data_root=data_root, pipeline=train_pipeline),
+)
 
 knn_pipeline = [dict(type='PackInputs')]
 # The evaluation protocol (tools/analysis_tools/knn_eval.py, the quality table): all 60,000
 # train images as the bank, the 10,000 test images as queries.
 knn_cfg = dict(
     train_dataloader=dict(
-        batch_size=512, num_workers=0,
+        batch_size=512,
+        num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, split='train', data_root=data_root,
-                     pipeline=knn_pipeline)),
+        dataset=dict(type=dataset_type, split='train', data_root=data_root, pipeline=knn_pipeline),
+    ),
     val_dataloader=dict(
-        batch_size=512, num_workers=0,
+        batch_size=512,
+        num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, split='test', data_root=data_root,
-                     pipeline=knn_pipeline)),
+        dataset=dict(type=dataset_type, split='test', data_root=data_root, pipeline=knn_pipeline),
+    ),
     topk=(20, 200),
-    temperature=0.07)
+    temperature=0.07,
+)
 # The online monitor (KNNEvalHook, the learning curves) uses the first 10,000 train images as
 # its bank to keep each evaluation short on a CPU; the final numbers use knn_cfg above.
 monitor_knn_cfg = dict(
     train_dataloader=dict(
-        batch_size=512, num_workers=0,
+        batch_size=512,
+        num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
-        dataset=dict(type=dataset_type, split='train', data_root=data_root, num_samples=10000,
-                     pipeline=knn_pipeline)),
-    val_dataloader=knn_cfg['val_dataloader'])
+        dataset=dict(
+            type=dataset_type,
+            split='train',
+            data_root=data_root,
+            num_samples=10000,
+            pipeline=knn_pipeline,
+        ),
+    ),
+    val_dataloader=knn_cfg['val_dataloader'],
+)

@@ -9,12 +9,19 @@ train_dataloader = dict(
         _delete_=True,
         type='NeighbourViewsDataset',
         dataset=dict(type='CustomDataset', data_root={{_base_.data_root}}, with_label=False),
-        pipeline=_base_.load_pipeline + [
-            dict(type='MultiView', num_views=1, transforms=[[]])],
-        num_neighbours=5))
+        pipeline=_base_.load_pipeline + [dict(type='MultiView', num_views=1, transforms=[[]])],
+        num_neighbours=5,
+    )
+)
 mining_dataloader = dict(
-    batch_size=256, num_workers=0,
+    batch_size=256,
+    num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root={{_base_.data_root}}, with_label=False,
-                 pipeline={{_base_.knn_pipeline}}))
+    dataset=dict(
+        type='CustomDataset',
+        data_root={{_base_.data_root}},
+        with_label=False,
+        pipeline={{_base_.knn_pipeline}},
+    ),
+)

@@ -14,11 +14,15 @@ data_preprocessor = dict(
     views_per_input=2,
     crop_scale=(0.2, 1.0),
     flip_prob=0.5,
-    jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.4,
+    jitter_prob=0.8,
+    brightness=0.4,
+    contrast=0.4,
+    saturation=0.4,
     gray_prob=0.2,
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+    to_rgb=True,
+)
 
 load_pipeline = [
     dict(type='LoadImageFromFile'),  # tools/train.py makes it CheckedLoadImageFromFile
@@ -37,8 +41,8 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, with_label=False,
-                 pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, with_label=False, pipeline=train_pipeline),
+)
 
 knn_pipeline = load_pipeline + [dict(type='PackInputs')]
 if eval_root == 'none':
@@ -47,21 +51,36 @@ if eval_root == 'none':
 else:
     knn_cfg = dict(
         train_dataloader=dict(
-            batch_size=256, num_workers=2,
+            batch_size=256,
+            num_workers=2,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=eval_root, data_prefix='train',
-                         pipeline=knn_pipeline)),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=eval_root,
+                data_prefix='train',
+                pipeline=knn_pipeline,
+            ),
+        ),
         val_dataloader=dict(
-            batch_size=256, num_workers=2,
+            batch_size=256,
+            num_workers=2,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=eval_root, data_prefix='val',
-                         pipeline=knn_pipeline)),
+            dataset=dict(
+                type='CustomDataset', data_root=eval_root, data_prefix='val', pipeline=knn_pipeline
+            ),
+        ),
         topk=(10, 20),  # k must not exceed the number of bank images
-        temperature=0.07)
+        temperature=0.07,
+    )
     knn_monitor_hooks = [
-        dict(type='KNNEvalHook', interval=10, topk=(20, ), before_train=True,
-             train_dataloader=knn_cfg['train_dataloader'],
-             val_dataloader=knn_cfg['val_dataloader'])
+        dict(
+            type='KNNEvalHook',
+            interval=10,
+            topk=(20,),
+            before_train=True,
+            train_dataloader=knn_cfg['train_dataloader'],
+            val_dataloader=knn_cfg['val_dataloader'],
+        )
     ]

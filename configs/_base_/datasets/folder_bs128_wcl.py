@@ -7,8 +7,14 @@ dataset_type = 'CustomDataset'
 data_root = '{{$CSML_DATA_ROOT:data/my_images}}'
 eval_root = '{{$CSML_EVAL_ROOT:none}}'  # 'none': no kNN
 train_dataloader = dict(
-    dataset=dict(_delete_=True, type=dataset_type, data_root=data_root, with_label=False,
-                 pipeline={{_base_.train_pipeline}}))
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        with_label=False,
+        pipeline={{_base_.train_pipeline}},
+    )
+)
 
 if eval_root == 'none':
     knn_cfg = None
@@ -17,21 +23,38 @@ else:
     knn_cfg = dict(
         _delete_=True,
         train_dataloader=dict(
-            batch_size=256, num_workers=8,
+            batch_size=256,
+            num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=eval_root, data_prefix='train',
-                         pipeline=_base_.knn_pipeline)),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=eval_root,
+                data_prefix='train',
+                pipeline=_base_.knn_pipeline,
+            ),
+        ),
         val_dataloader=dict(
-            batch_size=256, num_workers=8,
+            batch_size=256,
+            num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=eval_root, data_prefix='val',
-                         pipeline=_base_.knn_pipeline)),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=eval_root,
+                data_prefix='val',
+                pipeline=_base_.knn_pipeline,
+            ),
+        ),
         topk=(10, 20),  # k must not exceed the number of bank images
-        temperature=0.07)
+        temperature=0.07,
+    )
     knn_monitor_hooks = [
-        dict(type='KNNEvalHook', interval=10, topk=(20, ),
-             train_dataloader=knn_cfg['train_dataloader'],
-             val_dataloader=knn_cfg['val_dataloader'])
+        dict(
+            type='KNNEvalHook',
+            interval=10,
+            topk=(20,),
+            train_dataloader=knn_cfg['train_dataloader'],
+            val_dataloader=knn_cfg['val_dataloader'],
+        )
     ]

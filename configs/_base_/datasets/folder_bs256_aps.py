@@ -7,8 +7,14 @@ dataset_type = 'CustomDataset'
 data_root = '{{$CSML_DATA_ROOT:data/my_images}}'
 eval_root = '{{$CSML_EVAL_ROOT:none}}'  # 'none': no kNN
 train_dataloader = dict(
-    dataset=dict(_delete_=True, type=dataset_type, data_root=data_root, with_label=False,
-                 pipeline={{_base_.train_pipeline}}))
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        with_label=False,
+        pipeline={{_base_.train_pipeline}},
+    )
+)
 
 knn_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -22,21 +28,36 @@ if eval_root == 'none':
 else:
     knn_cfg = dict(
         train_dataloader=dict(
-            batch_size=256, num_workers=8,
+            batch_size=256,
+            num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=eval_root, data_prefix='train',
-                         pipeline=knn_pipeline)),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=eval_root,
+                data_prefix='train',
+                pipeline=knn_pipeline,
+            ),
+        ),
         val_dataloader=dict(
-            batch_size=256, num_workers=8,
+            batch_size=256,
+            num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=eval_root, data_prefix='val',
-                         pipeline=knn_pipeline)),
+            dataset=dict(
+                type='CustomDataset', data_root=eval_root, data_prefix='val', pipeline=knn_pipeline
+            ),
+        ),
         topk=(10, 20),  # k must not exceed the number of bank images
-        temperature=0.1)  # APS's CIFAR kNN temperature
+        temperature=0.1,
+    )  # APS's CIFAR kNN temperature
     knn_monitor_hooks = [
-        dict(type='KNNEvalHook', interval=10, topk=(20, ), temperature=0.1,
-             train_dataloader=knn_cfg['train_dataloader'],
-             val_dataloader=knn_cfg['val_dataloader'])
+        dict(
+            type='KNNEvalHook',
+            interval=10,
+            topk=(20,),
+            temperature=0.1,
+            train_dataloader=knn_cfg['train_dataloader'],
+            val_dataloader=knn_cfg['val_dataloader'],
+        )
     ]

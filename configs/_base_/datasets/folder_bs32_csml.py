@@ -11,11 +11,19 @@ train_dataloader = dict(
             dict(type='LoadImageFromFile'),
             dict(type='MultiView', num_views=2, transforms=[{{_base_.view_pipeline}}]),
         ],
-        num_neighbours=5))
+        num_neighbours=5,
+    )
+)
 # The code's mining pass: Resize(256) + CenterCrop(224) over the training images.
 mining_dataloader = dict(
-    batch_size=256, num_workers=8,
+    batch_size=256,
+    num_workers=8,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root={{_base_.data_root}}, with_label=False,
-                 pipeline={{_base_.knn_pipeline}}))
+    dataset=dict(
+        type='CustomDataset',
+        data_root={{_base_.data_root}},
+        with_label=False,
+        pipeline={{_base_.knn_pipeline}},
+    ),
+)

@@ -7,9 +7,21 @@ _base_ = ['./imagenet_bs32_linear.py']
 dataset_type = 'CustomDataset'
 data_root = '{{$CSML_EVAL_ROOT:data/my_labelled}}'
 train_dataloader = dict(
-    dataset=dict(_delete_=True, type=dataset_type, data_root=data_root, data_prefix='train',
-                 pipeline={{_base_.train_pipeline}}))
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix='train',
+        pipeline={{_base_.train_pipeline}},
+    )
+)
 val_dataloader = dict(
-    dataset=dict(_delete_=True, type=dataset_type, data_root=data_root, data_prefix='val',
-                 pipeline={{_base_.test_pipeline}}))
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix='val',
+        pipeline={{_base_.test_pipeline}},
+    )
+)
 test_dataloader = val_dataloader

@@ -9,7 +9,8 @@ data_preprocessor = dict(
     num_classes=1000,
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+    to_rgb=True,
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -29,16 +30,16 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+)
 val_dataloader = dict(
     batch_size=32,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val',
-                 pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+)
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -6,9 +6,11 @@
 _base_ = ['./aps_vit-tiny-p2.py']
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=4,
-                  feedforward_channels=256),
-        patch_size=4),
+        arch=dict(
+            _delete_=True, embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256
+        ),
+        patch_size=4,
+    ),
     neck=dict(in_channels=64, hid_channels=256, out_channels=64, norm_cfg=dict(type='BN1d')),
-    predictor=dict(in_channels=64, hid_channels=256, out_channels=64,
-                   norm_cfg=dict(type='BN1d')))
+    predictor=dict(in_channels=64, hid_channels=256, out_channels=64, norm_cfg=dict(type='BN1d')),
+)

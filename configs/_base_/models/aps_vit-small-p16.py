@@ -5,7 +5,13 @@
 # ImageNet recipe and the own-folder recipe (configs/aps/aps_vit-small-p16_*.py).
 _base_ = ['./aps_vit-tiny-p2.py']
 model = dict(
-    backbone=dict(arch='deit-small', img_size=224, patch_size=16, qkv_bias=True,
-                  norm_cfg=dict(type='LN', eps=1e-6)),
+    backbone=dict(
+        arch='deit-small',
+        img_size=224,
+        patch_size=16,
+        qkv_bias=True,
+        norm_cfg=dict(type='LN', eps=1e-6),
+    ),
     neck=dict(in_channels=384, hid_channels=4096, out_channels=256),
-    predictor=dict(in_channels=256, hid_channels=4096, out_channels=256))
+    predictor=dict(in_channels=256, hid_channels=4096, out_channels=256),
+)

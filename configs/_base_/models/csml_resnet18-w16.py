@@ -13,9 +13,17 @@ model = dict(
     use_cutmix=False,
     cross_weights=(0.5, 0.5),
     cross_warmup_epochs=0,
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  out_indices=(3, ), norm_cfg=dict(type='SplitBN', num_splits=8),
-                  zero_init_residual=False),
-    neck=dict(type='MultiLevelProjectionNeck', in_channels=[128], hid_channels=512,
-              out_channels=128),
-    head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'))
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        stem_channels=16,
+        out_indices=(3,),
+        norm_cfg=dict(type='SplitBN', num_splits=8),
+        zero_init_residual=False,
+    ),
+    neck=dict(
+        type='MultiLevelProjectionNeck', in_channels=[128], hid_channels=512, out_channels=128
+    ),
+    head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'),
+)

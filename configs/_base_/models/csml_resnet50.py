@@ -12,8 +12,15 @@ model = dict(
     cross_weights=(0.5, 0.5),
     cross_warmup_epochs=11,  # the code turns cross-sample weights on after epoch 10
     cutmix_alpha=2.0,
-    backbone=dict(type='ResNet', depth=50, out_indices=(3, ),
-                  norm_cfg=dict(type='SplitBN', num_splits=8), zero_init_residual=False),
-    neck=dict(type='MultiLevelProjectionNeck', in_channels=[2048], hid_channels=2048,
-              out_channels=128),
-    head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'))
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        out_indices=(3,),
+        norm_cfg=dict(type='SplitBN', num_splits=8),
+        zero_init_residual=False,
+    ),
+    neck=dict(
+        type='MultiLevelProjectionNeck', in_channels=[2048], hid_channels=2048, out_channels=128
+    ),
+    head=dict(type='MultiPositiveContrastiveHead', temperature=0.2, mode='per_positive'),
+)

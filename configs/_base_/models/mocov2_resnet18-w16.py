@@ -9,8 +9,16 @@ model = dict(
     queue_len=4096,
     feat_dim=128,
     momentum=0.01,  # weight of the new parameters (m = 0.99 for a short run)
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  norm_cfg=dict(type='SplitBN', num_splits=8), zero_init_residual=False),
-    neck=dict(type='MoCoV2Neck', in_channels=128, hid_channels=512, out_channels=128,
-              with_avg_pool=True),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        stem_channels=16,
+        norm_cfg=dict(type='SplitBN', num_splits=8),
+        zero_init_residual=False,
+    ),
+    neck=dict(
+        type='MoCoV2Neck', in_channels=128, hid_channels=512, out_channels=128, with_avg_pool=True
+    ),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+)

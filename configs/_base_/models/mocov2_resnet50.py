@@ -8,8 +8,14 @@ model = dict(
     queue_len=65536,  # on your own images keep it well below their number (docs/own_data.md)
     feat_dim=128,
     momentum=0.001,  # weight of the new parameters (the paper's m = 0.999)
-    backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='SplitBN', num_splits=8),
-                  zero_init_residual=False),
-    neck=dict(type='MoCoV2Neck', in_channels=2048, hid_channels=2048, out_channels=128,
-              with_avg_pool=True),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        norm_cfg=dict(type='SplitBN', num_splits=8),
+        zero_init_residual=False,
+    ),
+    neck=dict(
+        type='MoCoV2Neck', in_channels=2048, hid_channels=2048, out_channels=128, with_avg_pool=True
+    ),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+)

@@ -9,13 +9,14 @@ model = dict(
         type='ResNet',
         depth=50,
         num_stages=4,
-        out_indices=(3, ),
+        out_indices=(3,),
         style='pytorch',
         frozen_stages=4,
         norm_eval=True,
         norm_cfg=dict(type='BN'),
         zero_init_residual=False,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',
@@ -23,4 +24,6 @@ model = dict(
         in_channels=2048,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5),
-        init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)

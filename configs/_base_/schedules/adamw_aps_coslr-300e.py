@@ -9,12 +9,25 @@ optim_wrapper = dict(
     type='MixedPrecisionOptimWrapper',
     dtype='float16',
     loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=0.0024, betas=(0.9, 0.999), weight_decay=0.1))
+    optimizer=dict(type='AdamW', lr=0.0024, betas=(0.9, 0.999), weight_decay=0.1),
+)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=260, by_epoch=True, begin=40, end=300,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=40,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=260,
+        by_epoch=True,
+        begin=40,
+        end=300,
+        convert_to_iter_based=True,
+    ),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 auto_scale_lr = dict(base_batch_size=4096)

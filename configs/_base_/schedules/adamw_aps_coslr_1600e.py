@@ -10,10 +10,11 @@ optim_wrapper = dict(
     type='MixedPrecisionOptimWrapper',
     dtype='float16',
     loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05))
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=True, begin=0, end=20),
-    dict(type='CosineAnnealingLR', T_max=1580, eta_min=0., by_epoch=True, begin=20, end=1600),
+    dict(type='CosineAnnealingLR', T_max=1580, eta_min=0.0, by_epoch=True, begin=20, end=1600),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1600)
 auto_scale_lr = dict(base_batch_size=512)

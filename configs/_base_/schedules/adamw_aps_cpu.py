@@ -3,5 +3,6 @@
 # rescales from it). Each config sets its epochs, warm-up and cosine decay over them.
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+)
 auto_scale_lr = dict(base_batch_size=128)

@@ -11,17 +11,33 @@
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='DeviceLARS', lr=4.8, momentum=0.9, weight_decay=1e-6, eta=0.001, eps=0.0),
-    paramwise_cfg=dict(custom_keys={
-        'bn': dict(decay_mult=0, lars_exclude=True),
-        'bias': dict(decay_mult=0, lars_exclude=True),
-    }))
+    paramwise_cfg=dict(
+        custom_keys={
+            'bn': dict(decay_mult=0, lars_exclude=True),
+            'bias': dict(decay_mult=0, lars_exclude=True),
+        }
+    ),
+)
 
 # Per-iteration schedule: linear warm-up over 10 epochs from ~0, then cosine to 0.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=190, eta_min=0.0, by_epoch=True, begin=10, end=200,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=10,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=190,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=10,
+        end=200,
+        convert_to_iter_based=True,
+    ),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200)
 # lr 4.8 is for a total batch of 4096 (linear scaling with --auto-scale-lr; the paper scales

@@ -5,6 +5,14 @@
 # (docs/results/own_data.md); `tools/train.py --epochs N` shortens or lengthens the whole schedule.
 _base_ = ['./sgd_coslr_fmnist-cpu.py']
 max_epochs = 60
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    )
+]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -20,38 +20,46 @@ norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
     data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True
+    ),
     backbone=dict(
         frozen_stages=-1,
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     roi_head=dict(
         shared_head=dict(
             type='ResLayerExtraNorm',
             norm_cfg=norm_cfg,
             norm_eval=False,
             style='pytorch',
-            init_cfg=dict(type='PretrainedBackbone', checkpoint=None,
-                          cfg_key='model.roi_head.shared_head.init_cfg.checkpoint'))))
+            init_cfg=dict(
+                type='PretrainedBackbone',
+                checkpoint=None,
+                cfg_key='model.roi_head.shared_head.init_cfg.checkpoint',
+            ),
+        )
+    ),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomChoiceResize',
-         scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768),
-                 (1333, 800)],
-         keep_ratio=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
+        keep_ratio=True,
+    ),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 # collate_fn is spelled out because csml_mm's tools/train.py defaults to default_collate.
 train_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline),
+)
 val_dataloader = dict(collate_fn=dict(type='pseudo_collate'), dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')

@@ -17,27 +17,31 @@ model = dict(
         frozen_stages=-1,
         norm_cfg=norm_cfg,
         norm_eval=False,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(norm_cfg=norm_cfg),
     roi_head=dict(
-        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
-                       norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
+        mask_head=dict(norm_cfg=norm_cfg),
+    ),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomChoiceResize',
-         scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768),
-                 (1333, 800)],
-         keep_ratio=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
+        keep_ratio=True,
+    ),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 # collate_fn is spelled out because csml_mm's tools/train.py defaults to default_collate.
 train_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline),
+)
 val_dataloader = dict(collate_fn=dict(type='pseudo_collate'), dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')

@@ -27,7 +27,8 @@ norm_cfg = dict(type='mmpretrain.LN2d', eps=1e-6)
 
 model = dict(
     data_preprocessor=dict(
-        batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
+        batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]
+    ),
     backbone=dict(
         _delete_=True,
         type='DetVisionTransformer',
@@ -36,7 +37,8 @@ model = dict(
         patch_size=16,
         drop_path_rate=0.1,
         out_indices=-1,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(
         _delete_=True,
         type='SimpleFeaturePyramid',
@@ -44,27 +46,32 @@ model = dict(
         out_channels=256,
         scale_factors=(4.0, 2.0, 1.0, 0.5),
         num_outs=5,
-        norm_cfg=norm_cfg),
+        norm_cfg=norm_cfg,
+    ),
     rpn_head=dict(num_convs=2),
     roi_head=dict(
-        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
-                       norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
+        mask_head=dict(norm_cfg=norm_cfg),
+    ),
+)
 
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 # collate_fn is spelled out because csml_mm's tools/train.py defaults to default_collate.
 train_dataloader = dict(
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(dataset=dict(data_root=data_root)))
+    collate_fn=dict(type='pseudo_collate'), dataset=dict(dataset=dict(data_root=data_root))
+)
 val_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, pipeline=test_pipeline),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
@@ -76,11 +83,13 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
     paramwise_cfg=dict(
         layer_decay_rate=0.7,
-        norm_decay_mult=0.,
+        norm_decay_mult=0.0,
         custom_keys={
-            '.pos_embed': dict(decay_mult=0.),
-            '.cls_token': dict(decay_mult=0.),
-        }))
+            '.pos_embed': dict(decay_mult=0.0),
+            '.cls_token': dict(decay_mult=0.0),
+        },
+    ),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=250),
     dict(type='MultiStepLR', begin=0, end=25, by_epoch=True, milestones=[22, 24], gamma=0.1),

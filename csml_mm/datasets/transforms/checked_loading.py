@@ -29,6 +29,7 @@ Real folders hold more than photographs, so colour images are also made safe to 
   BGRA buffer; 200 MB at the default 50 Mpx) plus a 3-channel copy.
 - Tiny images need nothing here: the crops and resizes of the pipelines upscale them.
 """
+
 import io
 import logging
 import os
@@ -51,8 +52,12 @@ __all__ = ['CheckedLoadImageFromFile', 'image_bytes_problem', 'composite_alpha',
 #: modes (PIL's names) whose pixels carry an alpha channel
 _ALPHA_MODES = ('RGBA', 'LA', 'PA', 'RGBa', 'La')
 #: libjpeg's reduced decodes, by scale denominator
-_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-            8: cv2.IMREAD_REDUCED_COLOR_8}
+_REDUCED = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 #: more pixels than this (Pillow's own hard limit) and the header reader refuses the file
 _PIL_HARD_LIMIT = 2 * 89_478_485
 
@@ -62,6 +67,7 @@ def image_header(data: bytes) -> Tuple[Optional[Tuple[int, int]], bool]:
     ``(None, False)`` when Pillow cannot read the header (the decoder will say why). A header
     above Pillow's hard limit gives a size of ``(-1, -1)``."""
     from PIL import Image
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
@@ -127,22 +133,35 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
             ignored: ``on_corrupt`` decides).
     """
 
-    def __init__(self, on_corrupt: str = 'raise', skip_log: Optional[str] = None,
-                 alpha_background: Union[int, Sequence[int]] = 255,
-                 max_pixels: Optional[int] = 50_000_000,
-                 on_oversized: Optional[str] = None, **kwargs) -> None:
+    def __init__(
+        self,
+        on_corrupt: str = 'raise',
+        skip_log: Optional[str] = None,
+        alpha_background: Union[int, Sequence[int]] = 255,
+        max_pixels: Optional[int] = 50_000_000,
+        on_oversized: Optional[str] = None,
+        **kwargs,
+    ) -> None:
         for name, value in (('on_corrupt', on_corrupt), ('on_oversized', on_oversized)):
             if value not in ('raise', 'skip') and not (name == 'on_oversized' and value is None):
-                raise ValueError(f"CheckedLoadImageFromFile: {name} must be 'raise' or 'skip', "
-                                 f'got {value!r}.')
-        background = ((alpha_background, ) * 3 if isinstance(alpha_background, (int, np.integer))
-                      else tuple(alpha_background))
+                raise ValueError(
+                    f"CheckedLoadImageFromFile: {name} must be 'raise' or 'skip', got {value!r}."
+                )
+        background = (
+            (alpha_background,) * 3
+            if isinstance(alpha_background, (int, np.integer))
+            else tuple(alpha_background)
+        )
         if len(background) != 3 or not all(0 <= int(v) <= 255 for v in background):
-            raise ValueError('CheckedLoadImageFromFile: alpha_background must be one grey level '
-                             f'or an (R, G, B) triple in 0-255, got {alpha_background!r}.')
+            raise ValueError(
+                'CheckedLoadImageFromFile: alpha_background must be one grey level '
+                f'or an (R, G, B) triple in 0-255, got {alpha_background!r}.'
+            )
         if max_pixels is not None and max_pixels <= 0:
-            raise ValueError(f'CheckedLoadImageFromFile: max_pixels must be positive or None, '
-                             f'got {max_pixels!r}.')
+            raise ValueError(
+                f'CheckedLoadImageFromFile: max_pixels must be positive or None, '
+                f'got {max_pixels!r}.'
+            )
         kwargs.pop('ignore_empty', None)
         super().__init__(**kwargs)
         self.on_corrupt = on_corrupt
@@ -178,8 +197,10 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                     problem = f'the decoder failed ({type(e).__name__}: {e})'
                 else:
                     if img is None:
-                        problem = (f'it cannot be decoded as an image ({len(data):,} bytes '
-                                   f'starting with {data[:8]!r})')
+                        problem = (
+                            f'it cannot be decoded as an image ({len(data):,} bytes '
+                            f'starting with {data[:8]!r})'
+                        )
         if problem is not None:
             return self._corrupt(str(filename), problem)
         if self.to_float32:
@@ -200,16 +221,23 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
             pixels = w * h if w >= 0 else None
             is_jpeg = data.startswith(b'\xff\xd8')
             if pixels is None or pixels > self.max_pixels:
-                fits = [f for f in (2, 4, 8) if pixels is not None and is_jpeg
-                        and pixels / f**2 <= self.max_pixels]
+                fits = [
+                    f
+                    for f in (2, 4, 8)
+                    if pixels is not None and is_jpeg and pixels / f**2 <= self.max_pixels
+                ]
                 if not fits:
-                    shown = (f'{w} x {h} = {pixels / 1e6:.0f} Mpx' if pixels is not None else
-                             f'more than {_PIL_HARD_LIMIT / 1e6:.0f} Mpx')
+                    shown = (
+                        f'{w} x {h} = {pixels / 1e6:.0f} Mpx'
+                        if pixels is not None
+                        else f'more than {_PIL_HARD_LIMIT / 1e6:.0f} Mpx'
+                    )
                     raise _Oversized(
                         f'it is {shown}, above max_pixels={self.max_pixels:,} (the '
                         'decompression-bomb guard of CheckedLoadImageFromFile). Make a resized '
                         'copy of the folder with tools/dataset_converters/prepare_folder.py, or '
-                        'raise max_pixels in the loader if the memory allows')
+                        'raise max_pixels in the loader if the memory allows'
+                    )
                 reduce = fits[0]
         buf = np.frombuffer(data, np.uint8)
         if alpha and reduce == 1:
@@ -231,7 +259,8 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                 f'Corrupt image {filename}: {problem}. Replace or delete the file (and its line '
                 'in the annotation file, if any), or let training skip such images with '
                 '`corrupt_images = "skip"` in the config (--cfg-options corrupt_images=skip).',
-                path=filename)
+                path=filename,
+            )
         return self._skip(filename, problem, 'corrupt')
 
     def _skip_or_raise(self, filename: str, problem: str, mode: str) -> None:
@@ -245,17 +274,22 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
             os.makedirs(osp.dirname(osp.abspath(self.skip_log)), exist_ok=True)
             with open(self.skip_log, 'a') as fh:  # one short append per line: no interleaving
                 fh.write(f'{filename}\t{problem}\n')
-        print_log(f'CheckedLoadImageFromFile: skipped {kind} image {filename} ({problem}); '
-                  'another image is used in its place.', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'CheckedLoadImageFromFile: skipped {kind} image {filename} ({problem}); '
+            'another image is used in its place.',
+            logger='current',
+            level=logging.WARNING,
+        )
         return None
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(on_corrupt={self.on_corrupt!r}, '
-                f'on_oversized={self.on_oversized!r}, '
-                f'alpha_background={self.alpha_background}, max_pixels={self.max_pixels}, '
-                f'to_float32={self.to_float32}, color_type={self.color_type!r}, '
-                f'imdecode_backend={self.imdecode_backend!r})')
+        return (
+            f'{self.__class__.__name__}(on_corrupt={self.on_corrupt!r}, '
+            f'on_oversized={self.on_oversized!r}, '
+            f'alpha_background={self.alpha_background}, max_pixels={self.max_pixels}, '
+            f'to_float32={self.to_float32}, color_type={self.color_type!r}, '
+            f'imdecode_backend={self.imdecode_backend!r})'
+        )
 
 
 class _Oversized(Exception):

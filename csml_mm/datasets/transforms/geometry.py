@@ -1,4 +1,5 @@
 """A RandomResizedCrop that remembers where each view came from."""
+
 from typing import Tuple
 
 import mmcv
@@ -13,8 +14,9 @@ def _flip_axes(flip: bool, direction) -> Tuple[bool, bool]:
         return False, False
     direction = direction or 'horizontal'
     if direction not in ('horizontal', 'vertical', 'diagonal'):
-        raise ValueError(f'Unknown flip_direction {direction!r}; mmcv uses horizontal, '
-                         'vertical or diagonal.')
+        raise ValueError(
+            f'Unknown flip_direction {direction!r}; mmcv uses horizontal, vertical or diagonal.'
+        )
     return direction in ('horizontal', 'diagonal'), direction in ('vertical', 'diagonal')
 
 
@@ -48,8 +50,9 @@ class RandomResizedCropWithBox(RandomResizedCrop):
         in_h, in_w = img.shape[:2]
         top, left, height, width = self.rand_crop_params(img)
         img = mmcv.imcrop(img, bboxes=np.array([left, top, left + width - 1, top + height - 1]))
-        img = mmcv.imresize(img, tuple(self.scale[::-1]), interpolation=self.interpolation,
-                            backend=self.backend)
+        img = mmcv.imresize(
+            img, tuple(self.scale[::-1]), interpolation=self.interpolation, backend=self.backend
+        )
         flip_h, flip_v = _flip_axes(results.get('flip', False), results.get('flip_direction'))
         box_top = in_h - top - height if flip_v else top
         box_left = in_w - left - width if flip_h else left

@@ -1,4 +1,5 @@
 """A multi-view wrapper that keeps per-view keys (boxes, flips) next to the images."""
+
 import copy
 from typing import List, Optional, Sequence, Union
 
@@ -36,11 +37,15 @@ class MultiViewWithKeys(MultiView):
 
     DEFAULT_KEYS = ('crop_box', 'flip', 'flip_direction')
 
-    def __init__(self, transforms: List[list], num_views: Union[int, List[int]],
-                 keys: Sequence[str] = DEFAULT_KEYS) -> None:
+    def __init__(
+        self,
+        transforms: List[list],
+        num_views: Union[int, List[int]],
+        keys: Sequence[str] = DEFAULT_KEYS,
+    ) -> None:
         super().__init__(transforms, num_views)
         if isinstance(keys, str):
-            keys = (keys, )
+            keys = (keys,)
         if 'img' in keys:
             raise ValueError("MultiViewWithKeys: 'img' is always collected; leave it out of keys.")
         self.keys = tuple(keys)

@@ -36,6 +36,7 @@ of the truly covered ones.
 Random numbers come from numpy's global generator (``np.random``), which
 mmengine seeds per dataloader worker, like mmpretrain's own transforms.
 """
+
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -67,7 +68,8 @@ def patch_grid(img_shape: Sequence[int], patch_size: Union[int, Sequence[int]]) 
         raise ValueError(
             f'Image size {h}x{w} is not divisible by the patch size {ph}x{pw}: the patch grid '
             'would not tile the view. Make the crop scale (RandomResizedCropWithBox(scale=...)) '
-            'a multiple of the patch size, or change patch_size.')
+            'a multiple of the patch size, or change patch_size.'
+        )
     return h // ph, w // pw
 
 
@@ -75,8 +77,10 @@ def num_sampled(num_patches: int, ratio: float) -> int:
     """``int(num_patches * ratio)`` (the released code's rounding), guarded against 0."""
     n = int(num_patches * ratio + 1e-9)
     if n < 1:
-        raise ValueError(f'ratio={ratio} of {num_patches} patches selects no patch; raise the '
-                         'ratio or use a finer patch grid.')
+        raise ValueError(
+            f'ratio={ratio} of {num_patches} patches selects no patch; raise the '
+            'ratio or use a finer patch grid.'
+        )
     return n
 
 
@@ -87,14 +91,17 @@ def sparse_patch_ids(num_patches: int, ratio: float, rounds: int, rng=np.random)
     """
     n = num_sampled(num_patches, ratio)
     if rounds * n > num_patches:
-        raise ValueError(f'{rounds} rounds of {n} patches need {rounds * n} distinct patches but '
-                         f'the grid has {num_patches}: keep ratio x rounds <= 1.')
+        raise ValueError(
+            f'{rounds} rounds of {n} patches need {rounds * n} distinct patches but '
+            f'the grid has {num_patches}: keep ratio x rounds <= 1.'
+        )
     perm = np.asarray(rng.permutation(num_patches))
-    return np.sort(perm[:rounds * n].reshape(rounds, n), axis=1).astype(np.int64)
+    return np.sort(perm[: rounds * n].reshape(rounds, n), axis=1).astype(np.int64)
 
 
-def _interval_overlaps(start_a: float, length_a: float, num_a: int, start_b: float,
-                       length_b: float, num_b: int) -> np.ndarray:
+def _interval_overlaps(
+    start_a: float, length_a: float, num_a: int, start_b: float, length_b: float, num_b: int
+) -> np.ndarray:
     """Overlap lengths [num_a, num_b] between two regular partitions of two intervals."""
     a = start_a + length_a / num_a * np.arange(num_a + 1)
     b = start_b + length_b / num_b * np.arange(num_b + 1)
@@ -103,10 +110,15 @@ def _interval_overlaps(start_a: float, length_a: float, num_a: int, start_b: flo
     return np.maximum(hi - lo, 0.0)
 
 
-def covered_fraction(ids1: np.ndarray, box1: Sequence[float], grid1: Tuple[int, int],
-                     box2: Sequence[float], grid2: Tuple[int, int],
-                     flip1: Tuple[bool, bool] = (False, False),
-                     flip2: Tuple[bool, bool] = (False, False)) -> np.ndarray:
+def covered_fraction(
+    ids1: np.ndarray,
+    box1: Sequence[float],
+    grid1: Tuple[int, int],
+    box2: Sequence[float],
+    grid2: Tuple[int, int],
+    flip1: Tuple[bool, bool] = (False, False),
+    flip2: Tuple[bool, bool] = (False, False),
+) -> np.ndarray:
     """Fraction of each view-2 cell covered by view 1's chosen cells.
 
     Args:
@@ -196,7 +208,8 @@ def _views(results: dict, who: str) -> list:
     if not isinstance(imgs, list) or len(imgs) < 2:
         raise ValueError(
             f'{who} needs a multi-view sample (results["img"] a list of >= 2 views). Put it '
-            'after MultiViewWithKeys(...) in the pipeline; see configs/_base_/datasets/*aps*.py.')
+            'after MultiViewWithKeys(...) in the pipeline; see configs/_base_/datasets/*aps*.py.'
+        )
     return imgs
 
 
@@ -204,13 +217,16 @@ def _per_view(results: dict, key: str, num_views: int, who: str, fix: str) -> li
     values = results.get(key)
     if not isinstance(values, list) or len(values) != num_views:
         raise KeyError(
-            f'{who}: no per-view {key!r} list in the sample. {fix} (mmpretrain\'s MultiView '
-            'drops every per-view key except img; MultiViewWithKeys keeps them.)')
+            f"{who}: no per-view {key!r} list in the sample. {fix} (mmpretrain's MultiView "
+            'drops every per-view key except img; MultiViewWithKeys keeps them.)'
+        )
     return values
 
 
-_BOX_FIX = ("Start every view pipeline with RandomResizedCropWithBox and wrap the views with "
-            "MultiViewWithKeys(keys=('crop_box', 'flip', 'flip_direction')).")
+_BOX_FIX = (
+    'Start every view pipeline with RandomResizedCropWithBox and wrap the views with '
+    "MultiViewWithKeys(keys=('crop_box', 'flip', 'flip_direction'))."
+)
 
 
 @TRANSFORMS.register_module()
@@ -231,8 +247,13 @@ class SparsePatchSampling(BaseTransform):
         view: Index of the sparse view.
     """
 
-    def __init__(self, patch_size: Union[int, Sequence[int]] = 16, ratio: float = 0.25,
-                 rounds: int = 4, view: int = 0) -> None:
+    def __init__(
+        self,
+        patch_size: Union[int, Sequence[int]] = 16,
+        ratio: float = 0.25,
+        rounds: int = 4,
+        view: int = 0,
+    ) -> None:
         self.patch_size = _pair(patch_size)
         if not 0 < ratio <= 1:
             raise ValueError(f'SparsePatchSampling: ratio must be in (0, 1], got {ratio}.')
@@ -242,7 +263,8 @@ class SparsePatchSampling(BaseTransform):
             raise ValueError(
                 f'SparsePatchSampling: ratio x rounds = {ratio} x {rounds} = {ratio * rounds:g} '
                 '> 1, so the rounds of view 1 cannot be disjoint. Lower ratio or rounds (the '
-                'official setting is 4 rounds of 0.25).')
+                'official setting is 4 rounds of 0.25).'
+            )
         self.ratio = float(ratio)
         self.rounds = int(rounds)
         self.view = int(view)
@@ -263,8 +285,10 @@ class SparsePatchSampling(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(patch_size={self.patch_size}, ratio={self.ratio}, '
-                f'rounds={self.rounds}, view={self.view})')
+        return (
+            f'{self.__class__.__name__}(patch_size={self.patch_size}, ratio={self.ratio}, '
+            f'rounds={self.rounds}, view={self.view})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -294,9 +318,15 @@ class SelectivePatchSampling(BaseTransform):
             ``None``: as many as the reference view per round.
     """
 
-    def __init__(self, patch_size: Union[int, Sequence[int]] = 16, power: float = 3.0,
-                 view: int = 1, ref_view: int = 0, flip_aware: bool = True,
-                 ratio: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        patch_size: Union[int, Sequence[int]] = 16,
+        power: float = 3.0,
+        view: int = 1,
+        ref_view: int = 0,
+        flip_aware: bool = True,
+        ratio: Optional[float] = None,
+    ) -> None:
         self.patch_size = _pair(patch_size)
         if power < 0:
             raise ValueError(f'SelectivePatchSampling: power must be >= 0, got {power}.')
@@ -317,8 +347,10 @@ class SelectivePatchSampling(BaseTransform):
     def _flip(self, results: dict, num_views: int, v: int) -> Tuple[bool, bool]:
         if not self.flip_aware:
             return False, False
-        fix = ("Add 'flip' and 'flip_direction' to MultiViewWithKeys(keys=...), or set "
-               'flip_aware=False to ignore flips as the released code does.')
+        fix = (
+            "Add 'flip' and 'flip_direction' to MultiViewWithKeys(keys=...), or set "
+            'flip_aware=False to ignore flips as the released code does.'
+        )
         flips = _per_view(results, 'flip', num_views, 'SelectivePatchSampling', fix)
         dirs = results.get('flip_direction')
         direction = dirs[v] if isinstance(dirs, list) and len(dirs) == num_views else None
@@ -330,20 +362,30 @@ class SelectivePatchSampling(BaseTransform):
         imgs = _views(results, who)
         num_views = len(imgs)
         boxes = _per_view(results, 'crop_box', num_views, who, _BOX_FIX)
-        ids = _per_view(results, 'patch_ids', num_views, who,
-                        'Put SparsePatchSampling before SelectivePatchSampling.')
+        ids = _per_view(
+            results,
+            'patch_ids',
+            num_views,
+            who,
+            'Put SparsePatchSampling before SelectivePatchSampling.',
+        )
         if ids[self.ref_view] is None:
-            raise KeyError(f'{who}: view {self.ref_view} has no patch_ids; put '
-                           f'SparsePatchSampling(view={self.ref_view}) before it.')
+            raise KeyError(
+                f'{who}: view {self.ref_view} has no patch_ids; put '
+                f'SparsePatchSampling(view={self.ref_view}) before it.'
+            )
         for v in (self.ref_view, self.view):
             if boxes[v] is None:
                 raise KeyError(f'{who}: view {v} has no crop_box. {_BOX_FIX}')
         return covered_fraction(
-            ids[self.ref_view], boxes[self.ref_view],
-            patch_grid(imgs[self.ref_view].shape, self.patch_size), boxes[self.view],
+            ids[self.ref_view],
+            boxes[self.ref_view],
+            patch_grid(imgs[self.ref_view].shape, self.patch_size),
+            boxes[self.view],
             patch_grid(imgs[self.view].shape, self.patch_size),
             self._flip(results, num_views, self.ref_view),
-            self._flip(results, num_views, self.view))
+            self._flip(results, num_views, self.view),
+        )
 
     def probabilities(self, results: dict) -> np.ndarray:
         """[rounds, G2] first-draw probabilities :math:`p_j(c)`."""
@@ -358,14 +400,24 @@ class SelectivePatchSampling(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(patch_size={self.patch_size}, power={self.power}, '
-                f'view={self.view}, ref_view={self.ref_view}, flip_aware={self.flip_aware}, '
-                f'ratio={self.ratio})')
+        return (
+            f'{self.__class__.__name__}(patch_size={self.patch_size}, power={self.power}, '
+            f'view={self.view}, ref_view={self.ref_view}, flip_aware={self.flip_aware}, '
+            f'ratio={self.ratio})'
+        )
 
 
-def sample_views(box1, box2, grid: Tuple[int, int], ratio: float = 0.25, rounds: int = 4,
-                 power: float = 3.0, flip1=(False, False), flip2=(False, False),
-                 rng=np.random) -> List[np.ndarray]:
+def sample_views(
+    box1,
+    box2,
+    grid: Tuple[int, int],
+    ratio: float = 0.25,
+    rounds: int = 4,
+    power: float = 3.0,
+    flip1=(False, False),
+    flip2=(False, False),
+    rng=np.random,
+) -> List[np.ndarray]:
     """Both views' ids for one image pair (the two transforms without a results dict)."""
     ids1 = sparse_patch_ids(grid[0] * grid[1], ratio, rounds, rng)
     cov = covered_fraction(ids1, box1, grid, box2, grid, flip1, flip2)

@@ -9,5 +9,14 @@ from .rng_state_hook import RNGStateHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_images_hook import SkippedImagesHook
 
-__all__ = ['DeferredRuntimeInfoHook', 'FirstStepsLogHook', 'KNNEvalHook', 'MidEpochResumeHook', 'NeighbourMiningHook', 'NonFiniteLossHook',
-           'RNGStateHook', 'SafeCheckpointHook', 'SkippedImagesHook']
+__all__ = [
+    'DeferredRuntimeInfoHook',
+    'FirstStepsLogHook',
+    'KNNEvalHook',
+    'MidEpochResumeHook',
+    'NeighbourMiningHook',
+    'NonFiniteLossHook',
+    'RNGStateHook',
+    'SafeCheckpointHook',
+    'SkippedImagesHook',
+]

@@ -1,5 +1,6 @@
 """mmengine's ``RuntimeInfoHook`` that reads the logged values from the device once per
 logging interval instead of once per value per iteration."""
+
 from typing import Dict, List, Optional
 
 import torch
@@ -33,15 +34,19 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
             logger = next((h for h in runner.hooks if isinstance(h, LoggerHook)), None)
             self.interval = int(getattr(logger, 'interval', 1) or 1)
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
-                         outputs: Optional[dict] = None) -> None:
+    def after_train_iter(
+        self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None
+    ) -> None:
         if outputs is not None:
-            self._pending.append({k: v.detach() if torch.is_tensor(v) else v
-                                  for k, v in outputs.items()})
-        if (self.every_n_inner_iters(batch_idx, self.interval)
-                or self.every_n_train_iters(runner, self.interval)
-                or self.end_of_epoch(runner.train_dataloader, batch_idx)
-                or runner.iter + 1 >= runner.max_iters):
+            self._pending.append(
+                {k: v.detach() if torch.is_tensor(v) else v for k, v in outputs.items()}
+            )
+        if (
+            self.every_n_inner_iters(batch_idx, self.interval)
+            or self.every_n_train_iters(runner, self.interval)
+            or self.end_of_epoch(runner.train_dataloader, batch_idx)
+            or runner.iter + 1 >= runner.max_iters
+        ):
             self.flush(runner)
 
     def flush(self, runner) -> None:
@@ -52,13 +57,15 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         values = iter([])
         if tensors:
             device = tensors[0].device
-            values = iter(torch.stack([t.reshape(-1)[0].float().to(device)
-                                       for t in tensors]).tolist())
+            values = iter(
+                torch.stack([t.reshape(-1)[0].float().to(device) for t in tensors]).tolist()
+            )
         pending, self._pending = self._pending, []
         for step in pending:
             for key, value in step.items():
                 runner.message_hub.update_scalar(
-                    f'train/{key}', next(values) if torch.is_tensor(value) else value)
+                    f'train/{key}', next(values) if torch.is_tensor(value) else value
+                )
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         self.flush(runner)

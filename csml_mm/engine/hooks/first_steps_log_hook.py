@@ -6,11 +6,11 @@ run from a hung one. This hook logs the first iteration as soon as it is done, t
 least every ``every`` seconds, until the logger's own first line: iteration, seconds per
 iteration so far, time left at that pace, and the loss.
 """
-import time
 
-import torch
+import time
 from typing import Optional
 
+import torch
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
@@ -22,6 +22,7 @@ class FirstStepsLogHook(Hook):
     Args:
         every: Seconds between two lines after the first one. Default 10.
     """
+
     priority = 'BELOW_NORMAL'
 
     def __init__(self, every: float = 10.0) -> None:
@@ -61,4 +62,5 @@ class FirstStepsLogHook(Hook):
         runner.logger.info(
             f'[first steps] iteration {runner.iter + 1}/{runner.max_iters}: {per_iter:.2f} s '
             f'an iteration so far, {left / 60:.0f} min left at this pace{shown} (the regular '
-            f'log line comes every {interval} iterations)')
+            f'log line comes every {interval} iterations)'
+        )

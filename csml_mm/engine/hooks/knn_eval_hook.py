@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Periodic weighted-kNN evaluation of the online backbone during training."""
+
 import copy
 import time
 from typing import Dict, Optional, Sequence, Union
@@ -31,7 +32,8 @@ def check_same_classes(bank_dataset, query_dataset) -> None:
             f'The kNN bank and query datasets list different classes ({len(bank)} and '
             f'{len(query)}; only in the bank: {only_bank}, only in the queries: {only_query}, '
             'or the same names in another order). Their labels are indices into these lists, '
-            'so they would not match: give both splits the same class folders.')
+            'so they would not match: give both splits the same class folders.'
+        )
 
 
 @HOOKS.register_module()
@@ -78,25 +80,24 @@ class KNNEvalHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self,
-                 train_dataloader: dict,
-                 val_dataloader: dict,
-                 interval: int = 1,
-                 topk: Sequence[int] = (10, 20, 100, 200),
-                 temperature: float = 0.07,
-                 num_classes: Optional[int] = None,
-                 before_train: bool = False,
-                 chunk_size: int = 1024,
-                 device: Optional[str] = None) -> None:
-        if not isinstance(train_dataloader, dict) or not isinstance(
-                val_dataloader, dict):
-            raise TypeError('train_dataloader and val_dataloader must be '
-                            'dataloader config dicts.')
+    def __init__(
+        self,
+        train_dataloader: dict,
+        val_dataloader: dict,
+        interval: int = 1,
+        topk: Sequence[int] = (10, 20, 100, 200),
+        temperature: float = 0.07,
+        num_classes: Optional[int] = None,
+        before_train: bool = False,
+        chunk_size: int = 1024,
+        device: Optional[str] = None,
+    ) -> None:
+        if not isinstance(train_dataloader, dict) or not isinstance(val_dataloader, dict):
+            raise TypeError('train_dataloader and val_dataloader must be dataloader config dicts.')
         if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'interval must be a positive int, got '
-                             f'{interval!r}.')
+            raise ValueError(f'interval must be a positive int, got {interval!r}.')
         if isinstance(topk, int):
-            topk = (topk, )
+            topk = (topk,)
         if len(topk) == 0:
             raise ValueError('topk must contain at least one k.')
         if not temperature > 0:
@@ -119,27 +120,24 @@ class KNNEvalHook(Hook):
         """Build the dataloaders; optionally evaluate the initial model."""
         seed = getattr(runner, 'seed', None)
         if self.train_loader is None:
-            self.train_loader = runner.build_dataloader(
-                self.train_dataloader_cfg, seed=seed)
+            self.train_loader = runner.build_dataloader(self.train_dataloader_cfg, seed=seed)
         if self.val_loader is None:
-            self.val_loader = runner.build_dataloader(
-                self.val_dataloader_cfg, seed=seed)
+            self.val_loader = runner.build_dataloader(self.val_dataloader_cfg, seed=seed)
         check_same_classes(self.train_loader.dataset, self.val_loader.dataset)
         if self.num_classes is None:
-            classes = getattr(self.train_loader.dataset, 'metainfo',
-                              {}).get('classes')
+            classes = getattr(self.train_loader.dataset, 'metainfo', {}).get('classes')
             if not classes:
                 raise ValueError(
                     'KNNEvalHook could not read metainfo["classes"] from the '
-                    'kNN train dataset; set num_classes explicitly.')
+                    'kNN train dataset; set num_classes explicitly.'
+                )
             self.num_classes = len(classes)
         if self.eval_before_train:
             self._evaluate(runner, step=runner.epoch)
 
     def after_train_epoch(self, runner) -> None:
         """Evaluate every ``interval`` epochs and after the last one."""
-        if (self.every_n_epochs(runner, self.interval)
-                or self.is_last_train_epoch(runner)):
+        if self.every_n_epochs(runner, self.interval) or self.is_last_train_epoch(runner):
             # runner.epoch is incremented after this hook: +1 gives the
             # number of finished epochs.
             self._evaluate(runner, step=runner.epoch + 1)
@@ -147,18 +145,19 @@ class KNNEvalHook(Hook):
     def _knn_device(self, runner) -> torch.device:
         if self.device is not None:
             return torch.device(self.device)
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         param = next(model.parameters(), None)
         return param.device if param is not None else torch.device('cpu')
 
     def _evaluate(self, runner, step: int) -> Dict[str, float]:
         """Extract features on all ranks, run kNN on rank 0 and log."""
         start = time.time()
-        train_feats, train_labels = extract_features(runner.model, self.train_loader,
-                                                     desc='kNN monitor: bank')
-        val_feats, val_labels = extract_features(runner.model, self.val_loader,
-                                                 desc='kNN monitor: queries')
+        train_feats, train_labels = extract_features(
+            runner.model, self.train_loader, desc='kNN monitor: bank'
+        )
+        val_feats, val_labels = extract_features(
+            runner.model, self.val_loader, desc='kNN monitor: queries'
+        )
         payload = [None]
         if get_rank() == 0:
             device = self._knn_device(runner)
@@ -171,7 +170,8 @@ class KNNEvalHook(Hook):
                     num_classes=self.num_classes,
                     topk=self.topk,
                     temperature=self.temperature,
-                    chunk_size=self.chunk_size)
+                    chunk_size=self.chunk_size,
+                )
             except Exception as exc:  # let every rank fail, not hang
                 payload[0] = exc
         del train_feats, val_feats
@@ -181,12 +181,12 @@ class KNNEvalHook(Hook):
         results: Dict[str, float] = payload[0]
         self.last_results = dict(results)
 
-        summary = ', '.join(f'{key}: {val:.2f}'
-                            for key, val in results.items())
+        summary = ', '.join(f'{key}: {val:.2f}' for key, val in results.items())
         runner.logger.info(
             f'kNN eval (epoch {step}, N={len(train_labels)}, '
             f'M={len(val_labels)}, T={self.temperature}, '
-            f'{time.time() - start:.1f}s): {summary}')
+            f'{time.time() - start:.1f}s): {summary}'
+        )
         scalars = {f'knn/{key}': float(val) for key, val in results.items()}
         runner.visualizer.add_scalars(scalars, step=step)
         for key, val in scalars.items():

@@ -1,4 +1,5 @@
 """Resume an epoch-based run from a checkpoint written in the middle of an epoch."""
+
 import itertools
 from typing import Any, Dict, Iterator, Optional
 
@@ -98,7 +99,8 @@ class MidEpochResumeHook(Hook):
                 f'{saved_per_epoch} of epoch {runner.epoch + 1}, but this run has {per_epoch} '
                 'batches per epoch (other data, batch size or number of processes), so that '
                 'epoch cannot be continued. Resume from an end-of-epoch checkpoint '
-                '(epoch_N.pth) or with the data and batch size of the interrupted run.')
+                '(epoch_N.pth) or with the data and batch size of the interrupted run.'
+            )
         self._skip = done
         self._rng = get_rng_state()
 
@@ -118,12 +120,14 @@ class MidEpochResumeHook(Hook):
             raise RuntimeError(
                 'MidEpochResumeHook: cannot skip the batches trained before the checkpoint: '
                 f'the training data loader has no batch_sampler.sampler ({type(loader)}). '
-                'Resume from an end-of-epoch checkpoint (epoch_N.pth) instead.')
+                'Resume from an end-of-epoch checkpoint (epoch_N.pth) instead.'
+            )
         batch_sampler.sampler = _SkipFirst(sampler, self._skip * batch_size, self._rng)
         self._patched = (batch_sampler, sampler)
         runner.logger.info(
             f'MidEpochResumeHook: continuing epoch {runner.epoch + 1} after its first '
-            f'{self._skip} batches (trained before the checkpoint).')
+            f'{self._skip} batches (trained before the checkpoint).'
+        )
         self._skip, self._rng = 0, None
 
     def after_train_epoch(self, runner) -> None:

@@ -1,4 +1,5 @@
 """Mine each training image's nearest neighbours with the momentum encoder."""
+
 import time
 from typing import Optional, Protocol, Union
 
@@ -52,9 +53,11 @@ def mining_model(runner) -> nn.Module:
     model = get_ori_model(runner.model)
     missing = [m for m in _MINING_METHODS if not callable(getattr(model, m, None))]
     if missing:
-        raise TypeError(f'NeighbourMiningHook: {type(model).__name__} lacks {missing}, the '
-                        'mining interface (csml_mm.engine.hooks.neighbour_mining_hook.'
-                        'MiningModel) that CsMl implements.')
+        raise TypeError(
+            f'NeighbourMiningHook: {type(model).__name__} lacks {missing}, the '
+            'mining interface (csml_mm.engine.hooks.neighbour_mining_hook.'
+            'MiningModel) that CsMl implements.'
+        )
     return model
 
 
@@ -110,17 +113,25 @@ class NeighbourMiningHook(Hook):
     first training step the key encoder is copied from the online encoder, so even the
     epoch-0 table comes from the network being trained).
     """
+
     priority = 'NORMAL'
 
-    def __init__(self, dataloader: dict, interval: int = 5, chunk_size: int = 4096,
-                 backend: str = 'torch', remine_at_cross_warmup: bool = True,
-                 memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
-                 storage_dtype: str = 'auto') -> None:
+    def __init__(
+        self,
+        dataloader: dict,
+        interval: int = 5,
+        chunk_size: int = 4096,
+        backend: str = 'torch',
+        remine_at_cross_warmup: bool = True,
+        memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+        storage_dtype: str = 'auto',
+    ) -> None:
         if interval < 1:
             raise ValueError('NeighbourMiningHook: interval must be >= 1.')
         if backend not in ('torch', 'faiss'):
-            raise ValueError(f"NeighbourMiningHook: backend must be 'torch' or 'faiss', got "
-                             f'{backend!r}.')
+            raise ValueError(
+                f"NeighbourMiningHook: backend must be 'torch' or 'faiss', got {backend!r}."
+            )
         self.dataloader_cfg = dataloader
         self.interval = interval
         self.chunk_size = chunk_size
@@ -135,21 +146,26 @@ class NeighbourMiningHook(Hook):
     def _dataset(self, runner):
         ds = find_neighbour_dataset(runner.train_dataloader.dataset)
         if ds is None:
-            raise TypeError('NeighbourMiningHook needs train_dataloader.dataset to be (or wrap) '
-                            'a NeighbourViewsDataset.')
+            raise TypeError(
+                'NeighbourMiningHook needs train_dataloader.dataset to be (or wrap) '
+                'a NeighbourViewsDataset.'
+            )
         return ds
 
     def before_train(self, runner) -> None:
         ds = self._dataset(runner)
         model = mining_model(runner)
         if self.backend != 'torch' and get_world_size() > 1:
-            raise ValueError("NeighbourMiningHook: backend='faiss' is single-process only; "
-                             "use backend='torch' (exact, sharded across ranks) under DDP.")
+            raise ValueError(
+                "NeighbourMiningHook: backend='faiss' is single-process only; "
+                "use backend='torch' (exact, sharded across ranks) under DDP."
+            )
         self._loader = runner.build_dataloader(self.dataloader_cfg, seed=runner.seed)
         if len(self._loader.dataset) != len(ds):
             raise ValueError(
                 f'NeighbourMiningHook: its dataloader has {len(self._loader.dataset)} images, '
-                f'the training set {len(ds)}; both must cover the same images in the same order.')
+                f'the training set {len(ds)}; both must cover the same images in the same order.'
+            )
         if self._restored is not None:
             ds.set_neighbours(self._restored)
             self._restored = None
@@ -178,8 +194,7 @@ class NeighbourMiningHook(Hook):
         """
         if runner.epoch % self.interval == 0:
             return True
-        return bool(self.remine_at_cross_warmup
-                    and mining_model(runner).wants_mining(runner.epoch))
+        return bool(self.remine_at_cross_warmup and mining_model(runner).wants_mining(runner.epoch))
 
     def before_train_epoch(self, runner) -> None:
         ds = self._dataset(runner)
@@ -209,20 +224,31 @@ class NeighbourMiningHook(Hook):
         t0 = time.time()
         # extraction puts the whole model in eval mode and restores every module's mode
         ids, feats, labels = extract_features_sharded(
-            model, self._loader, feature_fn=lambda m, x: m.mining_features(x),
-            require_labels=False, desc='neighbour mining')
+            model,
+            self._loader,
+            feature_fn=lambda m, x: m.mining_features(x),
+            require_labels=False,
+            desc='neighbour mining',
+        )
         t_extract = time.time() - t0
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
-        _, nbr_ids = topk_neighbours(feats, ds.num_neighbours, ids=ids, sharded=True,
-                                     memory_budget=self.memory_budget, device=device,
-                                     storage_dtype=self.storage_dtype,
-                                     max_query_chunk=self.chunk_size, backend=self.backend)
+        _, nbr_ids = topk_neighbours(
+            feats,
+            ds.num_neighbours,
+            ids=ids,
+            sharded=True,
+            memory_budget=self.memory_budget,
+            device=device,
+            storage_dtype=self.storage_dtype,
+            max_query_chunk=self.chunk_size,
+            backend=self.backend,
+        )
         del feats
         table = torch.empty(len(ds), ds.num_neighbours, dtype=torch.long)
         all_labels = torch.empty(len(ds), dtype=torch.long)
-        for part_ids, part_nbrs, part_labels in zip(all_gather_varlen(ids),
-                                                    all_gather_varlen(nbr_ids),
-                                                    all_gather_varlen(labels)):
+        for part_ids, part_nbrs, part_labels in zip(
+            all_gather_varlen(ids), all_gather_varlen(nbr_ids), all_gather_varlen(labels)
+        ):
             table[part_ids] = part_nbrs
             all_labels[part_ids] = part_labels
         ds.set_neighbours(table)
@@ -236,5 +262,6 @@ class NeighbourMiningHook(Hook):
         runner.logger.info(
             f'NeighbourMiningHook: mined {ds.num_neighbours} neighbours for {len(ds)} images in '
             f'{stats["time_total"]:.1f}s (extraction {t_extract:.1f}s)'
-            + (f', label purity {stats["purity"]:.1f}%' if 'purity' in stats else ''))
+            + (f', label purity {stats["purity"]:.1f}%' if 'purity' in stats else '')
+        )
         return table

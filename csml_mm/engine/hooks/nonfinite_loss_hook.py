@@ -15,6 +15,7 @@ In both modes no checkpoint with a NaN/Inf tensor is written (``before_save_chec
 ``FloatingPointError`` that a model raises in its forward pass (WCL checks its projections)
 stops the run with the same context (iteration, last good checkpoint).
 """
+
 import math
 from functools import partial
 from typing import List, Optional
@@ -27,8 +28,10 @@ from csml_mm.engine.optim_guard import install_nonfinite_guard
 from csml_mm.utils.checkpoint_discovery import newest_complete_checkpoint
 from csml_mm.utils.errors import NonFiniteTrainingError
 
-_FIXES = ('Try a lower learning rate (optim_wrapper.optimizer.lr), gradient clipping '
-          '(optim_wrapper.clip_grad=dict(max_norm=...)), a longer warm-up, or --amp off')
+_FIXES = (
+    'Try a lower learning rate (optim_wrapper.optimizer.lr), gradient clipping '
+    '(optim_wrapper.clip_grad=dict(max_norm=...)), a longer warm-up, or --amp off'
+)
 
 
 def last_good_checkpoint(runner) -> Optional[str]:
@@ -74,15 +77,23 @@ class NonFiniteLossHook(Hook):
         check_grads: Also check the gradients before each step (skipped while an AMP
             ``GradScaler`` is active, which checks them itself). Defaults to True.
     """
+
     priority = 'VERY_HIGH'
 
-    def __init__(self, interval: int = 1, mode: str = 'raise', max_consecutive_skips: int = 10,
-                 check_grads: bool = True) -> None:
+    def __init__(
+        self,
+        interval: int = 1,
+        mode: str = 'raise',
+        max_consecutive_skips: int = 10,
+        check_grads: bool = True,
+    ) -> None:
         if mode not in ('raise', 'skip'):
             raise ValueError(f"NonFiniteLossHook: mode must be 'raise' or 'skip', got {mode!r}.")
         if max_consecutive_skips < 1:
-            raise ValueError('NonFiniteLossHook: max_consecutive_skips must be >= 1, got '
-                             f'{max_consecutive_skips}.')
+            raise ValueError(
+                'NonFiniteLossHook: max_consecutive_skips must be >= 1, got '
+                f'{max_consecutive_skips}.'
+            )
         self.interval = interval
         self.mode = mode
         self.max_consecutive_skips = max_consecutive_skips
@@ -95,15 +106,17 @@ class NonFiniteLossHook(Hook):
 
     # ------------------------------------------------------------------ setup
     def before_train(self, runner) -> None:
-        self._wrappers = install_nonfinite_guard(runner.optim_wrapper, self.check_grads,
-                                                 describe=partial(self._in_forward, runner))
+        self._wrappers = install_nonfinite_guard(
+            runner.optim_wrapper, self.check_grads, describe=partial(self._in_forward, runner)
+        )
         hub = getattr(runner, 'message_hub', None)
         if hub is not None:  # the count survives --resume
             self.skipped_steps = int(hub.get_info('nonfinite_skipped_steps', 0) or 0)
         runner.logger.info(
             f'NonFiniteLossHook: mode={self.mode!r}; optimizer steps with a NaN/Inf loss or '
-            'gradient are not applied' + (f', at most {self.max_consecutive_skips} in a row'
-                                          if self.mode == 'skip' else ''))
+            'gradient are not applied'
+            + (f', at most {self.max_consecutive_skips} in a row' if self.mode == 'skip' else '')
+        )
 
     # -------------------------------------------------------------- messages
     def _where(self, runner, batch_idx: Optional[int]) -> str:
@@ -113,16 +126,22 @@ class NonFiniteLossHook(Hook):
     def _last_checkpoint_text(self, runner) -> str:
         path = last_good_checkpoint(runner)
         if path is None:
-            return ('Last good checkpoint: none yet (no complete epoch_*.pth/iter_*.pth to '
-                    'resume from).')
-        return (f'Last good checkpoint: {path} (resume from it with tools/train.py CONFIG '
-                f'--resume {path}).')
+            return (
+                'Last good checkpoint: none yet (no complete epoch_*.pth/iter_*.pth to '
+                'resume from).'
+            )
+        return (
+            f'Last good checkpoint: {path} (resume from it with tools/train.py CONFIG '
+            f'--resume {path}).'
+        )
 
     def _in_forward(self, runner, message: str) -> str:
         """The full message for a FloatingPointError raised inside the forward pass."""
-        full = (f'Non-finite values in the forward pass at {self._where(runner, None)}: '
-                f'{message} The optimizer step was not taken (there is no loss to skip, so '
-                f'this stops a run in skip mode too). {self._last_checkpoint_text(runner)}')
+        full = (
+            f'Non-finite values in the forward pass at {self._where(runner, None)}: '
+            f'{message} The optimizer step was not taken (there is no loss to skip, so '
+            f'this stops a run in skip mode too). {self._last_checkpoint_text(runner)}'
+        )
         logger = getattr(runner, 'logger', None)
         if logger is not None:
             logger.error(full)
@@ -135,8 +154,9 @@ class NonFiniteLossHook(Hook):
         raise NonFiniteTrainingError(message)
 
     # ------------------------------------------------------------ each step
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
-                         outputs: Optional[dict] = None) -> None:
+    def after_train_iter(
+        self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None
+    ) -> None:
         events: List[str] = []
         scaler_skips = 0
         for wrapper in self._wrappers:
@@ -150,8 +170,11 @@ class NonFiniteLossHook(Hook):
         # sync) only to describe a step that went wrong, or where no wrapper is guarded.
         read_terms = bool(events) or not self._wrappers
         if outputs and read_terms and self.every_n_train_iters(runner, self.interval):
-            terms = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
-                     for k, v in outputs.items() if 'loss' in k}
+            terms = {
+                k: float(v.detach()) if torch.is_tensor(v) else float(v)
+                for k, v in outputs.items()
+                if 'loss' in k
+            }
         bad_terms = {k: v for k, v in terms.items() if not math.isfinite(v)}
         self._count_scaler_skips(runner, scaler_skips)
         if not events and not bad_terms:
@@ -164,13 +187,19 @@ class NonFiniteLossHook(Hook):
         if any(e == 'loss on another process' for e in events):
             head += ' (non-finite on another process)'
         if not events:  # nothing stopped the step: no guard on this optimizer wrapper
-            self._fail(runner, f'{head}. The optimizer step may already have been applied '
-                       '(its optimizer wrapper is not guarded), so the weights in memory may be '
-                       f'NaN. {self._last_checkpoint_text(runner)} {_FIXES}.')
+            self._fail(
+                runner,
+                f'{head}. The optimizer step may already have been applied '
+                '(its optimizer wrapper is not guarded), so the weights in memory may be '
+                f'NaN. {self._last_checkpoint_text(runner)} {_FIXES}.',
+            )
         if self.mode == 'raise':
-            self._fail(runner, f'{head}. The optimizer step was not applied, so the weights '
-                       f'are still finite. {self._last_checkpoint_text(runner)} {_FIXES}; or '
-                       'skip such steps with --cfg-options default_hooks.check_loss.mode=skip.')
+            self._fail(
+                runner,
+                f'{head}. The optimizer step was not applied, so the weights '
+                f'are still finite. {self._last_checkpoint_text(runner)} {_FIXES}; or '
+                'skip such steps with --cfg-options default_hooks.check_loss.mode=skip.',
+            )
 
         self.skipped_steps += len(events)
         self.consecutive += 1
@@ -179,18 +208,25 @@ class NonFiniteLossHook(Hook):
             hub.update_info('nonfinite_skipped_steps', self.skipped_steps)
         runner.logger.warning(
             f'NonFiniteLossHook: skipped {len(events)} optimizer step(s): {head}. Skipped '
-            f'steps so far: {self.skipped_steps} ({self.consecutive} iteration(s) in a row).')
+            f'steps so far: {self.skipped_steps} ({self.consecutive} iteration(s) in a row).'
+        )
         bad_buffer = self._non_finite_buffer(runner)
         if bad_buffer is not None:
-            self._fail(runner, f'{head}. The step was skipped, but the forward pass left NaN/Inf '
-                       f'in the buffer {bad_buffer!r} (e.g. BatchNorm statistics or a queue), '
-                       f'which skipping cannot undo. {self._last_checkpoint_text(runner)} '
-                       f'{_FIXES}.')
+            self._fail(
+                runner,
+                f'{head}. The step was skipped, but the forward pass left NaN/Inf '
+                f'in the buffer {bad_buffer!r} (e.g. BatchNorm statistics or a queue), '
+                f'which skipping cannot undo. {self._last_checkpoint_text(runner)} '
+                f'{_FIXES}.',
+            )
         if self.consecutive >= self.max_consecutive_skips:
-            self._fail(runner, f'{head}. {self.consecutive} iterations in a row had a '
-                       f'non-finite loss or gradient (max_consecutive_skips='
-                       f'{self.max_consecutive_skips}): training has diverged. '
-                       f'{self._last_checkpoint_text(runner)} {_FIXES}.')
+            self._fail(
+                runner,
+                f'{head}. {self.consecutive} iterations in a row had a '
+                f'non-finite loss or gradient (max_consecutive_skips='
+                f'{self.max_consecutive_skips}): training has diverged. '
+                f'{self._last_checkpoint_text(runner)} {_FIXES}.',
+            )
 
     def _count_scaler_skips(self, runner, skips: int) -> None:
         """Steps an AMP GradScaler skipped (inf/NaN gradients): fine now and then, fatal when
@@ -204,10 +240,13 @@ class NonFiniteLossHook(Hook):
         if hub is not None:
             hub.update_info('amp_scaler_skipped_steps', self.scaler_skips)
         if self.scaler_consecutive >= self.max_consecutive_skips:
-            self._fail(runner, f'Non-finite gradient at {self._where(runner, None)}: the AMP loss '
-                       f'scaler skipped the optimizer step in {self.scaler_consecutive} '
-                       'iterations in a row (inf/NaN gradients even at a reduced loss scale). '
-                       f'{self._last_checkpoint_text(runner)} {_FIXES}.')
+            self._fail(
+                runner,
+                f'Non-finite gradient at {self._where(runner, None)}: the AMP loss '
+                f'scaler skipped the optimizer step in {self.scaler_consecutive} '
+                'iterations in a row (inf/NaN gradients even at a reduced loss scale). '
+                f'{self._last_checkpoint_text(runner)} {_FIXES}.',
+            )
 
     @staticmethod
     def _non_finite_buffer(runner) -> Optional[str]:
@@ -223,17 +262,24 @@ class NonFiniteLossHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse to write a checkpoint whose state dict holds NaN/Inf."""
         state = checkpoint.get('state_dict', {}) if isinstance(checkpoint, dict) else {}
-        bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
-               and not bool(torch.isfinite(v).all())]
+        bad = [
+            k
+            for k, v in state.items()
+            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+        ]
         if bad:
             shown = ', '.join(bad[:5]) + (f' (+{len(bad) - 5} more)' if len(bad) > 5 else '')
-            self._fail(runner, f'Refusing to write a checkpoint at {self._where(runner, None)}: '
-                       f'non-finite values in {shown}. {self._last_checkpoint_text(runner)} '
-                       f'{_FIXES}.')
+            self._fail(
+                runner,
+                f'Refusing to write a checkpoint at {self._where(runner, None)}: '
+                f'non-finite values in {shown}. {self._last_checkpoint_text(runner)} '
+                f'{_FIXES}.',
+            )
 
     def after_train(self, runner) -> None:
         if self.skipped_steps or self.scaler_skips:
             runner.logger.info(
                 f'NonFiniteLossHook: {self.skipped_steps} optimizer step(s) skipped for a '
                 f'non-finite loss or gradient; {self.scaler_skips} skipped by the AMP loss '
-                'scaler.')
+                'scaler.'
+            )

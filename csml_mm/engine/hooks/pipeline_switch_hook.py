@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Select the training augmentation pipeline by epoch (WCL's MoCo v2 -> SimCLR switch)."""
+
 from typing import List, Sequence
 
 from mmengine.hooks import Hook
@@ -29,8 +30,10 @@ class PipelineSwitchHook(Hook):
     def __init__(self, switch_epochs: Sequence[int]) -> None:
         epochs = [int(e) for e in switch_epochs]
         if not epochs or any(b <= a for a, b in zip(epochs, epochs[1:])) or epochs[0] < 0:
-            raise ValueError(f'PipelineSwitchHook: switch_epochs must be non-negative and '
-                             f'strictly increasing, got {list(switch_epochs)}.')
+            raise ValueError(
+                f'PipelineSwitchHook: switch_epochs must be non-negative and '
+                f'strictly increasing, got {list(switch_epochs)}.'
+            )
         self.switch_epochs = epochs
         self._switches: List[PipelineSwitch] = []
         self._last_stage = None
@@ -44,13 +47,15 @@ class PipelineSwitchHook(Hook):
             raise ValueError(
                 'PipelineSwitchHook: the training dataset has no PipelineSwitch transform. '
                 "Wrap the per-stage pipelines in dict(type='PipelineSwitch', pipelines=[...]) "
-                'or remove the hook.')
+                'or remove the hook.'
+            )
         for sw in switches:
             if sw.num_stages != len(self.switch_epochs) + 1:
                 raise ValueError(
                     f'PipelineSwitchHook: switch_epochs={self.switch_epochs} gives '
                     f'{len(self.switch_epochs) + 1} stages but a PipelineSwitch has '
-                    f'{sw.num_stages} pipelines.')
+                    f'{sw.num_stages} pipelines.'
+                )
         return switches
 
     def before_train(self, runner) -> None:
@@ -63,6 +68,7 @@ class PipelineSwitchHook(Hook):
         for sw in self._switches:
             sw.set_stage(stage)
         if stage != self._last_stage:
-            runner.logger.info(f'PipelineSwitchHook: epoch {runner.epoch} uses training '
-                               f'pipeline stage {stage}.')
+            runner.logger.info(
+                f'PipelineSwitchHook: epoch {runner.epoch} uses training pipeline stage {stage}.'
+            )
             self._last_stage = stage

@@ -1,4 +1,5 @@
 """Save and restore the random-number generators with each checkpoint."""
+
 import random
 from typing import Any, Dict, List, Optional
 
@@ -11,8 +12,7 @@ from mmpretrain.registry import HOOKS
 
 def get_rng_state() -> Dict[str, Any]:
     """The state of python's, numpy's and torch's (CPU and CUDA) global generators."""
-    state = dict(python=random.getstate(), numpy=np.random.get_state(),
-                 torch=torch.get_rng_state())
+    state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state()
     return state
@@ -48,6 +48,7 @@ class RNGStateHook(Hook):
     reproduces the uninterrupted one exactly on CPU; persistent dataloader workers
     keep generators of their own that no checkpoint can hold.
     """
+
     # mmengine calls ``before_save_checkpoint`` on rank 0 only, so the states of all
     # ranks are gathered (a collective) in after_train_epoch/iter, after the other
     # hooks of that stage (e.g. a kNN monitor) and just before CheckpointHook (90).
@@ -60,6 +61,7 @@ class RNGStateHook(Hook):
     @staticmethod
     def _checkpoint_hook(runner):
         from mmengine.hooks import CheckpointHook
+
         return next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
 
     def after_train_epoch(self, runner) -> None:
@@ -91,6 +93,7 @@ class RNGStateHook(Hook):
         if len(states) != get_world_size():
             runner.logger.warning(
                 f'RNGStateHook: the checkpoint holds generator states of {len(states)} '
-                f'processes but this run has {get_world_size()}; not restoring them.')
+                f'processes but this run has {get_world_size()}; not restoring them.'
+            )
             return
         set_rng_state(states[get_rank()])

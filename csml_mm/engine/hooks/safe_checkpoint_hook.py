@@ -1,4 +1,5 @@
 """mmengine's CheckpointHook, with the outdated checkpoint removed only after the new one exists."""
+
 import os.path as osp
 from typing import Optional
 
@@ -24,8 +25,7 @@ class SafeCheckpointHook(CheckpointHook):
 
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
         outdated: Optional[int] = None
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
-                                            and self.keep_ckpt_ids[-1] == step):
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                 outdated = self.keep_ckpt_ids.popleft()
             self.keep_ckpt_ids.append(step)
@@ -43,7 +43,8 @@ class SafeCheckpointHook(CheckpointHook):
             meta=meta,
             by_epoch=self.by_epoch,
             backend_args=self.backend_args,
-            **self.args)
+            **self.args,
+        )
         if not is_main_process():
             return
         put_text(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))

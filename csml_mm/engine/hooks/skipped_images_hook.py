@@ -1,4 +1,5 @@
 """Count the corrupt and oversized images that ``CheckedLoadImageFromFile`` skipped."""
+
 import os.path as osp
 from typing import Optional
 
@@ -15,6 +16,7 @@ class SkippedImagesHook(Hook):
     hub's runtime info (``corrupt_images_skipped``) and gives the total after training.
     ``tools/train.py`` adds it when the config sets ``corrupt_images = 'skip'``.
     """
+
     priority = 'LOW'
 
     def __init__(self, skip_log: str) -> None:
@@ -47,13 +49,17 @@ class SkippedImagesHook(Hook):
             files = len({ln.split('\t', 1)[0] for ln in lines})
             runner.message_hub.update_info('corrupt_images_skipped', count)
             runner.logger.warning(
-                f'SkippedImagesHook: {count} corrupt or oversized image read(s) skipped so far in this run '
-                f'({files} distinct file(s) listed in {self.skip_log}).')
+                f'SkippedImagesHook: {count} corrupt or oversized image read(s) skipped so far in '
+                f'this run '
+                f'({files} distinct file(s) listed in {self.skip_log}).'
+            )
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._update(runner)
 
     def after_train(self, runner) -> None:
         self._update(runner)
-        runner.logger.info(f'SkippedImagesHook: {self.count} corrupt or oversized image read(s) skipped in '
-                           f'this run (list: {self.skip_log}).')
+        runner.logger.info(
+            f'SkippedImagesHook: {self.count} corrupt or oversized image read(s) skipped in '
+            f'this run (list: {self.skip_log}).'
+        )

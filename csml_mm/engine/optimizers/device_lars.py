@@ -1,4 +1,5 @@
 """LARS with the layer-wise trust ratio computed on the device."""
+
 import torch
 from mmpretrain.engine.optimizers import LARS
 from mmpretrain.registry import OPTIMIZERS
@@ -49,8 +50,9 @@ class DeviceLARS(LARS):
                     w_norm = torch.linalg.vector_norm(p)
                     g_norm = torch.linalg.vector_norm(d_p)
                     trust = eta * w_norm / (g_norm + weight_decay * w_norm + self.eps)
-                    ratio = torch.where((w_norm != 0) & (g_norm != 0), trust,
-                                        torch.ones_like(trust))
+                    ratio = torch.where(
+                        (w_norm != 0) & (g_norm != 0), trust, torch.ones_like(trust)
+                    )
                     step = step.mul(ratio * lr)
                 if momentum != 0:
                     state = self.state[p]

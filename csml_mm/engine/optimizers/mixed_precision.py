@@ -1,4 +1,5 @@
 """Mixed-precision optimizer wrapper that runs on GPUs and CPUs and picks the precision."""
+
 from contextlib import contextmanager
 from typing import Optional, Union
 
@@ -21,8 +22,10 @@ def resolve_amp_dtype(dtype: Union[str, torch.dtype, None], device_type: str) ->
             return torch.float16
         return torch.bfloat16
     if dtype not in _DTYPES:
-        raise ValueError(f"MixedPrecisionOptimWrapper: dtype must be 'auto', 'bfloat16' or "
-                         f"'float16', got {dtype!r}.")
+        raise ValueError(
+            f"MixedPrecisionOptimWrapper: dtype must be 'auto', 'bfloat16' or "
+            f"'float16', got {dtype!r}."
+        )
     return _DTYPES[dtype]
 
 
@@ -43,8 +46,12 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
     ``OptimWrapper`` or ``AmpOptimWrapper``.
     """
 
-    def __init__(self, loss_scale: Union[str, float, dict] = 'dynamic',
-                 dtype: Union[str, torch.dtype, None] = 'auto', **kwargs) -> None:
+    def __init__(
+        self,
+        loss_scale: Union[str, float, dict] = 'dynamic',
+        dtype: Union[str, torch.dtype, None] = 'auto',
+        **kwargs,
+    ) -> None:
         OptimWrapper.__init__(self, **kwargs)  # AmpOptimWrapper.__init__ asserts a GPU
         params = [p for g in self.optimizer.param_groups for p in g['params']]
         self.device_type = params[0].device.type if params else 'cpu'
@@ -60,13 +67,14 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
             scaler_args = dict(loss_scale)
         else:
             raise TypeError(f'loss_scale must be "dynamic", a float or a dict, got {loss_scale!r}')
-        self.loss_scaler = torch.amp.GradScaler(self.device_type, enabled=scaling,
-                                                **scaler_args)
+        self.loss_scaler = torch.amp.GradScaler(self.device_type, enabled=scaling, **scaler_args)
 
     @contextmanager
     def optim_context(self, model: nn.Module):
-        with OptimWrapper.optim_context(self, model), \
-                torch.autocast(device_type=self.device_type, dtype=self.cast_dtype):
+        with (
+            OptimWrapper.optim_context(self, model),
+            torch.autocast(device_type=self.device_type, dtype=self.cast_dtype),
+        ):
             yield
 
 

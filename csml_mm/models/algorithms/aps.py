@@ -1,4 +1,5 @@
 r"""APS: Asymmetric Patch Sampling for contrastive learning (Shen et al., arXiv 2306.02854)."""
+
 from collections import OrderedDict
 from typing import Dict, List, Optional, Union
 
@@ -14,9 +15,11 @@ from mmpretrain.structures import DataSample
 
 from ..utils.ema import HostStepEMA
 
-_FIX_IDS = ("Build the views with MultiViewWithKeys + SparsePatchSampling + "
-            "SelectivePatchSampling and pack them with PackInputs(algorithm_keys=['patch_ids']) "
-            '(configs/_base_/datasets/*aps*.py).')
+_FIX_IDS = (
+    'Build the views with MultiViewWithKeys + SparsePatchSampling + '
+    "SelectivePatchSampling and pack them with PackInputs(algorithm_keys=['patch_ids']) "
+    '(configs/_base_/datasets/*aps*.py).'
+)
 
 
 def _require_patch_ids(data_samples: List[DataSample]) -> None:
@@ -82,24 +85,43 @@ class APS(BaseSelfSupervisor):
             updated once per optimiser step.
     """
 
-    def __init__(self, backbone: dict, neck: dict, head: dict, predictor: dict,
-                 ema_momentum: Optional[float] = None, pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict,
+        head: dict,
+        predictor: dict,
+        ema_momentum: Optional[float] = None,
+        pretrained: Optional[str] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[Union[List[dict], dict]] = None,
+    ) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
         self.predictor = predictor if isinstance(predictor, nn.Module) else MODELS.build(predictor)
         if ema_momentum is not None and not 0 < ema_momentum <= 1:
-            raise ValueError(f'APS: ema_momentum is the weight of the new parameters, in (0, 1]; '
-                             f'got {ema_momentum} (use 0.01 for a decay of 0.99).')
+            raise ValueError(
+                f'APS: ema_momentum is the weight of the new parameters, in (0, 1]; '
+                f'got {ema_momentum} (use 0.01 for a decay of 0.99).'
+            )
         self.ema_momentum = ema_momentum
-        self.target = (None if ema_momentum is None else HostStepEMA(
-            nn.Sequential(self.backbone, self.neck), ema_momentum))
+        self.target = (
+            None
+            if ema_momentum is None
+            else HostStepEMA(nn.Sequential(self.backbone, self.neck), ema_momentum)
+        )
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
-    def patch_ids(data_samples: List[DataSample], num_views: int,
-                  device: torch.device) -> List[torch.Tensor]:
+    def patch_ids(
+        data_samples: List[DataSample], num_views: int, device: torch.device
+    ) -> List[torch.Tensor]:
         """Per view, the batch's ids as a long tensor [B, rounds, n]."""
         _require_patch_ids(data_samples)
         out = []
@@ -107,15 +129,21 @@ class APS(BaseSelfSupervisor):
             try:
                 ids = np.stack([np.asarray(ds.patch_ids[v]) for ds in data_samples])
             except (TypeError, ValueError, IndexError) as err:
-                raise ValueError(f'APS: view {v} has missing or differently shaped patch_ids '
-                                 f'across the batch ({err}). {_FIX_IDS}') from err
+                raise ValueError(
+                    f'APS: view {v} has missing or differently shaped patch_ids '
+                    f'across the batch ({err}). {_FIX_IDS}'
+                ) from err
             if ids.ndim != 3:
-                raise ValueError(f'APS: patch_ids of view {v} must be [rounds, n] per sample, got '
-                                 f'{ids.shape[1:]}.')
+                raise ValueError(
+                    f'APS: patch_ids of view {v} must be [rounds, n] per sample, got '
+                    f'{ids.shape[1:]}.'
+                )
             out.append(torch.from_numpy(ids).long().to(device, non_blocking=True))
         if out[0].shape[1] != out[1].shape[1]:
-            raise ValueError(f'APS: the views have {out[0].shape[1]} and {out[1].shape[1]} '
-                             'rounds of patch ids; they must match.')
+            raise ValueError(
+                f'APS: the views have {out[0].shape[1]} and {out[1].shape[1]} '
+                'rounds of patch ids; they must match.'
+            )
         return out
 
     @staticmethod
@@ -145,15 +173,25 @@ class APS(BaseSelfSupervisor):
         pos[torch.arange(p.shape[0], device=p.device), cols] = 1.0
         return self.head.loss(sim, pos)
 
-    def forward(self, inputs, data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor', round_idx: Optional[int] = None):
+    def forward(
+        self,
+        inputs,
+        data_samples: Optional[List[DataSample]] = None,
+        mode: str = 'tensor',
+        round_idx: Optional[int] = None,
+    ):
         """As ``BaseSelfSupervisor.forward``; ``mode='loss'`` takes the sampling round."""
         if mode == 'loss':
             return self.loss(inputs, data_samples, round_idx=round_idx)
         return super().forward(inputs, data_samples, mode=mode)
 
-    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
-             round_idx: Optional[int] = None, **kwargs) -> Dict[str, torch.Tensor]:
+    def loss(
+        self,
+        inputs: List[torch.Tensor],
+        data_samples: List[DataSample],
+        round_idx: Optional[int] = None,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
         """The loss of sampling round ``round_idx`` (may be None when there is one round)."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             got = len(inputs) if isinstance(inputs, (list, tuple)) else 1
@@ -165,14 +203,15 @@ class APS(BaseSelfSupervisor):
                 raise RuntimeError(
                     f'APS: {rounds} sampling rounds need one optimiser step each, which '
                     'APS.train_step does; the loss was called without round_idx. Under DDP set '
-                    "model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel').")
+                    "model_wrapper_cfg = dict(type='MultiStepDistributedDataParallel')."
+                )
             round_idx = 0
         if not 0 <= round_idx < rounds:
             raise IndexError(f'APS: round_idx {round_idx} outside the {rounds} rounds.')
         x1, x2 = inputs
         s1, s2 = ids1[:, round_idx], ids2[:, round_idx]
         z1, z2 = self._project(x1, s1), self._project(x2, s2)
-        p1, p2 = self.predictor((z1, ))[0], self.predictor((z2, ))[0]
+        p1, p2 = self.predictor((z1,))[0], self.predictor((z2,))[0]
         if self.target is not None:
             self.target.update_parameters(nn.Sequential(self.backbone, self.neck))
             t1, t2 = self._target(x1, s1), self._target(x2, s2)
@@ -180,13 +219,19 @@ class APS(BaseSelfSupervisor):
             t1, t2 = z1, z2
         loss = self.contrastive(p1, t2) + self.contrastive(p2, t1)
         with torch.no_grad():
-            sim = 0.5 * (F.cosine_similarity(p1, t2.detach()).mean() +
-                         F.cosine_similarity(p2, t1.detach()).mean())
+            sim = 0.5 * (
+                F.cosine_similarity(p1, t2.detach()).mean()
+                + F.cosine_similarity(p2, t1.detach()).mean()
+            )
         return dict(loss=loss, pos_sim=sim)
 
     # -------------------------------------------------------------- training
-    def train_step(self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapper,
-                   runner_model: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+    def train_step(
+        self,
+        data: Union[dict, tuple, list],
+        optim_wrapper: OptimWrapper,
+        runner_model: Optional[nn.Module] = None,
+    ) -> Dict[str, torch.Tensor]:
         """Preprocess once, then one loss + ``update_params`` per sampling round.
 
         Args:

@@ -1,4 +1,5 @@
 """CsMl: MoCo with cross-sample (neighbour) and CutMix positives, at one or several levels."""
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -77,33 +78,59 @@ class CsMl(BaseSelfSupervisor):
             update per stacked pass instead of one per set.
     """
 
-    def __init__(self, backbone: dict, neck: dict, head: dict, queue_len: int = 65536,
-                 feat_dim: int = 128, momentum: float = 0.001, use_neighbour: bool = True,
-                 use_cutmix: bool = True, neighbour_query: bool = True,
-                 cross_weights: Sequence[float] = (0.5, 0.5),
-                 cross_warmup_epochs: int = 11, cutmix_alpha: float = 2.0,
-                 level_weights: Optional[Sequence[float]] = None, fuse_views: bool = True,
-                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict,
+        head: dict,
+        queue_len: int = 65536,
+        feat_dim: int = 128,
+        momentum: float = 0.001,
+        use_neighbour: bool = True,
+        use_cutmix: bool = True,
+        neighbour_query: bool = True,
+        cross_weights: Sequence[float] = (0.5, 0.5),
+        cross_warmup_epochs: int = 11,
+        cutmix_alpha: float = 2.0,
+        level_weights: Optional[Sequence[float]] = None,
+        fuse_views: bool = True,
+        pretrained: Optional[str] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[Union[List[dict], dict]] = None,
+    ) -> None:
         self._check_backbone_cfg(backbone)
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
         if use_cutmix and not use_neighbour:
-            raise ValueError('CsMl: use_cutmix=True needs use_neighbour=True (the CutMix image '
-                             'mixes the anchor with its neighbour).')
+            raise ValueError(
+                'CsMl: use_cutmix=True needs use_neighbour=True (the CutMix image '
+                'mixes the anchor with its neighbour).'
+            )
         if len(cross_weights) != 2 or min(cross_weights) < 0 or sum(cross_weights) <= 0:
-            raise ValueError('cross_weights must be two non-negative numbers, got '
-                             f'{cross_weights}.')
+            raise ValueError(
+                f'cross_weights must be two non-negative numbers, got {cross_weights}.'
+            )
         self.num_levels = self._check_levels()
-        self.level_weights = ([1.0] * self.num_levels if level_weights is None
-                              else [float(w) for w in level_weights])
+        self.level_weights = (
+            [1.0] * self.num_levels if level_weights is None else [float(w) for w in level_weights]
+        )
         if len(self.level_weights) != self.num_levels:
-            raise ValueError(f'level_weights has {len(self.level_weights)} entries for '
-                             f'{self.num_levels} levels (backbone.out_indices).')
+            raise ValueError(
+                f'level_weights has {len(self.level_weights)} entries for '
+                f'{self.num_levels} levels (backbone.out_indices).'
+            )
         if queue_len == 'auto':
-            raise ValueError("queue_len='auto' is sized from the training set by tools/train.py "
-                             '(csml_mm.utils.run_size.resolve_auto_queue); building the model '
-                             'another way, give a number.')
+            raise ValueError(
+                "queue_len='auto' is sized from the training set by tools/train.py "
+                '(csml_mm.utils.run_size.resolve_auto_queue); building the model '
+                'another way, give a number.'
+            )
         self.queue_len = int(queue_len)
         self.feat_dim = int(feat_dim)
         self.use_neighbour = use_neighbour
@@ -145,21 +172,25 @@ class CsMl(BaseSelfSupervisor):
             num_stages = getattr(backbone, 'num_stages', None)
         if out_indices is None or num_stages is None:
             return
-        out_indices = (out_indices, ) if isinstance(out_indices, int) else tuple(out_indices)
+        out_indices = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
         bad = [i for i in out_indices if not -num_stages <= i < num_stages]
         if bad:
-            raise ValueError(f'backbone.out_indices={out_indices}: the backbone has '
-                             f'{num_stages} stages (indices 0..{num_stages - 1}), so {bad} is '
-                             'not a stage it outputs.')
+            raise ValueError(
+                f'backbone.out_indices={out_indices}: the backbone has '
+                f'{num_stages} stages (indices 0..{num_stages - 1}), so {bad} is '
+                'not a stage it outputs.'
+            )
 
     def _check_levels(self) -> int:
         """The number of levels: one per backbone output, each with a neck projection."""
-        out_indices = tuple(getattr(self.backbone, 'out_indices', (0, )))
+        out_indices = tuple(getattr(self.backbone, 'out_indices', (0,)))
         neck_levels = getattr(self.neck, 'num_levels', 1)
         if neck_levels != len(out_indices):
-            raise ValueError(f'backbone.out_indices={out_indices} gives {len(out_indices)} '
-                             f'levels but the neck projects {neck_levels}: give the neck one '
-                             'in_channels entry per output stage.')
+            raise ValueError(
+                f'backbone.out_indices={out_indices} gives {len(out_indices)} '
+                f'levels but the neck projects {neck_levels}: give the neck one '
+                'in_channels entry per output stage.'
+            )
         return len(out_indices)
 
     def init_weights(self) -> None:
@@ -245,11 +276,13 @@ class CsMl(BaseSelfSupervisor):
         """
         if self.queue_len < num_images // 2:
             return None
-        return (f'queue_len={self.queue_len} is at least half the training set ({num_images} '
-                'images): the queue then holds earlier keys of the anchors themselves (and of '
-                'their neighbours) as negatives, which works against learning. Use a queue '
-                'well below the dataset size (MoCo: 4096 of 50,000 on CIFAR-10); set '
-                'model.queue_len to a multiple of the global batch.')
+        return (
+            f'queue_len={self.queue_len} is at least half the training set ({num_images} '
+            'images): the queue then holds earlier keys of the anchors themselves (and of '
+            'their neighbours) as negatives, which works against learning. Use a queue '
+            'well below the dataset size (MoCo: 4096 of 50,000 on CIFAR-10); set '
+            'model.queue_len to a multiple of the global batch.'
+        )
 
     # --------------------------------------------------------------- encoders
     def _project(self, x: torch.Tensor) -> List[torch.Tensor]:
@@ -264,13 +297,17 @@ class CsMl(BaseSelfSupervisor):
 
     def _stacks(self, xs: Sequence[torch.Tensor]) -> bool:
         """Whether ``xs`` go through the backbone as one stacked batch (``fuse_views``)."""
-        return (self.fuse_views and len(xs) > 1
-                and all(x.shape == xs[0].shape for x in xs)
-                and batch_norms_all_split(self.backbone))
+        return (
+            self.fuse_views
+            and len(xs) > 1
+            and all(x.shape == xs[0].shape for x in xs)
+            and batch_norms_all_split(self.backbone)
+        )
 
     @staticmethod
-    def _stacked_pass(backbone: nn.Module, neck: nn.Module,
-                      xs: Sequence[torch.Tensor]) -> List[List[torch.Tensor]]:
+    def _stacked_pass(
+        backbone: nn.Module, neck: nn.Module, xs: Sequence[torch.Tensor]
+    ) -> List[List[torch.Tensor]]:
         """Backbone on ``cat(xs)`` with one BN group per image set, then the neck per set."""
         with grouped_batch_norm(backbone, len(xs)):
             feats = backbone(torch.cat(list(xs)))
@@ -301,10 +338,11 @@ class CsMl(BaseSelfSupervisor):
             raise ValueError(
                 f'CsMl: queue_len={self.queue_len} is not a multiple of the global batch '
                 f'{batch} (batch per process x processes). Set model.queue_len to a multiple '
-                f'of {batch} or change train_dataloader.batch_size.')
+                f'of {batch} or change train_dataloader.batch_size.'
+            )
         ptr = int(self.queue_ptr) if self._host_ptr is None else self._host_ptr
         for level, k in enumerate(keys):
-            self.queue[level, :, ptr:ptr + batch] = k.T
+            self.queue[level, :, ptr : ptr + batch] = k.T
         self._host_ptr = (ptr + batch) % self.queue_len
         self.queue_ptr.fill_(self._host_ptr)
 
@@ -315,8 +353,13 @@ class CsMl(BaseSelfSupervisor):
             return 1.0, 0.0
         return self.cross_weights
 
-    def _term(self, q: torch.Tensor, positives: Sequence[torch.Tensor],
-              weights: Sequence[float], queue: torch.Tensor) -> torch.Tensor:
+    def _term(
+        self,
+        q: torch.Tensor,
+        positives: Sequence[torch.Tensor],
+        weights: Sequence[float],
+        queue: torch.Tensor,
+    ) -> torch.Tensor:
         """One query against weighted positives and the queue (per_positive).
 
         A positive with weight 0 drops out (as a 0-weighted term would); it never
@@ -335,10 +378,12 @@ class CsMl(BaseSelfSupervisor):
                 f'CsMl needs {need} views per sample ([anchor_q, anchor_k'
                 f'{", neighbour_q, neighbour_k" if need == 4 else ""}]) but the pipeline gave '
                 f'{got}. Use the NeighbourViewsDataset wrapper with MultiView(num_views=2) '
-                '(configs/_base_/datasets/*_csml.py), or set use_neighbour=False.')
+                '(configs/_base_/datasets/*_csml.py), or set use_neighbour=False.'
+            )
 
-    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
+    def loss(
+        self, inputs: List[torch.Tensor], data_samples: List[DataSample], **kwargs
+    ) -> Dict[str, torch.Tensor]:
         self._check_views(inputs)
         im_q, im_k = inputs[0], inputs[1]
         query_images = [im_q]
@@ -363,13 +408,15 @@ class CsMl(BaseSelfSupervisor):
             if self.use_neighbour:
                 terms = [self._term(q[level], [k[level], k_nb[level]], [w_s, w_c], queue)]
                 if self.neighbour_query:
-                    terms.append(self._term(q_nb[level], [k_nb[level], k[level]], [w_s, w_c],
-                                            queue))
+                    terms.append(
+                        self._term(q_nb[level], [k_nb[level], k[level]], [w_s, w_c], queue)
+                    )
             else:
                 terms = [self._term(q[level], [k[level]], [1.0], queue)]
             if self.use_cutmix:
-                terms.append(self._term(q_mix[level], [k[level], k_nb[level]],
-                                        [lam, 1.0 - lam], queue))
+                terms.append(
+                    self._term(q_mix[level], [k[level], k_nb[level]], [lam, 1.0 - lam], queue)
+                )
             name = 'loss' if self.num_levels == 1 else f'loss_level{level}'
             losses[name] = self.level_weights[level] * torch.stack(terms).mean()
         with torch.no_grad():

@@ -1,4 +1,5 @@
 """MoCo v2 as mmpretrain implements it, without device-to-host reads in the training step."""
+
 from typing import Optional
 
 import torch
@@ -29,9 +30,11 @@ class MoCoV2(MoCo):
 
     def __init__(self, *args, **kwargs) -> None:
         if kwargs.get('queue_len') == 'auto':
-            raise ValueError("queue_len='auto' is sized from the training set by tools/train.py "
-                             '(csml_mm.utils.run_size.resolve_auto_queue); building the model '
-                             'another way, give a number.')
+            raise ValueError(
+                "queue_len='auto' is sized from the training set by tools/train.py "
+                '(csml_mm.utils.run_size.resolve_auto_queue); building the model '
+                'another way, give a number.'
+            )
         super().__init__(*args, **kwargs)
         momentum = self.encoder_k.momentum
         self.encoder_k = HostStepEMA(nn.Sequential(self.backbone, self.neck), momentum)
@@ -49,8 +52,9 @@ class MoCoV2(MoCo):
             raise ValueError(
                 f'MoCoV2: queue_len={self.queue_len} is not a multiple of the global batch '
                 f'{batch} (batch per process x processes). Set model.queue_len to a multiple '
-                f'of {batch} or change train_dataloader.batch_size.')
+                f'of {batch} or change train_dataloader.batch_size.'
+            )
         ptr = int(self.queue_ptr) if self._host_ptr is None else self._host_ptr
-        self.queue[:, ptr:ptr + batch] = keys.transpose(0, 1)
+        self.queue[:, ptr : ptr + batch] = keys.transpose(0, 1)
         self._host_ptr = (ptr + batch) % self.queue_len
         self.queue_ptr.fill_(self._host_ptr)

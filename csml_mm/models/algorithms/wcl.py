@@ -1,4 +1,5 @@
 """WCL: weakly supervised contrastive learning (instance term + 1-NN graph term)."""
+
 import copy
 from typing import Dict, List, Optional, Union
 
@@ -72,17 +73,21 @@ class WCL(BaseSelfSupervisor):
             take the same step as one process. Also set on ``graph_head``.
     """
 
-    def __init__(self, backbone: dict, neck: dict,
-                 head: Optional[dict] = None,
-                 graph_neck: Optional[dict] = None,
-                 graph_head: Optional[dict] = None,
-                 graph_weight: float = 1.0,
-                 num_small_crops: int = 0,
-                 knn_k: int = 2,
-                 gather_with_grad: bool = False,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict,
+        head: Optional[dict] = None,
+        graph_neck: Optional[dict] = None,
+        graph_head: Optional[dict] = None,
+        graph_weight: float = 1.0,
+        num_small_crops: int = 0,
+        knn_k: int = 2,
+        gather_with_grad: bool = False,
+        pretrained: Optional[str] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[Union[List[dict], dict]] = None,
+    ) -> None:
         if head is None:
             head = dict(type='MultiPositiveContrastiveHead', temperature=0.1, mode='supcon')
         if graph_neck is None:
@@ -91,12 +96,20 @@ class WCL(BaseSelfSupervisor):
             graph_neck = copy.deepcopy(neck)
         if graph_head is None:
             graph_head = dict(type='KNNWeakLabelHead', temperature=0.1)
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.graph_neck = graph_neck if isinstance(graph_neck, nn.Module) \
-            else MODELS.build(graph_neck)
-        self.graph_head = graph_head if isinstance(graph_head, nn.Module) \
-            else MODELS.build(graph_head)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
+        self.graph_neck = (
+            graph_neck if isinstance(graph_neck, nn.Module) else MODELS.build(graph_neck)
+        )
+        self.graph_head = (
+            graph_head if isinstance(graph_head, nn.Module) else MODELS.build(graph_head)
+        )
         if not graph_weight >= 0:
             raise ValueError(f'WCL: graph_weight must be >= 0, got {graph_weight}.')
         self.graph_weight = float(graph_weight)
@@ -108,29 +121,39 @@ class WCL(BaseSelfSupervisor):
         if hasattr(self.graph_head, 'gather_with_grad'):
             self.graph_head.gather_with_grad = self.gather_with_grad
         if self.num_small_crops > 0 and not 1 <= self.knn_k <= self.num_small_crops:
-            raise ValueError(f'WCL: knn_k={knn_k} small crops per image must lie in '
-                             f'1..num_small_crops={self.num_small_crops}.')
+            raise ValueError(
+                f'WCL: knn_k={knn_k} small crops per image must lie in '
+                f'1..num_small_crops={self.num_small_crops}.'
+            )
 
     # ------------------------------------------------------------------ checks
     def _check_views(self, inputs) -> None:
         need = 2 + self.num_small_crops
         got = len(inputs) if isinstance(inputs, (list, tuple)) else 1
         if got != need:
-            mc = (f'2 global + num_small_crops={self.num_small_crops} small views, i.e. '
-                  f"MultiView(num_views=[2, {self.num_small_crops}])"
-                  if self.num_small_crops else 'two views, i.e. MultiView(num_views=2)')
-            raise ValueError(f'WCL needs {need} views per image ({mc}) but the pipeline gave '
-                             f'{got}. Fix the train pipeline or model.num_small_crops.')
+            mc = (
+                f'2 global + num_small_crops={self.num_small_crops} small views, i.e. '
+                f'MultiView(num_views=[2, {self.num_small_crops}])'
+                if self.num_small_crops
+                else 'two views, i.e. MultiView(num_views=2)'
+            )
+            raise ValueError(
+                f'WCL needs {need} views per image ({mc}) but the pipeline gave '
+                f'{got}. Fix the train pipeline or model.num_small_crops.'
+            )
         if inputs[0].shape != inputs[1].shape:
-            raise ValueError('WCL: the two global views must have the same shape, got '
-                             f'{tuple(inputs[0].shape)} and {tuple(inputs[1].shape)}.')
+            raise ValueError(
+                'WCL: the two global views must have the same shape, got '
+                f'{tuple(inputs[0].shape)} and {tuple(inputs[1].shape)}.'
+            )
         small = inputs[2:]
         if small and any(s.shape != small[0].shape for s in small):
             raise ValueError('WCL: all small crops must have the same shape.')
 
     # -------------------------------------------------------------- the loss
-    def instance_loss(self, z: torch.Tensor, image_ids: torch.Tensor,
-                      batch_size: int) -> torch.Tensor:
+    def instance_loss(
+        self, z: torch.Tensor, image_ids: torch.Tensor, batch_size: int
+    ) -> torch.Tensor:
         """Instance term over the global batch.
 
         The head's :meth:`~MultiPositiveContrastiveHead.loss_same_label` with the image as
@@ -149,8 +172,7 @@ class WCL(BaseSelfSupervisor):
         world, rank = get_world_size(), get_rank()
         shift = batch_size * torch.arange(world, device=z.device).unsqueeze(1)
         ids_all = (image_ids.unsqueeze(0) + shift).reshape(-1)
-        return self.head.loss_same_label(z, z_all, offset, image_ids + rank * batch_size,
-                                         ids_all)
+        return self.head.loss_same_label(z, z_all, offset, image_ids + rank * batch_size, ids_all)
 
     @torch.no_grad()
     def select_small_crops(self, z_global: torch.Tensor, z_small: torch.Tensor) -> torch.Tensor:
@@ -165,8 +187,9 @@ class WCL(BaseSelfSupervisor):
         score = torch.einsum('sbd,bd->bs', z_small.detach(), center.detach())
         return score.topk(self.knn_k, dim=1).indices
 
-    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
+    def loss(
+        self, inputs: List[torch.Tensor], data_samples: List[DataSample], **kwargs
+    ) -> Dict[str, torch.Tensor]:
         self._check_views(inputs)
         b = inputs[0].shape[0]
         feat = self.backbone(torch.cat([inputs[0], inputs[1]], dim=0))
@@ -191,8 +214,9 @@ class WCL(BaseSelfSupervisor):
             losses['loss_graph'] = self.graph_weight * loss_graph
             with torch.no_grad():
                 n = labels['labels1'].numel()
-                comps = 0.5 * (num_components(labels['labels1'])
-                               + num_components(labels['labels2']))
+                comps = 0.5 * (
+                    num_components(labels['labels1']) + num_components(labels['labels2'])
+                )
                 losses['graph_mean_size'] = n / comps
                 purity = self.graph_purity(labels, data_samples, z.device)
                 if purity is not None:
@@ -201,8 +225,9 @@ class WCL(BaseSelfSupervisor):
 
     @staticmethod
     @torch.no_grad()
-    def graph_purity(weak: Dict[str, torch.Tensor], data_samples: List[DataSample],
-                     device: torch.device) -> Optional[torch.Tensor]:
+    def graph_purity(
+        weak: Dict[str, torch.Tensor], data_samples: List[DataSample], device: torch.device
+    ) -> Optional[torch.Tensor]:
         r"""Label purity (%) of the weak labels: a monitor, never part of the loss.
 
         For every image :math:`i` of the global batch and each view's graph, the share of its
@@ -216,12 +241,17 @@ class WCL(BaseSelfSupervisor):
         # one entry per sample, -1 where a label is missing, so that every rank gathers the
         # same number of entries; gathered on the device (the data preprocessor has moved
         # the labels there: reading them on the host would be one sync per sample)
-        cls = torch.cat([ds.gt_label.reshape(-1)[:1].to(device=device, dtype=torch.long)
-                         if 'gt_label' in ds and ds.gt_label.numel()
-                         else torch.full((1, ), -1, dtype=torch.long, device=device)
-                         for ds in data_samples])
+        cls = torch.cat(
+            [
+                ds.gt_label.reshape(-1)[:1].to(device=device, dtype=torch.long)
+                if 'gt_label' in ds and ds.gt_label.numel()
+                else torch.full((1,), -1, dtype=torch.long, device=device)
+                for ds in data_samples
+            ]
+        )
         if get_world_size() > 1:
             from mmengine.dist import all_gather
+
             cls = torch.cat(all_gather(cls))
         if cls.numel() != weak['labels1'].numel():
             return None

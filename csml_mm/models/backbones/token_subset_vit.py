@@ -1,4 +1,5 @@
 """A Vision Transformer that encodes a chosen subset of its patch tokens (for APS)."""
+
 from typing import Optional, Sequence, Union
 
 import torch
@@ -6,6 +7,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import build_2d_sincos_position_embedding, resize_pos_embed
 from mmpretrain.registry import MODELS
+
 from csml_mm.utils.host_checks import host_checks_enabled
 
 _POS_TYPES = ('learned', 'sincos')
@@ -58,18 +60,26 @@ class TokenSubsetViT(VisionTransformer):
             ``layer_cfgs``, ...). Only keyword arguments are accepted.
     """
 
-    def __init__(self, pos_embed_type: str = 'learned', cls_pos_embed: bool = False,
-                 cls_token_std: float = 0.02, **kwargs) -> None:
+    def __init__(
+        self,
+        pos_embed_type: str = 'learned',
+        cls_pos_embed: bool = False,
+        cls_token_std: float = 0.02,
+        **kwargs,
+    ) -> None:
         if pos_embed_type not in _POS_TYPES:
-            raise ValueError(f'TokenSubsetViT: pos_embed_type must be one of {_POS_TYPES}, got '
-                             f'{pos_embed_type!r}.')
+            raise ValueError(
+                f'TokenSubsetViT: pos_embed_type must be one of {_POS_TYPES}, got '
+                f'{pos_embed_type!r}.'
+            )
         img_size = _pair(kwargs.get('img_size', 224))
         patch_size = _pair(kwargs.get('patch_size', 16))
         if img_size[0] % patch_size[0] or img_size[1] % patch_size[1]:
             raise ValueError(
                 f'TokenSubsetViT: img_size {img_size} is not divisible by patch_size '
                 f'{patch_size}; the patch grid (and the patch ids of the samplers) needs '
-                'whole patches. Change img_size or patch_size.')
+                'whole patches. Change img_size or patch_size.'
+            )
         super().__init__(**kwargs)
         self.pos_embed_type = pos_embed_type
         self.cls_pos_embed = bool(cls_pos_embed)
@@ -88,7 +98,8 @@ class TokenSubsetViT(VisionTransformer):
 
     def _fill_sincos(self) -> None:
         table = build_2d_sincos_position_embedding(
-            self.patch_resolution, self.embed_dims, cls_token=self.num_extra_tokens == 1)
+            self.patch_resolution, self.embed_dims, cls_token=self.num_extra_tokens == 1
+        )
         with torch.no_grad():
             self.pos_embed.copy_(table.to(self.pos_embed))
 
@@ -120,13 +131,20 @@ class TokenSubsetViT(VisionTransformer):
         """Encode all patch tokens, or the ones in ``patch_ids`` ([B, n] long)."""
         batch = x.shape[0]
         x, patch_resolution = self.patch_embed(x)
-        pos = resize_pos_embed(self.pos_embed, self.patch_resolution, patch_resolution,
-                               mode=self.interpolate_mode, num_extra_tokens=self.num_extra_tokens)
-        x = x + pos[:, self.num_extra_tokens:]
+        pos = resize_pos_embed(
+            self.pos_embed,
+            self.patch_resolution,
+            patch_resolution,
+            mode=self.interpolate_mode,
+            num_extra_tokens=self.num_extra_tokens,
+        )
+        x = x + pos[:, self.num_extra_tokens :]
         if patch_ids is not None:
             if self.out_type == 'featmap':
-                raise ValueError("TokenSubsetViT: out_type='featmap' needs every patch; use "
-                                 "'cls_token', 'avg_featmap' or 'raw' with patch_ids.")
+                raise ValueError(
+                    "TokenSubsetViT: out_type='featmap' needs every patch; use "
+                    "'cls_token', 'avg_featmap' or 'raw' with patch_ids."
+                )
             x = self._gather(x, patch_ids)
         if self.cls_token is not None:
             cls = self.cls_token.expand(batch, -1, -1)
@@ -151,9 +169,14 @@ class TokenSubsetViT(VisionTransformer):
             raise ValueError(f'patch_ids must be [batch={batch}, n]; got {tuple(patch_ids.shape)}.')
         if patch_ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(f'patch_ids must be an integer tensor, got {patch_ids.dtype}.')
-        if host_checks_enabled(patch_ids) and patch_ids.numel() and (
-                patch_ids.min() < 0 or patch_ids.max() >= num_patches):
-            raise ValueError(f'patch_ids must lie in [0, {num_patches}) (the patch grid of this '
-                             f'input); got [{int(patch_ids.min())}, {int(patch_ids.max())}].')
+        if (
+            host_checks_enabled(patch_ids)
+            and patch_ids.numel()
+            and (patch_ids.min() < 0 or patch_ids.max() >= num_patches)
+        ):
+            raise ValueError(
+                f'patch_ids must lie in [0, {num_patches}) (the patch grid of this '
+                f'input); got [{int(patch_ids.min())}, {int(patch_ids.max())}].'
+            )
         index = patch_ids.long().to(x.device).unsqueeze(-1).expand(-1, -1, dims)
         return torch.gather(x, 1, index)

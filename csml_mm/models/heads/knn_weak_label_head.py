@@ -1,4 +1,5 @@
 """WCL's graph term: weak labels from a 1-NN graph, supervised contrastive loss."""
+
 from typing import Dict, Optional, Tuple, Union
 
 import torch
@@ -56,16 +57,25 @@ class KNNWeakLabelHead(BaseModule):
             same step as one process on the global batch. False: the released code.
     """
 
-    def __init__(self, temperature: float = 0.1, num_neighbours: int = 1,
-                 label_source: str = 'swap', chunk_size: int = 4096,
-                 gather_with_grad: bool = False, init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        num_neighbours: int = 1,
+        label_source: str = 'swap',
+        chunk_size: int = 4096,
+        gather_with_grad: bool = False,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if label_source not in _LABEL_SOURCES:
-            raise ValueError(f'KNNWeakLabelHead: label_source must be one of {_LABEL_SOURCES}, '
-                             f'got {label_source!r}.')
+            raise ValueError(
+                f'KNNWeakLabelHead: label_source must be one of {_LABEL_SOURCES}, '
+                f'got {label_source!r}.'
+            )
         if int(num_neighbours) < 1:
-            raise ValueError(f'KNNWeakLabelHead: num_neighbours must be >= 1, got '
-                             f'{num_neighbours}.')
+            raise ValueError(
+                f'KNNWeakLabelHead: num_neighbours must be >= 1, got {num_neighbours}.'
+            )
         self.contrast = MultiPositiveContrastiveHead(temperature=temperature, mode='supcon')
         self.temperature = float(temperature)
         self.num_neighbours = int(num_neighbours)
@@ -76,21 +86,25 @@ class KNNWeakLabelHead(BaseModule):
     @torch.no_grad()
     def weak_labels(self, u: torch.Tensor) -> torch.Tensor:
         """Component labels of the k-NN graph over the (global) rows of ``u``."""
-        labels = connected_component_labels(u.detach(), k=self.num_neighbours,
-                                            chunk_size=self.chunk_size)
+        labels = connected_component_labels(
+            u.detach(), k=self.num_neighbours, chunk_size=self.chunk_size
+        )
         if get_world_size() > 1:
             broadcast(labels, src=0)
         return labels
 
-    def _supcon(self, u_local: torch.Tensor, u_all: torch.Tensor, offset: int,
-                labels: torch.Tensor) -> torch.Tensor:
+    def _supcon(
+        self, u_local: torch.Tensor, u_all: torch.Tensor, offset: int, labels: torch.Tensor
+    ) -> torch.Tensor:
         """Same-view SupCon of the local anchors, supervised by the global ``labels`` [N]."""
         b = u_local.shape[0]
-        return self.contrast.loss_same_label(u_local, u_all, offset, labels[offset:offset + b],
-                                             labels)
+        return self.contrast.loss_same_label(
+            u_local, u_all, offset, labels[offset : offset + b], labels
+        )
 
-    def loss(self, z1: torch.Tensor, z2: torch.Tensor, return_labels: bool = False
-             ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, torch.Tensor]]]:
+    def loss(
+        self, z1: torch.Tensor, z2: torch.Tensor, return_labels: bool = False
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, torch.Tensor]]]:
         """Graph loss of the local projections ``z1, z2`` [b, d] of the two views.
 
         Gathers over all processes itself (works without a process group).
@@ -100,10 +114,13 @@ class KNNWeakLabelHead(BaseModule):
             ``{'labels1': y_1, 'labels2': y_2}`` over the global batch.
         """
         if z1.dim() != 2 or z1.shape != z2.shape:
-            raise ValueError(f'KNNWeakLabelHead: z1 and z2 must both be [b, d], got '
-                             f'{tuple(z1.shape)} and {tuple(z2.shape)}.')
-        check_finite_projections('KNNWeakLabelHead', 'graph-head', z1, z2,
-                                 consequence=', so no graph can be built')
+            raise ValueError(
+                f'KNNWeakLabelHead: z1 and z2 must both be [b, d], got '
+                f'{tuple(z1.shape)} and {tuple(z2.shape)}.'
+            )
+        check_finite_projections(
+            'KNNWeakLabelHead', 'graph-head', z1, z2, consequence=', so no graph can be built'
+        )
         u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
         u1_all, offset = gather_rows(u1, 'KNNWeakLabelHead', self.gather_with_grad)
         u2_all, _ = gather_rows(u2, 'KNNWeakLabelHead', self.gather_with_grad)
@@ -112,11 +129,13 @@ class KNNWeakLabelHead(BaseModule):
             raise ValueError(
                 f'KNNWeakLabelHead: the nearest-neighbour graph needs at least 2 samples in '
                 f'the global batch (train_dataloader.batch_size x processes), got {n}. '
-                'Increase train_dataloader.batch_size.')
+                'Increase train_dataloader.batch_size.'
+            )
         y1, y2 = self.weak_labels(u1_all), self.weak_labels(u2_all)
         sup1, sup2 = (y2, y1) if self.label_source == 'swap' else (y1, y2)
-        loss = 0.5 * (self._supcon(u1, u1_all, offset, sup1)
-                      + self._supcon(u2, u2_all, offset, sup2))
+        loss = 0.5 * (
+            self._supcon(u1, u1_all, offset, sup1) + self._supcon(u2, u2_all, offset, sup2)
+        )
         if return_labels:
             return loss, dict(labels1=y1, labels2=y2)
         return loss

@@ -1,9 +1,11 @@
 """One contrastive-loss core for every multi-positive method in csml_mm."""
+
 from typing import Optional
 
 import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
+
 from csml_mm.utils.host_checks import host_checks_enabled
 
 _MODES = ('per_positive', 'supcon')
@@ -42,28 +44,34 @@ class MultiPositiveContrastiveHead(BaseModule):
         mode: ``'per_positive'`` or ``'supcon'``.
     """
 
-    def __init__(self, temperature: float = 0.2, mode: str = 'per_positive',
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self, temperature: float = 0.2, mode: str = 'per_positive', init_cfg: Optional[dict] = None
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if mode not in _MODES:
-            raise ValueError(f'MultiPositiveContrastiveHead: mode must be one of {_MODES}, '
-                             f'got {mode!r}.')
+            raise ValueError(
+                f'MultiPositiveContrastiveHead: mode must be one of {_MODES}, got {mode!r}.'
+            )
         if not temperature > 0:
             raise ValueError(f'temperature must be positive, got {temperature}.')
         self.temperature = float(temperature)
         self.mode = mode
 
-    def loss(self, sim: torch.Tensor, pos_weight: torch.Tensor,
-             valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def loss(
+        self, sim: torch.Tensor, pos_weight: torch.Tensor, valid: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Mean multi-positive contrastive loss over the rows of ``sim``."""
         return self.loss_per_row(sim, pos_weight, valid).mean()
 
-    def loss_per_row(self, sim: torch.Tensor, pos_weight: torch.Tensor,
-                     valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def loss_per_row(
+        self, sim: torch.Tensor, pos_weight: torch.Tensor, valid: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """:math:`L_i` for every row, shape [N]."""
         if sim.dim() != 2 or sim.shape != pos_weight.shape:
-            raise ValueError(f'sim and pos_weight must both be [N, M]; got {tuple(sim.shape)} '
-                             f'and {tuple(pos_weight.shape)}.')
+            raise ValueError(
+                f'sim and pos_weight must both be [N, M]; got {tuple(sim.shape)} '
+                f'and {tuple(pos_weight.shape)}.'
+            )
         if valid is None:
             valid = torch.ones_like(sim, dtype=torch.bool)
         elif valid.shape != sim.shape or valid.dtype != torch.bool:
@@ -79,13 +87,20 @@ class MultiPositiveContrastiveHead(BaseModule):
                 neg_lse = torch.logsumexp(neg, dim=1, keepdim=True)  # -inf if no negative
                 per_pos = torch.logaddexp(logits, neg_lse) - logits
             else:
-                all_lse = torch.logsumexp(logits.masked_fill(~valid, float('-inf')), dim=1,
-                                          keepdim=True)
+                all_lse = torch.logsumexp(
+                    logits.masked_fill(~valid, float('-inf')), dim=1, keepdim=True
+                )
                 per_pos = all_lse - logits
             return _weighted_rows(weight, is_pos, per_pos)
 
-    def loss_same_label(self, feats: torch.Tensor, feats_all: torch.Tensor, offset: int,
-                        labels: torch.Tensor, labels_all: torch.Tensor) -> torch.Tensor:
+    def loss_same_label(
+        self,
+        feats: torch.Tensor,
+        feats_all: torch.Tensor,
+        offset: int,
+        labels: torch.Tensor,
+        labels_all: torch.Tensor,
+    ) -> torch.Tensor:
         """The loss of local anchors against a gathered batch, positives sharing a label.
 
         The layout of WCL's instance term (label: the image) and its graph term (label: the
@@ -115,8 +130,9 @@ class MultiPositiveContrastiveHead(BaseModule):
         pos = (labels.unsqueeze(1) == labels_all.unsqueeze(0)) & valid
         return self.loss(sim, pos.float(), valid)
 
-    def loss_shared_negatives(self, pos_sim: torch.Tensor, pos_weight: torch.Tensor,
-                              neg_sim: torch.Tensor) -> torch.Tensor:
+    def loss_shared_negatives(
+        self, pos_sim: torch.Tensor, pos_weight: torch.Tensor, neg_sim: torch.Tensor
+    ) -> torch.Tensor:
         """The same loss when every row's negatives are all of ``neg_sim``.
 
         The common layout of queue-based methods (CsMl: a few positives per query,
@@ -130,26 +146,33 @@ class MultiPositiveContrastiveHead(BaseModule):
         """
         return self.loss_per_row_shared_negatives(pos_sim, pos_weight, neg_sim).mean()
 
-    def loss_per_row_shared_negatives(self, pos_sim: torch.Tensor, pos_weight: torch.Tensor,
-                                      neg_sim: torch.Tensor) -> torch.Tensor:
+    def loss_per_row_shared_negatives(
+        self, pos_sim: torch.Tensor, pos_weight: torch.Tensor, neg_sim: torch.Tensor
+    ) -> torch.Tensor:
         """:math:`L_i` for every row of :meth:`loss_shared_negatives`, shape [N]."""
         if pos_sim.dim() != 2 or pos_sim.shape != pos_weight.shape:
-            raise ValueError(f'pos_sim and pos_weight must both be [N, P]; got '
-                             f'{tuple(pos_sim.shape)} and {tuple(pos_weight.shape)}.')
+            raise ValueError(
+                f'pos_sim and pos_weight must both be [N, P]; got '
+                f'{tuple(pos_sim.shape)} and {tuple(pos_weight.shape)}.'
+            )
         if neg_sim.dim() != 2 or neg_sim.shape[0] != pos_sim.shape[0]:
-            raise ValueError(f'neg_sim must be [N, K] with the N={pos_sim.shape[0]} rows of '
-                             f'pos_sim; got {tuple(neg_sim.shape)}.')
+            raise ValueError(
+                f'neg_sim must be [N, K] with the N={pos_sim.shape[0]} rows of '
+                f'pos_sim; got {tuple(neg_sim.shape)}.'
+            )
         with torch.autocast(device_type=pos_sim.device.type, enabled=False):
             pos = pos_sim.float() / self.temperature
-            neg_lse = torch.logsumexp(neg_sim.float() / self.temperature, dim=1,
-                                      keepdim=True)  # -inf if K = 0
+            neg_lse = torch.logsumexp(
+                neg_sim.float() / self.temperature, dim=1, keepdim=True
+            )  # -inf if K = 0
             weight = _normalised_weight(pos_weight)
             is_pos = weight > 0
             if self.mode == 'per_positive':
                 per_pos = torch.logaddexp(pos, neg_lse) - pos
             else:
-                pos_lse = torch.logsumexp(pos.masked_fill(~is_pos, float('-inf')), dim=1,
-                                          keepdim=True)
+                pos_lse = torch.logsumexp(
+                    pos.masked_fill(~is_pos, float('-inf')), dim=1, keepdim=True
+                )
                 per_pos = torch.logaddexp(pos_lse, neg_lse) - pos
             return _weighted_rows(weight, is_pos, per_pos)
 
@@ -164,13 +187,16 @@ def _normalised_weight(pos_weight: torch.Tensor) -> torch.Tensor:
         raise ValueError('pos_weight must be non-negative.')
     if (row_sum <= 0).any():
         rows = torch.nonzero(row_sum.squeeze(1) <= 0).flatten()[:5].tolist()
-        raise ValueError(f'Rows {rows} have no positive: every row of pos_weight needs '
-                         'at least one positive weight.')
+        raise ValueError(
+            f'Rows {rows} have no positive: every row of pos_weight needs '
+            'at least one positive weight.'
+        )
     return weight / row_sum
 
 
-def _weighted_rows(weight: torch.Tensor, is_pos: torch.Tensor,
-                   per_pos: torch.Tensor) -> torch.Tensor:
+def _weighted_rows(
+    weight: torch.Tensor, is_pos: torch.Tensor, per_pos: torch.Tensor
+) -> torch.Tensor:
     """sum_p w_ip * per_pos_ip, where zero weights must not pick up inf/nan."""
     per_pos = torch.where(is_pos, per_pos, torch.zeros_like(per_pos))
     return (weight * per_pos).sum(dim=1)

@@ -1,4 +1,5 @@
 """Projection heads for several backbone stages at once."""
+
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -28,25 +29,37 @@ class MultiLevelProjectionNeck(BaseModule):
         with_avg_pool: Global-average-pool 4-D inputs.
     """
 
-    def __init__(self, in_channels: Sequence[int], hid_channels: Union[int, Sequence[int]] = 2048,
-                 out_channels: int = 128, num_layers: int = 2, norm_cfg: Optional[dict] = None,
-                 with_avg_pool: bool = True, init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        hid_channels: Union[int, Sequence[int]] = 2048,
+        out_channels: int = 128,
+        num_layers: int = 2,
+        norm_cfg: Optional[dict] = None,
+        with_avg_pool: bool = True,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = [int(c) for c in in_channels]
         if not self.in_channels:
             raise ValueError('MultiLevelProjectionNeck needs at least one level in in_channels.')
-        hids = ([int(hid_channels)] * len(self.in_channels)
-                if isinstance(hid_channels, int) else [int(h) for h in hid_channels])
+        hids = (
+            [int(hid_channels)] * len(self.in_channels)
+            if isinstance(hid_channels, int)
+            else [int(h) for h in hid_channels]
+        )
         if len(hids) != len(self.in_channels):
-            raise ValueError(f'hid_channels has {len(hids)} entries for '
-                             f'{len(self.in_channels)} levels.')
+            raise ValueError(
+                f'hid_channels has {len(hids)} entries for {len(self.in_channels)} levels.'
+            )
         if num_layers < 1:
             raise ValueError('num_layers must be >= 1.')
         self.out_channels = out_channels
         self.with_avg_pool = with_avg_pool
         self.mlps = nn.ModuleList(
             self._mlp(c, h, out_channels, num_layers, norm_cfg)
-            for c, h in zip(self.in_channels, hids))
+            for c, h in zip(self.in_channels, hids)
+        )
 
     @staticmethod
     def _mlp(cin: int, hid: int, out: int, num_layers: int, norm_cfg: Optional[dict]) -> nn.Module:
@@ -69,7 +82,8 @@ class MultiLevelProjectionNeck(BaseModule):
             raise ValueError(
                 f'MultiLevelProjectionNeck expects {self.num_levels} feature maps (one per '
                 f'level, in_channels={self.in_channels}) but the backbone gave {len(x)}: make '
-                'backbone.out_indices list exactly the stages of neck.in_channels.')
+                'backbone.out_indices list exactly the stages of neck.in_channels.'
+            )
         outs = []
         for feat, mlp, cin in zip(x, self.mlps, self.in_channels):
             if self.with_avg_pool and feat.dim() == 4:

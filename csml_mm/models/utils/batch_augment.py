@@ -1,18 +1,22 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Contrastive views made on the whole batch at once, in the data preprocessor."""
+
 import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
 _LUMA = (0.299, 0.587, 0.114)  # RGB weights of the grey value (ITU-R BT.601, as PIL)
 
 
-def sample_crop_boxes(n: int, scale: Tuple[float, float], ratio: Tuple[float, float],
-                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def sample_crop_boxes(
+    n: int,
+    scale: Tuple[float, float],
+    ratio: Tuple[float, float],
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """``n`` random-resized-crop boxes as ``(cx, cy, w, h)`` fractions of the image side.
 
     Area fraction ``s ~ U(scale)``, log aspect ratio ``~ U(log ratio)``; ``w = sqrt(s r)``,
@@ -31,8 +35,9 @@ def sample_crop_boxes(n: int, scale: Tuple[float, float], ratio: Tuple[float, fl
     return torch.stack([cx, cy, w, h], dim=1)
 
 
-def _interp_matrix(centre: torch.Tensor, extent: torch.Tensor, flip: torch.Tensor, n_out: int,
-                   n_in: int) -> torch.Tensor:
+def _interp_matrix(
+    centre: torch.Tensor, extent: torch.Tensor, flip: torch.Tensor, n_out: int, n_in: int
+) -> torch.Tensor:
     """Per-image 1-D bilinear resampling matrices ``(n, n_out, n_in)``.
 
     Output pixel ``i`` (centre at ``(2i + 1) / n_out - 1`` in [-1, 1]) reads the input at
@@ -54,8 +59,9 @@ def _interp_matrix(centre: torch.Tensor, extent: torch.Tensor, flip: torch.Tenso
     return m
 
 
-def resized_crop(images: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor,
-                 size: Tuple[int, int]) -> torch.Tensor:
+def resized_crop(
+    images: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor, size: Tuple[int, int]
+) -> torch.Tensor:
     """Crop ``boxes`` (``(cx, cy, w, h)`` fractions) out of ``images`` and resize to ``size``.
 
     Bilinear sampling with pixel centres at half-integers and border clamping (the values
@@ -76,8 +82,14 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(dim=1, keepdim=True)
 
 
-def colour_jitter(x: torch.Tensor, brightness: float, contrast: float, saturation: float,
-                  prob: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def colour_jitter(
+    x: torch.Tensor,
+    brightness: float,
+    contrast: float,
+    saturation: float,
+    prob: float,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """Brightness and contrast, then saturation jitter of RGB images in [0, 255].
 
     With probability ``prob`` per image, with ``b ~ U(1 -/+ brightness)``, ``c ~ U(1 -/+
@@ -131,26 +143,36 @@ class BatchAugDataPreprocessor(SelfSupDataPreprocessor):
         **kwargs: ``SelfSupDataPreprocessor``'s (``mean``, ``std``, ``to_rgb``).
     """
 
-    def __init__(self, views_per_input: int = 2, size: Optional[Sequence[int]] = None,
-                 crop_scale: Tuple[float, float] = (0.2, 1.0),
-                 crop_ratio: Tuple[float, float] = (3. / 4., 4. / 3.),
-                 flip_prob: float = 0.5, jitter_prob: float = 0.8, brightness: float = 0.4,
-                 contrast: float = 0.4, saturation: float = 0.4, gray_prob: float = 0.2,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        views_per_input: int = 2,
+        size: Optional[Sequence[int]] = None,
+        crop_scale: Tuple[float, float] = (0.2, 1.0),
+        crop_ratio: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+        flip_prob: float = 0.5,
+        jitter_prob: float = 0.8,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.4,
+        gray_prob: float = 0.2,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if views_per_input < 1:
-            raise ValueError(f'BatchAugDataPreprocessor: views_per_input must be >= 1, '
-                             f'got {views_per_input}.')
+            raise ValueError(
+                f'BatchAugDataPreprocessor: views_per_input must be >= 1, got {views_per_input}.'
+            )
         if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
-            raise ValueError(f'BatchAugDataPreprocessor: crop_scale must satisfy '
-                             f'0 < min <= max <= 1, got {crop_scale}.')
+            raise ValueError(
+                f'BatchAugDataPreprocessor: crop_scale must satisfy '
+                f'0 < min <= max <= 1, got {crop_scale}.'
+            )
         self.views_per_input = int(views_per_input)
         self.size = None if size is None else (int(size[0]), int(size[-1]))
         self.crop_scale = tuple(float(s) for s in crop_scale)
         self.crop_ratio = tuple(float(r) for r in crop_ratio)
         self.flip_prob = float(flip_prob)
-        self.jitter = (float(jitter_prob), float(brightness), float(contrast),
-                       float(saturation))
+        self.jitter = (float(jitter_prob), float(brightness), float(contrast), float(saturation))
         self.gray_prob = float(gray_prob)
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:

@@ -7,13 +7,14 @@ calls ``scipy.sparse.csgraph.connected_components``; here the same partition is
 computed with tensor operations on the device of the features, without a copy of
 the data to the host and without a Python loop over nodes.
 """
+
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from csml_mm.utils.topk_search import exact_topk
 from csml_mm.utils.host_checks import host_checks_enabled
+from csml_mm.utils.topk_search import exact_topk
 
 
 def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) -> torch.Tensor:
@@ -51,8 +52,15 @@ def knn_graph_neighbours(z: torch.Tensor, k: int = 1, chunk_size: int = 4096) ->
             sim.fill_diagonal_(float('-inf'))
             return sim.argmax(dim=1, keepdim=True) if k == 1 else sim.topk(k, dim=1).indices
         # the package's one exact top-k search; k = 1 ties go to the lowest index
-        _, out = exact_topk(zn, zn, k, query_ids=torch.arange(n, device=z.device),
-                            device=z.device, storage_dtype='fp32', max_query_chunk=chunk_size)
+        _, out = exact_topk(
+            zn,
+            zn,
+            k,
+            query_ids=torch.arange(n, device=z.device),
+            device=z.device,
+            storage_dtype='fp32',
+            max_query_chunk=chunk_size,
+        )
     return out
 
 
@@ -87,7 +95,7 @@ def functional_graph_components(nbr: torch.Tensor) -> torch.Tensor:
         low = torch.minimum(low, low[hop])
         hop = hop[hop]
     rep = low[on_cycle]  # the smallest index of i's cycle
-    smallest = torch.full((n, ), n, dtype=torch.long, device=nbr.device)
+    smallest = torch.full((n,), n, dtype=torch.long, device=nbr.device)
     smallest = smallest.scatter_reduce(0, rep, idx, reduce='amin', include_self=True)
     return smallest[rep]
 
@@ -108,8 +116,9 @@ def _compress(parent: torch.Tensor) -> torch.Tensor:
         parent = grand
 
 
-def connected_components_from_edges(src: torch.Tensor, dst: torch.Tensor, num_nodes: int,
-                                    return_rounds: bool = False):
+def connected_components_from_edges(
+    src: torch.Tensor, dst: torch.Tensor, num_nodes: int, return_rounds: bool = False
+):
     """Connected-component labels of the undirected graph with edges ``src[e] -- dst[e]``.
 
     A Shiloach-Vishkin-style scheme on tensors: every node keeps a parent pointer
@@ -157,9 +166,9 @@ def connected_components_from_edges(src: torch.Tensor, dst: torch.Tensor, num_no
     return (parent, rounds) if return_rounds else parent
 
 
-def connected_component_labels(z: torch.Tensor, k: int = 1, chunk_size: int = 4096,
-                               return_neighbours: bool = False
-                               ) -> torch.Tensor | Tuple[torch.Tensor, torch.Tensor]:
+def connected_component_labels(
+    z: torch.Tensor, k: int = 1, chunk_size: int = 4096, return_neighbours: bool = False
+) -> torch.Tensor | Tuple[torch.Tensor, torch.Tensor]:
     """Labels of the connected components of the undirected k-NN graph over the rows of ``z``.
 
     The graph has an edge ``{i, j}`` for every ``j`` among the ``k`` nearest

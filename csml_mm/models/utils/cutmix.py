@@ -1,12 +1,14 @@
 """CutMix of an anchor batch with its neighbour batch (one box per batch)."""
+
 from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
 
-def sample_cutmix_box(height: int, width: int, lam: float,
-                      rng: Optional[np.random.Generator] = None) -> Tuple[int, int, int, int]:
+def sample_cutmix_box(
+    height: int, width: int, lam: float, rng: Optional[np.random.Generator] = None
+) -> Tuple[int, int, int, int]:
     """A box of area about ``(1 - lam) * H * W`` with a uniform centre, clipped.
 
     The box has side ratios ``sqrt(1 - lam)`` of the image height and width
@@ -25,8 +27,12 @@ def sample_cutmix_box(height: int, width: int, lam: float,
     return top, left, bottom, right
 
 
-def cutmix_pair(anchor: torch.Tensor, other: torch.Tensor, alpha: float = 2.0,
-                rng: Optional[np.random.Generator] = None) -> Tuple[torch.Tensor, float]:
+def cutmix_pair(
+    anchor: torch.Tensor,
+    other: torch.Tensor,
+    alpha: float = 2.0,
+    rng: Optional[np.random.Generator] = None,
+) -> Tuple[torch.Tensor, float]:
     """Paste one random box of ``other`` into ``anchor`` (same box for the whole batch).
 
     ``lam0 ~ Beta(alpha, alpha)`` sets the box size; the returned ``lam`` is the
@@ -41,8 +47,9 @@ def cutmix_pair(anchor: torch.Tensor, other: torch.Tensor, alpha: float = 2.0,
         The mixed batch (a new tensor) and ``lam``.
     """
     if anchor.shape != other.shape:
-        raise ValueError(f'cutmix_pair: shapes differ, {tuple(anchor.shape)} vs '
-                         f'{tuple(other.shape)}.')
+        raise ValueError(
+            f'cutmix_pair: shapes differ, {tuple(anchor.shape)} vs {tuple(other.shape)}.'
+        )
     rng = rng if rng is not None else np.random.default_rng(np.random.randint(2**31))
     h, w = anchor.shape[-2:]
     lam0 = float(rng.beta(alpha, alpha))

@@ -1,4 +1,5 @@
 """mmengine's ``ExponentialMovingAverage`` without a device read per update."""
+
 from typing import Optional
 
 import torch.nn as nn

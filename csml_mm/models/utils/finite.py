@@ -10,18 +10,22 @@ skipped past). It reads the values on the host, so it follows ``CSML_MM_HOST_CHE
 (:mod:`csml_mm.utils.host_checks`): on by default on CPU tensors, off on accelerators, where
 the non-finite loss that follows is the guard's business.
 """
+
 import torch
 
 from csml_mm.utils.host_checks import host_checks_enabled
 
 __all__ = ['check_finite_projections']
 
-_DIVERGED = ('Training has diverged: lower optim_wrapper.optimizer.lr, lengthen the warm-up, '
-             'or add optim_wrapper.clip_grad.')
+_DIVERGED = (
+    'Training has diverged: lower optim_wrapper.optimizer.lr, lengthen the warm-up, '
+    'or add optim_wrapper.clip_grad.'
+)
 
 
-def check_finite_projections(owner: str, what: str, *tensors: torch.Tensor,
-                             consequence: str = '') -> None:
+def check_finite_projections(
+    owner: str, what: str, *tensors: torch.Tensor, consequence: str = ''
+) -> None:
     """Raise a ``FloatingPointError`` when a projection holds NaN or Inf.
 
     Args:
@@ -40,5 +44,6 @@ def check_finite_projections(owner: str, what: str, *tensors: torch.Tensor,
         return
     finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
     if not bool(finite):  # one host read for all tensors
-        raise FloatingPointError(f'{owner}: the {what} projections contain NaN or '
-                                 f'Inf{consequence}. {_DIVERGED}')
+        raise FloatingPointError(
+            f'{owner}: the {what} projections contain NaN or Inf{consequence}. {_DIVERGED}'
+        )

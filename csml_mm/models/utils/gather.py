@@ -1,5 +1,6 @@
 """Gather tensors over all ranks: rows of equal count (with or without gradient) or of any
 count (:func:`all_gather_varlen`)."""
+
 from typing import List, Tuple
 
 import torch
@@ -31,8 +32,10 @@ def gather_keep_local_grad(x: torch.Tensor, name: str = 'tensor') -> Tuple[torch
     sizes = all_gather(torch.tensor([x.shape[0]], device=x.device))
     sizes = [int(s) for s in sizes]
     if len(set(sizes)) != 1:
-        raise ValueError(f'{name}: every process must hold the same number of samples, got '
-                         f'{sizes}. Use drop_last=True in train_dataloader.')
+        raise ValueError(
+            f'{name}: every process must hold the same number of samples, got '
+            f'{sizes}. Use drop_last=True in train_dataloader.'
+        )
     parts = all_gather(x.detach().contiguous())
     rank = get_rank()
     parts[rank] = x
@@ -51,11 +54,12 @@ class _GatherWithGrad(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         grad = grad.contiguous().clone()
         torch.distributed.all_reduce(grad)  # sum over ranks: d(sum_r L_r) / d rows
-        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
 
 
-def gather_rows(x: torch.Tensor, name: str = 'tensor',
-                with_grad: bool = False) -> Tuple[torch.Tensor, int]:
+def gather_rows(
+    x: torch.Tensor, name: str = 'tensor', with_grad: bool = False
+) -> Tuple[torch.Tensor, int]:
     """:func:`gather_keep_local_grad`, or with ``with_grad`` a fully differentiable gather.
 
     With ``with_grad`` every rank's loss sends its gradient back to the rank that
@@ -71,8 +75,10 @@ def gather_rows(x: torch.Tensor, name: str = 'tensor',
         return gather_keep_local_grad(x, name)
     sizes = [int(s) for s in all_gather(torch.tensor([x.shape[0]], device=x.device))]
     if len(set(sizes)) != 1:
-        raise ValueError(f'{name}: every process must hold the same number of samples, got '
-                         f'{sizes}. Use drop_last=True in train_dataloader.')
+        raise ValueError(
+            f'{name}: every process must hold the same number of samples, got '
+            f'{sizes}. Use drop_last=True in train_dataloader.'
+        )
     return _GatherWithGrad.apply(x), get_rank() * x.shape[0]
 
 
@@ -93,6 +99,6 @@ def all_gather_varlen(t: torch.Tensor) -> List[torch.Tensor]:
         return [t.cpu()]
     sizes = [int(x) for x in all_gather(torch.tensor([t.shape[0]]))]
     top = max(sizes)
-    pad = t.new_zeros((top - t.shape[0], ) + tuple(t.shape[1:]))
+    pad = t.new_zeros((top - t.shape[0],) + tuple(t.shape[1:]))
     parts = all_gather(torch.cat([t, pad]).contiguous())
     return [p.cpu()[:n] for p, n in zip(parts, sizes)]

@@ -1,4 +1,5 @@
 """Exact k-nearest-neighbour search over a whole feature bank, in chunks."""
+
 from typing import Optional, Union
 
 import torch
@@ -6,10 +7,15 @@ import torch
 from csml_mm.utils.topk_search import DEFAULT_MEMORY_BUDGET, topk_neighbours
 
 
-def knn_search(feats: torch.Tensor, k: int, chunk_size: int = 4096,
-               device: Optional[torch.device] = None, backend: str = 'torch',
-               memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
-               storage_dtype: str = 'auto') -> torch.Tensor:
+def knn_search(
+    feats: torch.Tensor,
+    k: int,
+    chunk_size: int = 4096,
+    device: Optional[torch.device] = None,
+    backend: str = 'torch',
+    memory_budget: Union[int, str] = DEFAULT_MEMORY_BUDGET,
+    storage_dtype: str = 'auto',
+) -> torch.Tensor:
     """Indices of the ``k`` most similar rows of ``feats`` for every row, itself excluded.
 
     Similarity is the inner product, i.e. cosine similarity for L2-normalised rows
@@ -33,7 +39,13 @@ def knn_search(feats: torch.Tensor, k: int, chunk_size: int = 4096,
     Returns:
         LongTensor [N, k], neighbours sorted by decreasing similarity.
     """
-    _, idx = topk_neighbours(feats, k, memory_budget=memory_budget, device=device,
-                             storage_dtype=storage_dtype, max_query_chunk=chunk_size,
-                             backend=backend)
+    _, idx = topk_neighbours(
+        feats,
+        k,
+        memory_budget=memory_budget,
+        device=device,
+        storage_dtype=storage_dtype,
+        max_query_chunk=chunk_size,
+        backend=backend,
+    )
     return idx

@@ -33,6 +33,7 @@ be overwritten. :class:`PretrainedBackboneInit` therefore (1) re-applies the loa
 tensors after each child's ``init_weights`` and (2) marks the module's ``init_cfg`` as
 pretrained so that the backbone's own post-initialisation is skipped.
 """
+
 import types
 from typing import Dict, List, Optional, Tuple
 
@@ -42,12 +43,15 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.registry import WEIGHT_INITIALIZERS
 
 __all__ = [
-    'PretrainedBackboneInit', 'get_state_dict', 'select_backbone_state',
-    'find_momentum_prefix', 'load_backbone_checkpoint'
+    'PretrainedBackboneInit',
+    'get_state_dict',
+    'select_backbone_state',
+    'find_momentum_prefix',
+    'load_backbone_checkpoint',
 ]
 
 #: Prefixes under which a DDP / wrapper may have stored the whole model.
-_WRAPPER_PREFIXES = ('module.', )
+_WRAPPER_PREFIXES = ('module.',)
 
 
 def _summarise(keys: List[str], limit: int = 8) -> str:
@@ -73,11 +77,13 @@ def get_state_dict(ckpt: object, source: str = '<checkpoint>') -> Dict[str, torc
             break
     state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not state:
-        raise ValueError(f'{source} contains no tensors (keys: {_summarise(list(ckpt))}); '
-                         'expected an mmengine checkpoint or a state dict.')
+        raise ValueError(
+            f'{source} contains no tensors (keys: {_summarise(list(ckpt))}); '
+            'expected an mmengine checkpoint or a state dict.'
+        )
     for wrapper in _WRAPPER_PREFIXES:
         if all(k.startswith(wrapper) for k in state):
-            state = {k[len(wrapper):]: v for k, v in state.items()}
+            state = {k[len(wrapper) :]: v for k, v in state.items()}
     return state
 
 
@@ -88,7 +94,7 @@ def find_momentum_prefix(state: Dict[str, torch.Tensor], prefix: str = 'backbone
     ``prefix + k`` also exists as ``P + k`` (MoCo: ``momentum_encoder.module.0.``,
     CsMl: ``encoder_k.module.0.``, BYOL: ``target_net.module.0.``).
     """
-    suffixes = [k[len(prefix):] for k in state if k.startswith(prefix)]
+    suffixes = [k[len(prefix) :] for k in state if k.startswith(prefix)]
     if not suffixes:
         raise KeyError(f'No "{prefix}*" keys: cannot locate the momentum encoder.')
     # The longest suffix is the most distinctive one to anchor the search.
@@ -96,18 +102,22 @@ def find_momentum_prefix(state: Dict[str, torch.Tensor], prefix: str = 'backbone
     candidates = set()
     for key in state:
         if key.endswith('.' + anchor) and key != prefix + anchor:
-            candidates.add(key[:-len(anchor)])
+            candidates.add(key[: -len(anchor)])
     found = sorted(p for p in candidates if all(p + s in state for s in suffixes))
     if len(found) != 1:
         raise KeyError(
             f'Expected exactly one momentum copy of the "{prefix}*" keys, found '
-            f'{found or "none"}. Pass the prefix explicitly instead.')
+            f'{found or "none"}. Pass the prefix explicitly instead.'
+        )
     return found[0]
 
 
-def select_backbone_state(state: Dict[str, torch.Tensor], prefix: Optional[str] = 'backbone.',
-                          momentum: bool = False,
-                          source: str = '<checkpoint>') -> Tuple[Dict[str, torch.Tensor], str]:
+def select_backbone_state(
+    state: Dict[str, torch.Tensor],
+    prefix: Optional[str] = 'backbone.',
+    momentum: bool = False,
+    source: str = '<checkpoint>',
+) -> Tuple[Dict[str, torch.Tensor], str]:
     """Pick the backbone tensors of a state dict and strip their prefix.
 
     Args:
@@ -123,19 +133,25 @@ def select_backbone_state(state: Dict[str, torch.Tensor], prefix: Optional[str] 
     """
     if momentum:
         if not prefix or not any(k.startswith(prefix) for k in state):
-            raise KeyError(f'{source}: --momentum needs a full training checkpoint with '
-                           f'"{prefix}*" keys; this one has {_summarise(sorted(state))}.')
+            raise KeyError(
+                f'{source}: --momentum needs a full training checkpoint with '
+                f'"{prefix}*" keys; this one has {_summarise(sorted(state))}.'
+            )
         prefix = find_momentum_prefix(state, prefix)
     if prefix and any(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, prefix
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, prefix
     return dict(state), ''
 
 
-def load_backbone_checkpoint(path: str, prefix: Optional[str] = 'backbone.',
-                             momentum: bool = False,
-                             map_location: str = 'cpu') -> Tuple[Dict[str, torch.Tensor], str]:
+def load_backbone_checkpoint(
+    path: str,
+    prefix: Optional[str] = 'backbone.',
+    momentum: bool = False,
+    map_location: str = 'cpu',
+) -> Tuple[Dict[str, torch.Tensor], str]:
     """Load ``path`` safely (``weights_only=True``) and return its backbone tensors."""
     from csml_mm.utils.checkpoint import safe_torch_load
+
     ckpt = safe_torch_load(path, map_location=map_location)
     state = get_state_dict(ckpt, source=path)
     return select_backbone_state(state, prefix=prefix, momentum=momentum, source=path)
@@ -159,14 +175,20 @@ class PretrainedBackboneInit:
         cfg_key (str): The config path shown in the error for a missing checkpoint.
     """
 
-    def __init__(self, checkpoint: Optional[str] = None, prefix: str = 'backbone.',
-                 momentum: bool = False, map_location: str = 'cpu',
-                 cfg_key: str = 'model.backbone.init_cfg.checkpoint') -> None:
+    def __init__(
+        self,
+        checkpoint: Optional[str] = None,
+        prefix: str = 'backbone.',
+        momentum: bool = False,
+        map_location: str = 'cpu',
+        cfg_key: str = 'model.backbone.init_cfg.checkpoint',
+    ) -> None:
         if not checkpoint:
             raise ValueError(
                 'This benchmark config needs a pretrained checkpoint: pass '
                 f'`--cfg-options {cfg_key}=/path/to/epoch_N.pth` (a training checkpoint or '
-                'the output of tools/model_converters/extract_backbone.py).')
+                'the output of tools/model_converters/extract_backbone.py).'
+            )
         self.checkpoint = str(checkpoint)
         self.prefix = prefix
         self.momentum = momentum
@@ -174,8 +196,11 @@ class PretrainedBackboneInit:
 
     def __call__(self, module: nn.Module) -> None:
         state, used_prefix = load_backbone_checkpoint(
-            self.checkpoint, prefix=self.prefix, momentum=self.momentum,
-            map_location=self.map_location)
+            self.checkpoint,
+            prefix=self.prefix,
+            momentum=self.momentum,
+            map_location=self.map_location,
+        )
         own = module.state_dict()
         try:
             # A shallow copy: load pre-hooks (e.g. ViT pos_embed resizing) edit the dict.
@@ -184,7 +209,8 @@ class PretrainedBackboneInit:
             raise RuntimeError(
                 f'{self.checkpoint} does not fit {type(module).__name__}: the tensor '
                 'shapes differ. Make the backbone settings (depth, widths, arch, patch '
-                f'size) equal to those of the pretraining config. {e}') from e
+                f'size) equal to those of the pretraining config. {e}'
+            ) from e
         # BatchNorm fills in a missing ``num_batches_tracked`` itself, so torch's
         # missing_keys can be shorter than the keys the file really lacked.
         missing = [k for k in own if k not in state or k in set(result.missing_keys)]
@@ -195,16 +221,20 @@ class PretrainedBackboneInit:
         print_log(
             f'PretrainedBackbone: matched {matched}/{len(own)} backbone keys from '
             f'{where}{self.checkpoint} (missing: {_summarise(missing)}, unexpected: '
-            f'{_summarise(unexpected)})', logger=logger)
+            f'{_summarise(unexpected)})',
+            logger=logger,
+        )
         if matched == 0:
             raise RuntimeError(
                 f'No key of {self.checkpoint} matches {type(module).__name__} (checkpoint '
                 f'keys: {_summarise(sorted(state))}; model keys: {_summarise(list(own))}). '
                 'Is it a checkpoint of this backbone? For a momentum encoder set '
-                'init_cfg.momentum=True; for a custom prefix set init_cfg.prefix.')
+                'init_cfg.momentum=True; for a custom prefix set init_cfg.prefix.'
+            )
         self._protect(module, {k: v for k, v in state.items() if k in own})
         if hasattr(module, '_params_init_info'):
             from mmengine.model.weight_init import update_init_info
+
             update_init_info(module, init_info=self._get_init_info())
 
     def _protect(self, module: nn.Module, loaded: Dict[str, torch.Tensor]) -> None:
@@ -217,7 +247,7 @@ class PretrainedBackboneInit:
         post-initialisation (ResNet ``zero_init_residual``, ViT ``pos_embed``).
         """
         for name, child in module.named_children():
-            own = {k[len(name) + 1:]: v for k, v in loaded.items() if k.startswith(name + '.')}
+            own = {k[len(name) + 1 :]: v for k, v in loaded.items() if k.startswith(name + '.')}
             if not own or not hasattr(child, 'init_weights'):
                 continue
             original = child.init_weights
@@ -229,8 +259,9 @@ class PretrainedBackboneInit:
 
             child.init_weights = types.MethodType(reload, child)
         if isinstance(getattr(module, 'init_cfg', None), dict):
-            module.init_cfg = dict(module.init_cfg, type='Pretrained',
-                                   loaded_by='PretrainedBackbone')
+            module.init_cfg = dict(
+                module.init_cfg, type='Pretrained', loaded_by='PretrainedBackbone'
+            )
 
     def _get_init_info(self) -> str:
         return f'{self.__class__.__name__}: load from {self.checkpoint}'

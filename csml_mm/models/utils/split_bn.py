@@ -1,5 +1,6 @@
 # Copyright (c) csml_mm contributors. All rights reserved.
 """Split batch norm: the single-process stand-in for MoCo's shuffle-BN."""
+
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -40,11 +41,13 @@ class _SplitBatchNorm:
         single_process_only: Split only when the world size is 1 (under DDP the
             cross-rank shuffle-BN already does the job).
     """
+
     _abbr_ = 'bn'
     view_groups = 1  # set by grouped_batch_norm; a class default so converted BNs have it
 
-    def __init__(self, num_features: int, num_splits: int = 8,
-                 single_process_only: bool = True, **kwargs) -> None:
+    def __init__(
+        self, num_features: int, num_splits: int = 8, single_process_only: bool = True, **kwargs
+    ) -> None:
         super().__init__(num_features, **kwargs)
         if num_splits < 1:
             raise ValueError(f'SplitBN: num_splits must be >= 1, got {num_splits}.')
@@ -68,7 +71,8 @@ class _SplitBatchNorm:
                 f'SplitBN: the batch of {n} does not divide into {s} sub-batches '
                 f'({s // self.view_groups} per view x {self.view_groups} stacked views). Use '
                 f'a batch size that is a multiple of {s // self.view_groups}, or set '
-                'num_splits (the norm_cfg) to a divisor of it.')
+                'num_splits (the norm_cfg) to a divisor of it.'
+            )
         # (N, C, *) -> (N/S, S*C, *): sample j of group g lands in channels
         # [g*C, (g+1)*C), so one batch_norm call gives every group its own statistics.
         xs = x.view(s, n // s, c, *rest).transpose(0, 1).reshape(n // s, s * c, *rest)
@@ -110,8 +114,7 @@ class SplitBatchNorm1d(_SplitBatchNorm, nn.BatchNorm1d):
     """
 
 
-def convert_split_bn(module: nn.Module, num_splits: int,
-                     single_process_only: bool = True) -> int:
+def convert_split_bn(module: nn.Module, num_splits: int, single_process_only: bool = True) -> int:
     """Turn every ``nn.BatchNorm2d`` below ``module`` into :class:`SplitBatchNorm2d` in place.
 
     Parameters, buffers and their names are kept (only the class changes), so
@@ -137,8 +140,11 @@ def batch_norms_all_split(module: nn.Module) -> bool:
     normalises each view exactly as its own pass would; a plain (2-d or 1-d) or
     synchronised batch norm would mix the views' statistics.
     """
-    return all(isinstance(m, _SplitBatchNorm) for m in module.modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    return all(
+        isinstance(m, _SplitBatchNorm)
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    )
 
 
 @contextmanager

@@ -15,8 +15,8 @@ _base_ = [
 ]
 model = dict(
     backbone=dict(type='ResNet_CIFAR', depth=18),
-    neck=[dict(type='GlobalAveragePooling'),
-          dict(type='ClsBatchNormNeck', input_features=512)],
-    head=dict(num_classes=10, in_channels=512))
+    neck=[dict(type='GlobalAveragePooling'), dict(type='ClsBatchNormNeck', input_features=512)],
+    head=dict(num_classes=10, in_channels=512),
+)
 optim_wrapper = dict(optimizer=dict(lr=0.2))
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3, save_best='auto'))

@@ -26,23 +26,28 @@ model = dict(
         norm_cfg=dict(type='LN', eps=1e-5),
         out_type='cls_token',
         final_norm=True,
-        drop_path_rate=0.,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        drop_path_rate=0.0,
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=None,
     head=dict(
         type='LinearClsHead',
         num_classes=10,
         in_channels=192,
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        init_cfg=dict(type='TruncNormal', layer='Linear', std=2e-5)),
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]))
+        init_cfg=dict(type='TruncNormal', layer='Linear', std=2e-5),
+    ),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+)
 
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05, betas=(0.9, 0.999)),
-    paramwise_cfg=dict(flat_decay_mult=0.,
-                       custom_keys={'.pos_embed': dict(decay_mult=0.),
-                                    '.cls_token': dict(decay_mult=0.)}))
+    paramwise_cfg=dict(
+        flat_decay_mult=0.0,
+        custom_keys={'.pos_embed': dict(decay_mult=0.0), '.cls_token': dict(decay_mult=0.0)},
+    ),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=2e-3, by_epoch=True, begin=0, end=5),
     dict(type='CosineAnnealingLR', T_max=95, by_epoch=True, begin=5, end=100, eta_min=1e-5),

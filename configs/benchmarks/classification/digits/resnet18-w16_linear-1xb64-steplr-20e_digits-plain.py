@@ -3,8 +3,12 @@
 # encoder next to the harder DigitsComposite probe.
 _base_ = ['./resnet18-w16_linear-1xb64-steplr-20e_digits.py']
 dataset_type = 'Digits'
-train_dataloader = dict(dataset=dict(_delete_=True, type=dataset_type, split='train',
-                                     pipeline={{_base_.train_pipeline}}))
-val_dataloader = dict(dataset=dict(_delete_=True, type=dataset_type, split='val',
-                                   pipeline={{_base_.test_pipeline}}))
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True, type=dataset_type, split='train', pipeline={{_base_.train_pipeline}}
+    )
+)
+val_dataloader = dict(
+    dataset=dict(_delete_=True, type=dataset_type, split='val', pipeline={{_base_.test_pipeline}})
+)
 test_dataloader = val_dataloader

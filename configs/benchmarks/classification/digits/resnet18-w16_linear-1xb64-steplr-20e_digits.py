@@ -16,14 +16,13 @@ _base_ = [
 ]
 model = dict(
     backbone=dict(depth=18, base_channels=16, stem_channels=16),
-    neck=[dict(type='GlobalAveragePooling'),
-          dict(type='ClsBatchNormNeck', input_features=128)],
-    head=dict(num_classes=10, in_channels=128))
+    neck=[dict(type='GlobalAveragePooling'), dict(type='ClsBatchNormNeck', input_features=128)],
+    head=dict(num_classes=10, in_channels=128),
+)
 optim_wrapper = dict(optimizer=dict(lr=0.05))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.1)
-]
+param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.1)]
 train_cfg = dict(max_epochs=20)
 auto_scale_lr = dict(base_batch_size=64)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=5, max_keep_ckpts=2, save_best='auto'))
+default_hooks = dict(
+    logger=dict(interval=20), checkpoint=dict(interval=5, max_keep_ckpts=2, save_best='auto')
+)

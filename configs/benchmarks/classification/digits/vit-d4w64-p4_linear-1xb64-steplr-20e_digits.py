@@ -23,7 +23,8 @@ model = dict(
         out_type='cls_token',
         final_norm=True,
         frozen_stages=4,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(type='ClsBatchNormNeck', input_features=64),
     head=dict(
         type='LinearClsHead',
@@ -31,12 +32,13 @@ model = dict(
         in_channels=64,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5),
-        init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)
 optim_wrapper = dict(optimizer=dict(lr=0.05))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.1)
-]
+param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.1)]
 train_cfg = dict(max_epochs=20)
 auto_scale_lr = dict(base_batch_size=64)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=5, max_keep_ckpts=2, save_best='auto'))
+default_hooks = dict(
+    logger=dict(interval=20), checkpoint=dict(interval=5, max_keep_ckpts=2, save_best='auto')
+)

@@ -6,8 +6,9 @@ _base_ = ['./resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py']
 subset_file = 'configs/benchmarks/classification/fmnist/subsets/train_10pct_seed0.txt'
 max_iters = 600
 train_dataloader = dict(batch_size=128, dataset=dict(subset_file=subset_file))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0,
-                        end=max_iters)]
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0, end=max_iters)
+]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 auto_scale_lr = dict(base_batch_size=128)
 default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -21,27 +21,48 @@ subset_file = 'configs/benchmarks/classification/fmnist/subsets/train_1pct_seed0
 max_iters = 500
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                  out_indices=(3, ), norm_cfg=dict(type='BN'), zero_init_residual=False,
-                  init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        stem_channels=16,
+        out_indices=(3,),
+        norm_cfg=dict(type='BN'),
+        zero_init_residual=False,
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=10, in_channels=128,
-              loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, 5),
-              init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
+    head=dict(
+        type='LinearClsHead',
+        num_classes=10,
+        in_channels=128,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        topk=(1, 5),
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)
 train_dataloader = dict(
-    batch_size=64, num_workers=0, persistent_workers=False, drop_last=False,
+    batch_size=64,
+    num_workers=0,
+    persistent_workers=False,
+    drop_last=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(subset_file=subset_file))
+    dataset=dict(subset_file=subset_file),
+)
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4),
-    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)}))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0,
-                        end=max_iters)]
+    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)}),
+)
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0, end=max_iters)
+]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64)
-default_hooks = dict(logger=dict(interval=50, log_metric_by_epoch=False),
-                     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+default_hooks = dict(
+    logger=dict(interval=50, log_metric_by_epoch=False),
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+)
 log_processor = dict(by_epoch=False)

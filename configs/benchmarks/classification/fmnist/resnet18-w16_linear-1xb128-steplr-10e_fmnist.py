@@ -14,12 +14,13 @@ _base_ = [
 ]
 model = dict(
     backbone=dict(depth=18, base_channels=16, stem_channels=16),
-    neck=[dict(type='GlobalAveragePooling'),
-          dict(type='ClsBatchNormNeck', input_features=128)],
-    head=dict(num_classes=10, in_channels=128))
+    neck=[dict(type='GlobalAveragePooling'), dict(type='ClsBatchNormNeck', input_features=128)],
+    head=dict(num_classes=10, in_channels=128),
+)
 optim_wrapper = dict(optimizer=dict(lr=0.05))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[6, 8], gamma=0.1)]
 train_cfg = dict(max_epochs=10)
 auto_scale_lr = dict(base_batch_size=128)
-default_hooks = dict(logger=dict(interval=50),
-                     checkpoint=dict(interval=5, max_keep_ckpts=1, save_best='auto'))
+default_hooks = dict(
+    logger=dict(interval=50), checkpoint=dict(interval=5, max_keep_ckpts=1, save_best='auto')
+)

@@ -17,7 +17,8 @@ model = dict(
         norm_cfg=dict(type='LN', eps=1e-5),
         out_type='cls_token',
         final_norm=True,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=None,
     head=dict(
         type='LinearClsHead',
@@ -25,11 +26,16 @@ model = dict(
         in_channels=64,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5),
-        init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='LearningRateDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75, custom_keys={
-        '.cls_token': dict(decay_mult=0.0), '.pos_embed': dict(decay_mult=0.0)}))
+    paramwise_cfg=dict(
+        layer_decay_rate=0.75,
+        custom_keys={'.cls_token': dict(decay_mult=0.0), '.pos_embed': dict(decay_mult=0.0)},
+    ),
+)

@@ -17,7 +17,8 @@ model = dict(
         out_type='cls_token',
         final_norm=True,
         frozen_stages=4,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(type='ClsBatchNormNeck', input_features=64),
     head=dict(
         type='LinearClsHead',
@@ -25,4 +26,6 @@ model = dict(
         in_channels=64,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5),
-        init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)

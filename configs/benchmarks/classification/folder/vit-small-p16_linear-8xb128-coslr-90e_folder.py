@@ -17,7 +17,8 @@ model = dict(
         out_type='cls_token',
         final_norm=True,
         frozen_stages=12,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=None,
     head=dict(
         type='LinearClsHead',
@@ -25,16 +26,18 @@ model = dict(
         in_channels=384,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5),
-        init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)
 train_dataloader = dict(batch_size=128, num_workers=10)
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=12., momentum=0.9, weight_decay=0.))
+    type='OptimWrapper', optimizer=dict(type='SGD', lr=12.0, momentum=0.9, weight_decay=0.0)
+)
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=90, by_epoch=True, begin=0, end=90, eta_min=0.)
+    dict(type='CosineAnnealingLR', T_max=90, by_epoch=True, begin=0, end=90, eta_min=0.0)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=90, val_interval=1)
 val_cfg = dict()

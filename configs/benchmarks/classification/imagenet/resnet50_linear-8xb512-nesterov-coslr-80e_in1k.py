@@ -15,10 +15,18 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=3.2, momentum=0.9, weight_decay=0., nesterov=True))
+    optimizer=dict(type='SGD', lr=3.2, momentum=0.9, weight_decay=0.0, nesterov=True),
+)
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=80, by_epoch=True, begin=0, end=80,
-         eta_min=0., convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        T_max=80,
+        by_epoch=True,
+        begin=0,
+        end=80,
+        eta_min=0.0,
+        convert_to_iter_based=True,
+    )
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=80, val_interval=1)
 val_cfg = dict()

@@ -21,15 +21,18 @@ model = dict(
         out_type='cls_token',
         final_norm=True,
         drop_path_rate=0.1,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=None,
     head=dict(
         type='LinearClsHead',
         num_classes=1000,
         in_channels=384,
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        init_cfg=dict(type='TruncNormal', layer='Linear', std=2e-5)),
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]))
+        init_cfg=dict(type='TruncNormal', layer='Linear', std=2e-5),
+    ),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+)
 
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -38,16 +41,31 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         layer_decay_rate=0.75,
         custom_keys={
-            '.ln': dict(decay_mult=0.),
-            '.bias': dict(decay_mult=0.),
-            '.pos_embed': dict(decay_mult=0.),
-            '.cls_token': dict(decay_mult=0.),
-        }))
+            '.ln': dict(decay_mult=0.0),
+            '.bias': dict(decay_mult=0.0),
+            '.pos_embed': dict(decay_mult=0.0),
+            '.cls_token': dict(decay_mult=0.0),
+        },
+    ),
+)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=95, by_epoch=True, begin=5, end=100, eta_min=1e-6,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=95,
+        by_epoch=True,
+        begin=5,
+        end=100,
+        eta_min=1e-6,
+        convert_to_iter_based=True,
+    ),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100, val_interval=1)
 val_cfg = dict()

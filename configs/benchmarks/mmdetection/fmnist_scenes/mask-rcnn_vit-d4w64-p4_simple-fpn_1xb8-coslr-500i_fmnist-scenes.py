@@ -25,7 +25,8 @@ model = dict(
         norm_cfg=dict(type='LN', eps=1e-5),
         drop_path_rate=0.0,
         out_indices=-1,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(
         _delete_=True,
         type='SimpleFeaturePyramid',
@@ -33,8 +34,13 @@ model = dict(
         out_channels=64,
         scale_factors=(1.0, 0.5, 0.25, 0.125),
         num_outs=5,
-        norm_cfg=norm_cfg))
+        norm_cfg=norm_cfg,
+    ),
+)
 optim_wrapper = dict(
-    _delete_=True, type='OptimWrapper', constructor='ViTLayerDecayOptimWrapperConstructor',
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='ViTLayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(layer_decay_rate=0.75, norm_decay_mult=0.))
+    paramwise_cfg=dict(layer_decay_rate=0.75, norm_decay_mult=0.0),
+)

@@ -16,13 +16,14 @@ model = dict(
     backbone=dict(
         type='ResNet',
         depth=50,
-        out_indices=(3, ),
+        out_indices=(3,),
         style='pytorch',
         frozen_stages=-1,
         norm_eval=False,
         norm_cfg=dict(type='SyncBN'),
         zero_init_residual=False,
-        init_cfg=dict(type='PretrainedBackbone', checkpoint=None)),
+        init_cfg=dict(type='PretrainedBackbone', checkpoint=None),
+    ),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',
@@ -30,17 +31,17 @@ model = dict(
         in_channels=2048,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5),
-        init_cfg=dict(type='Normal', std=0.01, layer='Linear')))
-train_dataloader = dict(batch_size=64,
-                        dataset=dict(ann_file='meta/train_1percent.txt'))
+        init_cfg=dict(type='Normal', std=0.01, layer='Linear'),
+    ),
+)
+train_dataloader = dict(batch_size=64, dataset=dict(ann_file='meta/train_1percent.txt'))
 
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
-    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=1.)}))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.2)
-]
+    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=1.0)}),
+)
+param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.2)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
