@@ -163,6 +163,7 @@ def _digest(spd: int, seed: int) -> str:
     return hashlib.sha256(plain.tobytes() + comp.tobytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_same_bytes_in_a_fresh_interpreter(repo_root):
     """Generation depends on nothing but the seeds: a new process (no cache, other
     memory layout, other hash seed) renders exactly the same bytes."""

@@ -60,6 +60,7 @@ def _epoch(loader):
     return sizes, pids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('context', ['fork', 'spawn'])
 def test_persistent_worker_sees_the_switch_and_resume(context):
     loader = DataLoader(

@@ -4,6 +4,7 @@ log lines as mmengine's RuntimeInfoHook, reading the device once per logger inte
 import os.path as osp
 import sys
 
+import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -40,6 +41,7 @@ def _run(repo_root, tmp_path, hook_type):
     return history, shown
 
 
+@pytest.mark.slow
 def test_same_logged_values_as_mmengines_hook(repo_root, tmp_path):
     ref_history, ref_lines = _run(repo_root, tmp_path, 'RuntimeInfoHook')
     history, lines = _run(repo_root, tmp_path, 'DeferredRuntimeInfoHook')

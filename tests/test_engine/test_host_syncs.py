@@ -40,6 +40,7 @@ def _optimizers(runner):
     return [w.optimizer for w in wrappers]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('algorithm', sorted(ALGORITHMS))
 def test_one_host_read_per_optimizer_step(algorithm, repo_root, tmp_path, monkeypatch):
     monkeypatch.setenv('CSML_MM_HOST_CHECKS', '0')

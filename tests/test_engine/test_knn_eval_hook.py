@@ -171,6 +171,7 @@ def test_hook_arguments():
     assert callable(hook.before_train) and hook.eval_before_train
 
 
+@pytest.mark.slow
 def test_hook_in_runner(tmp_path):
     train_pipeline = [
         dict(type='MultiView', num_views=2, transforms=[[dict(type='RandomFlip', prob=0.5)]]),

@@ -204,6 +204,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_hook_with_the_interface_matches_one_process(tmp_path):
     out = str(tmp_path / 'r')
     # 3000 bytes: sharded search blocks of a few rows

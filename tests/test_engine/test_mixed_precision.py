@@ -35,6 +35,7 @@ def test_dtype_choice_and_scaler():
         assert lin(torch.ones(1, 4)).dtype == torch.float16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('algorithm', sorted(ALGORITHMS))
 def test_bf16_steps_of_every_algorithm(algorithm, repo_root, tmp_path):
     """Two bf16 iterations through the Runner: the backbone's layers compute in bf16, the losses
@@ -80,6 +81,7 @@ def test_bf16_steps_of_every_algorithm(algorithm, repo_root, tmp_path):
     assert first['bf16'] == pytest.approx(first['fp32'], rel=0.15)
 
 
+@pytest.mark.slow
 def test_fp16_resume_restores_the_loss_scaler_exactly(repo_root, tmp_path):
     """`--amp` with fp16 on a CPU (a real, enabled GradScaler whose scale grows every 2 steps):
     1 epoch + --resume gives the same weights and scaler state as 2 epochs in one go."""

@@ -68,6 +68,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_extraction_and_mining_match_brute_force(tmp_path):
     out = str(tmp_path / 'r.pth')
     mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
@@ -107,6 +108,7 @@ def _sharded_worker(rank, port, out, budget):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('budget', ['64MiB', 3000])  # 3000 bytes: blocks of a few rows
 def test_two_process_sharded_mining_matches_brute_force(tmp_path, budget):
     out = str(tmp_path / 'r')

@@ -31,6 +31,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 N, B_LOCAL, ROUNDS, ROUND = 2, 4, 2, 1  # processes, images per process, rounds, round used
 T = 0.1
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)

@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 HERE = osp.dirname(osp.abspath(__file__))
 N, B_LOCAL = 2, 6  # processes, images per process
 

@@ -253,6 +253,7 @@ def _error(run) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_truncated_image_stops_the_run_naming_the_file(runs):
     run = runs['corrupt']
     msg = _error(run)
@@ -262,6 +263,7 @@ def test_truncated_image_stops_the_run_naming_the_file(runs):
     assert not os.path.exists(osp.join(run['work_dir'], 'epoch_1.pth'))
 
 
+@pytest.mark.slow
 def test_skip_mode_skips_and_counts_corrupt_images(runs):
     run = runs['skip']
     assert run['rc'] == 0, run['out'][-3000:]
@@ -279,6 +281,7 @@ def test_skip_mode_skips_and_counts_corrupt_images(runs):
     assert osp.isfile(osp.join(run['work_dir'], 'epoch_1.pth'))
 
 
+@pytest.mark.slow
 def test_empty_training_set_stops_before_training(runs):
     msg = _error(runs['empty'])
     assert msg.startswith('error: The training set is empty'), msg
@@ -286,12 +289,14 @@ def test_empty_training_set_stops_before_training(runs):
     assert 'Epoch(train)' not in runs['empty']['out']
 
 
+@pytest.mark.slow
 def test_set_smaller_than_one_batch_with_drop_last_stops(runs):
     msg = _error(runs['small'])
     assert 'has 3 sample(s) but one batch needs 4' in msg and 'drop_last' in msg, msg
     assert 'Epoch(train)' not in runs['small']['out']
 
 
+@pytest.mark.slow
 def test_annotation_listing_missing_images_stops_before_training(runs):
     run = runs['ann']
     msg = _error(run)
@@ -301,6 +306,7 @@ def test_annotation_listing_missing_images_stops_before_training(runs):
     assert 'Epoch(train)' not in run['out']
 
 
+@pytest.mark.slow
 def test_missing_cifar_root_stops_before_the_model_is_built(runs):
     run = runs['cifar']
     msg = _error(run)

@@ -327,6 +327,7 @@ def _error_line(stderr: str) -> str:
     return lines[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', TOOLS)
 def test_every_tool_refuses_a_malicious_checkpoint(tool, tool_runs):
     if ('unsafe', tool) not in tool_runs:

@@ -31,6 +31,7 @@ from csml_mm.engine.resume import (
 )
 
 
+@pytest.mark.slow
 def test_sigkill_after_a_mid_epoch_iteration_checkpoint(repo_root, tmp_path, reference):
     """Iteration checkpoints (by_epoch=False) in an epoch-based run: killed one batch after
     iter_10.pth (batch 2 of epoch 3, a neighbour-mining epoch), --resume continues epoch 3 at
@@ -78,6 +79,7 @@ def test_sigkill_after_a_mid_epoch_iteration_checkpoint(repo_root, tmp_path, ref
     assert not diffs, f'after a mid-epoch resume these differ: {diffs[:20]}'
 
 
+@pytest.mark.slow
 def test_sigkill_while_saving_keeps_the_previous_checkpoint(repo_root, tmp_path, reference):
     """Killed half-way through writing epoch_2.pth (max_keep_ckpts=1, so mmengine's hook
     would already have deleted epoch_1.pth): epoch_1.pth still loads, last_checkpoint names
@@ -113,6 +115,7 @@ def test_sigkill_while_saving_keeps_the_previous_checkpoint(repo_root, tmp_path,
     assert not diffs, diffs[:20]
 
 
+@pytest.mark.slow
 def test_resume_skips_a_torn_last_checkpoint(repo_root, tmp_path, reference):
     """last_checkpoint names a file cut in half (a machine crash before the bytes reached
     the disk, an interrupted copy): --resume warns, takes the newest complete checkpoint

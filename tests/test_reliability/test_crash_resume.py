@@ -24,6 +24,8 @@ from reliability_helpers import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 # State that must exist in the final checkpoint of each algorithm (so that a renamed or
 # dropped buffer fails here rather than passing the comparison vacuously).
 STATEFUL_KEYS: Dict[str, tuple] = {

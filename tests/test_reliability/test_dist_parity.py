@@ -40,6 +40,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 N, B_LOCAL, SEED, LR = 2, 4, 123, 0.5
 B = N * B_LOCAL
 ROUNDS, APS_N = 2, 4  # APS: sampling rounds, patches per view and round

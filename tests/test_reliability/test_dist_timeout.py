@@ -20,6 +20,8 @@ from typing import List
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 CFG = 'tests/data/configs/mocov2_tiny_digits.py'
 TIMEOUT_S = 20
 SLACK_S = 25  # error path: heartbeat check (~5 s) + interpreter exit, on a loaded 2-core box

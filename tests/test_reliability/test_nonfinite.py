@@ -144,6 +144,7 @@ def runs(tmp_path_factory):
         return {key: f.result() for key, f in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('algo', ALGOS)
 def test_nan_loss_stops_every_algorithm_naming_iteration_terms_checkpoint(runs, algo):
     run = runs[('raise', algo)]

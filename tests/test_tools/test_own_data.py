@@ -147,6 +147,7 @@ def no_data_env(monkeypatch):
     return monkeypatch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', sorted(EVERY_RECIPE))
 def test_one_setting_moves_every_loader(method, repo_root, folders, no_data_env):
     images, labelled = folders

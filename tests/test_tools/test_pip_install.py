@@ -21,6 +21,8 @@ import pytest
 
 from csml_mm.utils import get_config_path, package_path
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 CONFIG = 'mocov2/mocov2_resnet18-w16_1xb64-coslr-12e_digits.py'
 # 64 images in batches of 16 (drop_last): 4 iterations, one checkpoint, no kNN hook.
 SHRINK = [

@@ -25,6 +25,8 @@ from mmengine.registry import init_default_scope
 
 import csml_mm  # noqa: F401
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 PAIRS = [

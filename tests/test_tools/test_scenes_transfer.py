@@ -85,6 +85,7 @@ def _detector(family: str, checkpoint):
     return MODELS.build(cfg.model)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', PRETRAINED)
 def test_scenes_detector_loads_each_pretrained_backbone(method, tmp_path):
     family = 'vit' if method.startswith('aps') else 'resnet'

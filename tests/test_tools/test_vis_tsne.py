@@ -21,6 +21,7 @@ tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tool)
 
 
+@pytest.mark.slow
 def test_png_from_checkpoint_and_random_init(tmp_path, capsys):
     from mmpretrain.models import ResNet
 

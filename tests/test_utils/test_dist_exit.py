@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = r"""
 import atexit, logging, logging.handlers, pathlib, sys
 import torch.distributed as dist
@@ -29,6 +31,7 @@ exit_after_distributed_run(3)
 """
 
 
+@pytest.mark.slow
 def test_exit_after_distributed_run_flushes_runs_exit_handlers_and_exits(tmp_path, repo_root):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONUNBUFFERED'}
     proc = subprocess.run(

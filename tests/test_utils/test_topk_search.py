@@ -152,6 +152,7 @@ def _peak(n, d, mode):
     return json.loads(out.stdout.strip().splitlines()[-1])['peak']
 
 
+@pytest.mark.slow
 def test_peak_memory_respects_the_budget():
     """Real peak RSS of a process: a 40,000-row search within an 8 MiB budget stays
     near it, while the old fixed 4096-row block needs hundreds of MiB."""
@@ -208,6 +209,7 @@ def _uneven_worker(rank, port, out, budget):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_sharded_topk_neighbours_with_uneven_shards_matches_one_process(tmp_path):
     # with 3000 bytes the 40-row shard plans blocks of 5 query rows, the 5-row shard of 10:
     # the broadcast blocks must still agree (the smallest), or the collectives would not
