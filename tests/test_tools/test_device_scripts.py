@@ -157,6 +157,25 @@ def test_gpu_quality_passes_arguments_through(tmp_path):
     )
 
 
+def test_gpu_quality_runs_the_speed_table_first_when_asked(tmp_path):
+    wheels = _fake_wheels(tmp_path)
+    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3')
+    proc = _run(GPU, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert 'bench_speed.py' not in proc.stdout  # off unless asked
+    proc = _run(
+        GPU, env=dict(env, CSML_GPU_SPEED='1', CSML_GPU_SPEED_ARGS='--methods wcl --sizes fmnist')
+    )
+    assert proc.returncode == 0, proc.stderr
+    speed = [ln for ln in proc.stdout.splitlines() if 'bench_speed.py' in ln]
+    assert speed == [
+        'speed first: timeout -k 20 240 python3 tools/benchmarks/bench_speed.py --methods wcl '
+        '--sizes fmnist --out-dir docs/results'
+    ]
+    # the quality command is still the fourth line
+    assert 'bench_quality.py' in proc.stdout.splitlines()[3]
+
+
 def test_gpu_quality_runs_groups_side_by_side(tmp_path):
     """'--and' splits the arguments into groups, one bench_quality.py each (run at the same
     time), with the defaults filled in per group and one report rebuilt at the end."""

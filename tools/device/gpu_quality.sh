@@ -37,6 +37,13 @@
 #   CSML_GPU_TIME_LIMIT_S=540           wall-clock limit of bench_quality.py (0: none)
 #   CSML_DEVICE_DRY_RUN=1               as --dry-run
 #   CSML_DEVICE_ALLOW_CPU=1             run without a GPU (to try the script on a CPU machine)
+#   CSML_GPU_SPEED=1                    first the speed table (tools/benchmarks/bench_speed.py,
+#                                       arguments CSML_GPU_SPEED_ARGS, default: every method at
+#                                       both sizes, fp32 and AMP) under timeout
+#                                       CSML_GPU_SPEED_LIMIT_S (default 240), into docs/results
+#                                       (speed.md, speed_runs/<device>.json), packed as
+#                                       $OUT/gpu_speed.tar.gz; the quality runs get the rest of
+#                                       CSML_GPU_TIME_LIMIT_S
 #   CSML_DEVICE_SKIP_INSTALL=1          no install and no check: the interpreter's own stack
 #                                       (the tests; a machine that has the stack installed)
 #   CSML_DEVICE_WORK_IN=.device_work    unfinished runs of an earlier call, copied into the
@@ -59,6 +66,11 @@ LIMIT_S="${CSML_GPU_TIME_LIMIT_S:-540}"
 DRY="${CSML_DEVICE_DRY_RUN:-0}"
 WORK_IN="${CSML_DEVICE_WORK_IN:-$ROOT/.device_work}"
 PART_MIB="${CSML_DEVICE_PART_MIB:-15}"
+SPEED="${CSML_GPU_SPEED:-0}"
+SPEED_LIMIT_S="${CSML_GPU_SPEED_LIMIT_S:-240}"
+read -r -a SPEED_ARGS <<< "${CSML_GPU_SPEED_ARGS:---sizes fmnist imagenet --precisions fp32 amp}"
+SPEED_CMD=("$PY" tools/benchmarks/bench_speed.py "${SPEED_ARGS[@]}" --out-dir docs/results)
+[[ "$SPEED_LIMIT_S" == 0 ]] || SPEED_CMD=(timeout -k 20 "$SPEED_LIMIT_S" "${SPEED_CMD[@]}")
 # The wcl pair at 12 epochs (SimCLR's CPU budget is 7). Measured on an H200 (docs/benchmarks.md):
 # about 35 ms a step alone, 19 s an epoch with the kNN monitor, so about 5 minutes a run with
 # its evaluation: the two runs take two calls, the second (on the warm machine, or carrying
@@ -144,6 +156,7 @@ if [[ "$DRY" == 1 ]]; then
   echo "${PIP_CMD[*]}"
   for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "${BENCH_CMD[*]}"; done
   ((${#GROUPS_[@]} == 1)) || echo "${REPORT_CMD[*]}"
+  [[ "$SPEED" != 1 ]] || echo "speed first: ${SPEED_CMD[*]}"
   exit 0
 fi
 
@@ -256,6 +269,18 @@ pack_unfinished() {
   tar -cf - -C "$WORK_DIR" "${keep[@]}" | split -b "${PART_MIB}M" - "$OUT/gpu_work.tar.part-"
   say "unfinished runs for a later call: $OUT/gpu_work.tar.part-* (here: cat them | tar -x -C .device_work)"
 }
+if [[ "$SPEED" == 1 ]]; then
+  T_SPEED=$SECONDS
+  say "\$ ${SPEED_CMD[*]}"
+  "${SPEED_CMD[@]}" || say "bench_speed.py stopped (exit $?); the rows it finished are kept"
+  if [[ -n "${OUT:-}" && -d "${OUT:-}" && -d docs/results/speed_runs ]]; then
+    tar -czf "$OUT/gpu_speed.tar.gz" docs/results/speed.md docs/results/speed_runs
+  fi
+  if [[ "$LIMIT_S" != 0 ]]; then
+    LIMIT_S=$(( LIMIT_S - (SECONDS - T_SPEED) > 60 ? LIMIT_S - (SECONDS - T_SPEED) : 60 ))
+    say "the quality runs get the remaining ${LIMIT_S} s"
+  fi
+fi
 PIDS=()
 for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do
   bench_cmd "$gi"
