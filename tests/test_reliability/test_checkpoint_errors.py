@@ -344,6 +344,7 @@ def test_every_tool_refuses_a_malicious_checkpoint(tool, tool_runs):
     assert 'Traceback' not in err, err[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool, name, what', UNREADABLE)
 def test_tools_report_unreadable_files_with_their_path(tool, name, what, tool_runs):
     run = tool_runs[('unreadable', tool)]

@@ -166,6 +166,7 @@ def test_nan_loss_stops_every_algorithm_naming_iteration_terms_checkpoint(runs, 
     assert _finite_checkpoints(run['work_dir']) == ['epoch_1.pth']
 
 
+@pytest.mark.slow
 def test_inf_gradient_with_finite_loss_stops_too(runs):
     run = runs[('raise', 'grad')]
     assert run['rc'] != 0, run['out'][-3000:]
@@ -176,6 +177,7 @@ def test_inf_gradient_with_finite_loss_stops_too(runs):
     assert _finite_checkpoints(run['work_dir']) == ['epoch_1.pth']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('algo, skipped', [('mocov2', 1), ('aps', 4)])
 def test_skip_mode_skips_counts_and_equals_the_run_without_that_step(runs, algo, skipped):
     """APS makes one optimizer step per sampling round (4 per iteration): all 4 skipped."""
