@@ -1,6 +1,10 @@
 # MoCo v2 on Fashion-MNIST on its own at the CPU budget (docs/results/quality.md, the `mocov2`
 # comparison): SimCLR's budget (7 epochs, 3,276 iterations, about 8-9 minutes alone on 2
 # cores with the monitor), beside SimCLR.
+# The same recipe at other lengths is this config with `tools/train.py --epochs N` (the cosine
+# schedule stretched with it): 4, 5 and 6 epochs are the MoCo v2 baselines of the `csml`,
+# `csml-5e` and `csml-6e` comparisons (CsMl's budgets), 8 the longest MoCo v2 run of the
+# `mocov2-8e` comparison.
 # [DESIGN] One change from MoCo v2's recipe: a BN1d after the hidden layer of the projection
 # MLP (mmpretrain's NonLinearNeck, as SimCLR's head; MoCo v2's head has none). At this short
 # budget the plain MLP learns slowly: at 2 epochs (seed 0) the BN head reached 78.98 kNN /

@@ -205,7 +205,8 @@ def test_report_lists_paired_differences_seed_by_seed(repo_root, tmp_path):
 def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
     """Each comparison names known runs with config files in the repository (a renamed config
     would otherwise only fail hours into `make bench-quality`), a floor, and one budget: its
-    runs share max_epochs, so the Δ columns compare equal iterations."""
+    runs train the same number of epochs (a row's own `--epochs`, else its config's
+    max_epochs), so the Δ columns compare equal iterations."""
     sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
     import bench_quality
     from mmengine.config import Config
@@ -214,11 +215,62 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
         assert bench_quality.FLOOR_OF[pair] in bench_quality.FLOORS, pair
         epochs = set()
         for key in keys:
-            _, config, _ = bench_quality.METHODS[key]
-            path = os.path.join(repo_root, config)
-            assert os.path.isfile(path), (pair, key, config)
-            epochs.add(Config.fromfile(path).train_cfg.max_epochs)
+            method = bench_quality.METHODS[key]
+            path = os.path.join(repo_root, method.config)
+            assert os.path.isfile(path), (pair, key, method.config)
+            epochs.add(method.epochs or Config.fromfile(path).train_cfg.max_epochs)
         assert len(epochs) == 1, (pair, epochs)
+
+
+def _train_py_config(repo_root, argv):
+    """The config tools/train.py would run for ``argv`` (its own parsing and merging), with
+    the keys that say what is trained."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        '_bq_train_tool', os.path.join(repo_root, 'tools', 'train.py')
+    )
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    args = train.parse_args(argv)
+    cfg = train.merge_args(train.load_config(args.config), args)
+    train.fit_run_size(cfg, args)
+    return {
+        k: cfg.get(k)
+        for k in ('model', 'train_cfg', 'param_scheduler', 'optim_wrapper', 'train_dataloader')
+    }
+
+
+def test_report_command_trains_what_the_harness_trains(repo_root, monkeypatch):
+    """One config per recipe: a row that runs a recipe for another number of epochs carries
+    `--epochs`. The report's command for each row (``train_command``) must give tools/train.py
+    the same config as the harness's own call (config + `--cfg-options` with the stretched
+    schedule), and that config must train the row's epochs with the cosine ending there."""
+    sys.path.insert(0, os.path.join(repo_root, 'tools', 'benchmarks'))
+    import bench_quality
+
+    monkeypatch.chdir(repo_root)
+    longer = [k for k, m in bench_quality.METHODS.items() if m.epochs]
+    # the per-epoch rows of the csml, csml-5e, csml-6e and mocov2-8e comparisons
+    assert {'mocov2', 'csml-5e', 'mocov2-6e', 'csml-6e', 'csml-ml-6e', 'mocov2-8e'} <= set(longer)
+    for key, method in bench_quality.METHODS.items():
+        cmd = bench_quality.train_command(key).split()
+        assert cmd[:3] == ['python', 'tools/train.py', method.config], cmd
+        if not (method.epochs or method.options):
+            assert len(cmd) == 3, cmd  # the config as it is
+            continue
+        opts = list(method.options)
+        if method.epochs:
+            opts += bench_quality.epoch_override_options(method.config, method.epochs)
+        harness = [method.config] + (['--cfg-options', *opts] if opts else [])
+        got = _train_py_config(repo_root, cmd[2:])
+        want = _train_py_config(repo_root, harness)
+        assert got == want, key
+        if method.epochs:
+            assert got['train_cfg']['max_epochs'] == method.epochs, key
+            cosine = [s for s in got['param_scheduler'] if s['type'] == 'CosineAnnealingLR']
+            assert cosine and all(s['end'] == method.epochs for s in cosine), (key, cosine)
+            assert all(s['T_max'] == method.epochs - s.get('begin', 0) for s in cosine), key
 
 
 def _checkpoint(path) -> None:

@@ -85,7 +85,7 @@ PAIRS = [
     ),
     # the few-label fine-tuning of the transfer table (docs/results/transfer.md)
     (
-        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py',
         'configs/benchmarks/classification/fmnist/resnet18-w16_finetune-1xb64-coslr-500i_fmnist-1pct.py',
     ),
     (

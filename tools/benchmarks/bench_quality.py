@@ -30,72 +30,54 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 RESNET_CFG = 'configs/simclr/simclr_resnet18-w16_1xb128-coslr-7e_fmnist.py'
 VIT_CFG = 'configs/aps/aps_vit-d4w64-p4_1xb128-coslr-2e_fmnist.py'
-MOCO_4E_CFG = 'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py'
+#: one config per recipe; the comparisons that run a recipe longer or shorter than its config
+#: give the number of epochs (``tools/train.py --epochs``, schedule stretched with it)
+MOCO_BN_CFG = 'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py'
+CSML_BN_CFG = 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py'
+CSML_ML_CFG = 'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py'
 
-#: method key -> (label, config, extra --cfg-options)
-METHODS: Dict[str, tuple] = {
-    'mocov2': ('MoCo v2 (SplitBN)', MOCO_4E_CFG, []),
-    'mocov2-bn': (
+
+class Method(NamedTuple):
+    """One row of the quality table: what it is called and how it is trained."""
+
+    label: str
+    config: str
+    #: extra ``--cfg-options`` of every run of the row
+    options: Sequence[str] = ()
+    #: ``tools/train.py --epochs`` (``None``: the config's own ``max_epochs``)
+    epochs: Optional[int] = None
+
+
+METHODS: Dict[str, Method] = {
+    'mocov2': Method('MoCo v2 (SplitBN)', MOCO_BN_CFG, epochs=4),
+    'mocov2-bn': Method(
         'MoCo v2, plain BN (no shuffle-BN remedy)',
-        MOCO_4E_CFG,
+        MOCO_BN_CFG,
         ['model.backbone.norm_cfg.num_splits=1'],
+        epochs=4,
     ),
-    'csml': ('CsMl', 'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py', []),
-    'csml-ml': (
-        'CsMl multi-level (HSA-style)',
-        'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py',
-        [],
+    'csml': Method('CsMl', CSML_BN_CFG),
+    'csml-ml': Method('CsMl multi-level (HSA-style)', CSML_ML_CFG),
+    'mocov2-5e': Method('MoCo v2 (SplitBN), 5 epochs', MOCO_BN_CFG, epochs=5),
+    'csml-5e': Method('CsMl, 5 epochs', CSML_BN_CFG, epochs=5),
+    'mocov2-6e': Method('MoCo v2 (SplitBN), 6 epochs', MOCO_BN_CFG, epochs=6),
+    'csml-6e': Method('CsMl, 6 epochs', CSML_BN_CFG, epochs=6),
+    'csml-ml-6e': Method('CsMl multi-level (HSA-style), 6 epochs', CSML_ML_CFG, epochs=6),
+    'mocov2-7e': Method('MoCo v2, BN in the projection MLP', MOCO_BN_CFG),
+    'mocov2-8e': Method('MoCo v2, BN in the projection MLP, 8 epochs', MOCO_BN_CFG, epochs=8),
+    'simclr': Method('SimCLR', RESNET_CFG),
+    'wcl': Method('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py'),
+    'aps': Method('APS (selective view 2)', VIT_CFG),
+    'aps-uniform': Method(
+        'APS with uniform view 2', VIT_CFG, ['train_dataloader.dataset.pipeline.2.power=0.0']
     ),
-    'mocov2-5e': (
-        'MoCo v2 (SplitBN), 5 epochs',
-        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py',
-        [],
-    ),
-    'csml-5e': (
-        'CsMl, 5 epochs',
-        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-5e_fmnist.py',
-        [],
-    ),
-    'mocov2-6e': (
-        'MoCo v2 (SplitBN), 6 epochs',
-        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
-        [],
-    ),
-    'csml-6e': (
-        'CsMl, 6 epochs',
-        'configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
-        [],
-    ),
-    'csml-ml-6e': (
-        'CsMl multi-level (HSA-style), 6 epochs',
-        'configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-6e_fmnist.py',
-        [],
-    ),
-    'mocov2-7e': (
-        'MoCo v2, BN in the projection MLP',
-        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py',
-        [],
-    ),
-    'mocov2-8e': (
-        'MoCo v2, BN in the projection MLP, 8 epochs',
-        'configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-8e_fmnist.py',
-        [],
-    ),
-    'simclr': ('SimCLR', RESNET_CFG, []),
-    'wcl': ('WCL', 'configs/wcl/wcl_resnet18-w16_1xb128-coslr-7e_fmnist.py', []),
-    'aps': ('APS (selective view 2)', VIT_CFG, []),
-    'aps-uniform': (
-        'APS with uniform view 2',
-        VIT_CFG,
-        ['train_dataloader.dataset.pipeline.2.power=0.0'],
-    ),
-    'aps-full': (
+    'aps-full': Method(
         'ViT with full views',
         VIT_CFG,
         [
@@ -103,10 +85,8 @@ METHODS: Dict[str, tuple] = {
             'train_dataloader.dataset.pipeline.1.rounds=1',
         ],
     ),
-    'supervised': (
-        'Supervised (ceiling)',
-        'configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py',
-        [],
+    'supervised': Method(
+        'Supervised (ceiling)', 'configs/supervised/resnet18-w16_1xb128-coslr-7e_fmnist.py'
     ),
 }
 #: comparison -> (baseline, methods...), the first entry is the baseline
@@ -290,6 +270,19 @@ def knn_curve(run_dir: str) -> List[List[float]]:
                 if 'knn/top1_k20' in row:
                     points[int(row['step'])] = row['knn/top1_k20']
     return [[step * per_epoch, points[step]] for step in sorted(points)]
+
+
+def train_command(key: str, epochs: Optional[int] = None) -> str:
+    """The ``tools/train.py`` command line that pretrains ``key`` (``epochs`` overrides the
+    row's own; each run adds ``--cfg-options randomness.seed=<seed>``)."""
+    method = METHODS[key]
+    epochs = epochs or method.epochs
+    cmd = f'python tools/train.py {method.config}'
+    if epochs:
+        cmd += f' --epochs {epochs}'
+    if method.options:
+        cmd += ' --cfg-options ' + ' '.join(method.options)
+    return cmd
 
 
 def epoch_override_options(config: str, epochs: int) -> List[str]:
@@ -510,11 +503,12 @@ def run_method(
     ``evaluate=False`` (the transfer harness, which only needs the checkpoint) skips the
     kNN and linear evaluation; the result then has no ``knn_top1``.
     """
-    label, config, options = METHODS[key]
+    label, config, options, own_epochs = METHODS[key]
     result_file, run_dir, done = _prepare(results_dir, work_dir, key, seed)
     if done is not None:
         return done
     opts = [f'randomness.seed={seed}', *options, *extra]
+    epochs = epochs or own_epochs
     if epochs:
         opts += epoch_override_options(config, epochs)
     target = epochs or _config_epochs(config)
@@ -707,6 +701,11 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
         'standardised features, λ = 1e-4). Mean ± standard deviation over seeds; Δ columns are '
         'paired by seed.',
         '',
+        'One config per recipe: a comparison that runs a recipe for another number of epochs '
+        'says so with `tools/train.py --epochs N`, which stretches the cosine schedule with '
+        'it. (Records written before the per-epoch configs were folded into `--epochs` name '
+        'the per-epoch file they ran; each resolved to the same config as its command.)',
+        '',
     ]
     if args.quick:
         lines += ['**This is a `--quick` smoke run (1 epoch), not a measurement.**', '']
@@ -738,7 +737,7 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
             '',
             '| method | kNN top-1 | Δ vs random init | Δ vs '
             + METHODS[keys[0]][0]
-            + ' | linear probe | train time (s) | config |',
+            + ' | linear probe | train time (s) | pretraining command (add the seed) |',
             '|---|---|---|---|---|---|---|',
         ]
         for key in keys:
@@ -750,8 +749,7 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
             # beside other jobs, so the whole range is shown
             times = sorted(r['train_seconds'] for r in rows)
             t = f'{times[0]:.0f}' + (f' (–{times[-1]:.0f})' if len(times) > 1 else '')
-            opts = [o for o in rows[0]['options'] if not o.startswith('randomness.seed')]
-            cfg = f'`{rows[0]["config"]}`' + (f' with `{" ".join(opts)}`' if opts else '')
+            cfg = f'`{train_command(key, args.epochs)}`'
             lines.append(
                 f'| {METHODS[key][0]} | {_stat(rows, "knn_top1")} | {_delta(rows, floor)} | '
                 f'{_delta(rows, base) if key != keys[0] else "–"} | '

@@ -78,17 +78,17 @@ PRECISIONS = ('fp32', 'amp')
 METHODS: Dict[str, Dict[str, Optional[str]]] = {
     'mocov2': dict(
         label='MoCo v2',
-        fmnist='configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+        fmnist='configs/mocov2/mocov2_resnet18-w16_1xb128-bnneck-coslr-7e_fmnist.py',
         imagenet='configs/mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
     ),
     'csml': dict(
         label='CsMl',
-        fmnist='configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-6e_fmnist.py',
+        fmnist='configs/csml/csml_resnet18-w16_1xb128-bnneck-coslr-4e_fmnist.py',
         imagenet='configs/csml/csml_resnet50_8xb32-coslr-200e_in1k.py',
     ),
     'csml_multilevel': dict(
         label='CsMl multi-level',
-        fmnist='configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-6e_fmnist.py',
+        fmnist='configs/csml/csml_resnet18-w16-multilevel_1xb128-bnneck-coslr-4e_fmnist.py',
         imagenet='configs/csml/csml_resnet50-multilevel_8xb32-coslr-200e_in1k.py',
     ),
     'simclr': dict(

@@ -662,7 +662,16 @@ def write_report(out_dir: str, args) -> str:
         'python tools/benchmarks/bench_transfer.py --report-only',
         '```',
         '',
+        'The pretraining each row is fine-tuned from (the harness runs it, or reuses its '
+        'cached checkpoint; add `--cfg-options randomness.seed=<seed>`):',
+        '',
     ]
+    lines += [
+        f'- {label}: `{bq.train_command(key)}`'
+        for label, _, key, _ in ROWS.values()
+        if key is not None
+    ]
+    lines += ['']
     return bq.write_text_atomic(osp.join(out_dir, 'transfer.md'), lines)
 
 
