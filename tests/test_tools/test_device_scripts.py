@@ -176,6 +176,63 @@ def test_gpu_quality_runs_the_speed_table_first_when_asked(tmp_path):
     assert 'bench_quality.py' in proc.stdout.splitlines()[3]
 
 
+def test_gpu_quality_runs_the_device_checks_first_when_asked(tmp_path):
+    wheels = _fake_wheels(tmp_path)
+    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3')
+    proc = _run(GPU, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert 'gpu_checks.py' not in proc.stdout  # off unless asked
+    out = tmp_path / 'OUT'
+    proc = _run(
+        GPU,
+        env=dict(env, CSML_GPU_CHECKS='1', CSML_GPU_CHECKS_ARGS='--families wcl', OUT=str(out)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    checks = [ln for ln in proc.stdout.splitlines() if 'gpu_checks.py' in ln]
+    assert checks == [
+        'checks first: timeout -k 20 200 python3 tools/device/gpu_checks.py --families wcl '
+        f'--out {out}/gpu_checks.json'
+    ]
+
+
+@pytest.mark.slow
+def test_gpu_quality_device_checks_run_and_come_back(tmp_path):
+    """The device checks for real, on this CPU (the interpreter's own stack, one family):
+    gpu_quality.sh runs tools/device/gpu_checks.py first and leaves its table and record in
+    $OUT; fp16 with a live loss scaler resumes exactly here, and the NaN fault stops the run."""
+    import json
+    import sys
+
+    wheels = _fake_wheels(tmp_path)
+    out = tmp_path / 'OUT'
+    out.mkdir()
+    env = dict(
+        CSML_DEVICE_WHEELS=str(wheels),
+        CSML_DEVICE_SKIP_INSTALL='1',
+        PYTHON=sys.executable,
+        OUT=str(out),
+        CSML_DEVICE_WORK_IN=str(tmp_path / 'absent'),
+        CSML_GPU_TIME_LIMIT_S='0',
+        CSML_GPU_CHECKS='1',
+        CSML_GPU_CHECKS_LIMIT_S='0',
+        CSML_GPU_CHECKS_ARGS='--families mocov2 --jobs 1',
+    )
+    args = ('--report-only', '--out-dir', str(tmp_path / 'report'))
+    proc = _run(GPU, *args, '--work-dir', str(tmp_path / 'work'), env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert 'gpu_checks.py exit 0' in proc.stdout, proc.stdout[-3000:]
+    record = json.loads((out / 'gpu_checks.json').read_text())
+    assert record['device'].startswith('CPU')
+    (result,) = record['results']
+    assert result['family'] == 'mocov2' and result['passed'], result
+    resume = result['resume']
+    assert resume['exact'] and resume['scaler_equal'] and resume['iter_split'] == 8
+    assert resume['scaler']['scale'] != 1024.0  # the scaler's state moved: resume restored it
+    assert result['fault']['stopped'] and result['fault']['checkpoints'] == ['epoch_1.pth']
+    table = (out / 'gpu_checks.txt').read_text()
+    assert '| mocov2 | float16 | yes | 0 | yes | epoch_1.pth | yes |' in table, table
+
+
 def test_gpu_quality_runs_groups_side_by_side(tmp_path):
     """'--and' splits the arguments into groups, one bench_quality.py each (run at the same
     time), with the defaults filled in per group and one report rebuilt at the end."""

@@ -44,6 +44,14 @@
 #                                       (speed.md, speed_runs/<device>.json), packed as
 #                                       $OUT/gpu_speed.tar.gz; the quality runs get the rest of
 #                                       CSML_GPU_TIME_LIMIT_S
+#   CSML_GPU_CHECKS=1                   before everything else: mixed precision, resume and a NaN
+#                                       fault for every algorithm family
+#                                       (tools/device/gpu_checks.py) under timeout
+#                                       CSML_GPU_CHECKS_LIMIT_S (default 200), arguments
+#                                       CSML_GPU_CHECKS_ARGS (default: every family, fp16 with
+#                                       a live loss scaler); its table goes to
+#                                       $OUT/gpu_checks.txt, its record to $OUT/gpu_checks.json;
+#                                       the later steps get the rest of CSML_GPU_TIME_LIMIT_S
 #   CSML_DEVICE_SKIP_INSTALL=1          no install and no check: the interpreter's own stack
 #                                       (the tests; a machine that has the stack installed)
 #   CSML_DEVICE_WORK_IN=.device_work    unfinished runs of an earlier call, copied into the
@@ -69,6 +77,11 @@ PART_MIB="${CSML_DEVICE_PART_MIB:-15}"
 SPEED="${CSML_GPU_SPEED:-0}"
 SPEED_LIMIT_S="${CSML_GPU_SPEED_LIMIT_S:-240}"
 read -r -a SPEED_ARGS <<< "${CSML_GPU_SPEED_ARGS:---sizes fmnist imagenet --precisions fp32 amp}"
+CHECKS="${CSML_GPU_CHECKS:-0}"
+CHECKS_LIMIT_S="${CSML_GPU_CHECKS_LIMIT_S:-200}"
+read -r -a CHECKS_ARGS <<< "${CSML_GPU_CHECKS_ARGS:-}"
+CHECKS_CMD=("$PY" tools/device/gpu_checks.py "${CHECKS_ARGS[@]}" --out "${OUT:-${TMPDIR:-/tmp}}/gpu_checks.json")
+[[ "$CHECKS_LIMIT_S" == 0 ]] || CHECKS_CMD=(timeout -k 20 "$CHECKS_LIMIT_S" "${CHECKS_CMD[@]}")
 SPEED_CMD=("$PY" tools/benchmarks/bench_speed.py "${SPEED_ARGS[@]}" --out-dir docs/results)
 [[ "$SPEED_LIMIT_S" == 0 ]] || SPEED_CMD=(timeout -k 20 "$SPEED_LIMIT_S" "${SPEED_CMD[@]}")
 # The wcl pair at 12 epochs (SimCLR's CPU budget is 7). Measured on an H200 (docs/benchmarks.md):
@@ -157,6 +170,7 @@ if [[ "$DRY" == 1 ]]; then
   for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "${BENCH_CMD[*]}"; done
   ((${#GROUPS_[@]} == 1)) || echo "${REPORT_CMD[*]}"
   [[ "$SPEED" != 1 ]] || echo "speed first: ${SPEED_CMD[*]}"
+  [[ "$CHECKS" != 1 ]] || echo "checks first: ${CHECKS_CMD[*]}"
   exit 0
 fi
 
@@ -269,6 +283,19 @@ pack_unfinished() {
   tar -cf - -C "$WORK_DIR" "${keep[@]}" | split -b "${PART_MIB}M" - "$OUT/gpu_work.tar.part-"
   say "unfinished runs for a later call: $OUT/gpu_work.tar.part-* (here: cat them | tar -x -C .device_work)"
 }
+if [[ "$CHECKS" == 1 ]]; then
+  T_CHECKS=$SECONDS
+  say "\$ ${CHECKS_CMD[*]}"
+  CHECKS_TXT="${OUT:-${TMPDIR:-/tmp}}/gpu_checks.txt"
+  set +e
+  "${CHECKS_CMD[@]}" 2>&1 | tee "$CHECKS_TXT"
+  CHECKS_RC=${PIPESTATUS[0]}
+  set -e
+  say "gpu_checks.py exit $CHECKS_RC (0: every family passed; table in $CHECKS_TXT)"
+  if [[ "$LIMIT_S" != 0 ]]; then
+    LIMIT_S=$(( LIMIT_S - (SECONDS - T_CHECKS) > 60 ? LIMIT_S - (SECONDS - T_CHECKS) : 60 ))
+  fi
+fi
 if [[ "$SPEED" == 1 ]]; then
   T_SPEED=$SECONDS
   say "\$ ${SPEED_CMD[*]}"
