@@ -157,42 +157,42 @@ def test_gpu_quality_passes_arguments_through(tmp_path):
     )
 
 
-def test_gpu_quality_runs_the_speed_table_first_when_asked(tmp_path):
+@pytest.mark.parametrize(
+    'switch, args, tool, expected',
+    [
+        (
+            'CSML_GPU_SPEED',
+            '--methods wcl --sizes fmnist',
+            'bench_speed.py',
+            'speed first: timeout -k 20 240 python3 tools/benchmarks/bench_speed.py --methods wcl '
+            '--sizes fmnist --out-dir docs/results',
+        ),
+        (
+            'CSML_GPU_CHECKS',
+            '--families wcl',
+            'gpu_checks.py',
+            'checks first: timeout -k 20 200 python3 tools/device/gpu_checks.py --families wcl '
+            '--out {out}/gpu_checks.json',
+        ),
+    ],
+)
+def test_gpu_quality_runs_a_step_first_when_asked(tmp_path, switch, args, tool, expected):
+    """The speed table and the device checks run before the quality runs, only when their
+    switch is set, with their own arguments (``<switch>_ARGS``) and time limit."""
     wheels = _fake_wheels(tmp_path)
-    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3')
+    out = tmp_path / 'OUT'
+    env = dict(
+        CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3', OUT=str(out)
+    )
     proc = _run(GPU, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert 'bench_speed.py' not in proc.stdout  # off unless asked
-    proc = _run(
-        GPU, env=dict(env, CSML_GPU_SPEED='1', CSML_GPU_SPEED_ARGS='--methods wcl --sizes fmnist')
-    )
+    assert tool not in proc.stdout  # off unless asked
+    proc = _run(GPU, env=dict(env, **{switch: '1', f'{switch}_ARGS': args}))
     assert proc.returncode == 0, proc.stderr
-    speed = [ln for ln in proc.stdout.splitlines() if 'bench_speed.py' in ln]
-    assert speed == [
-        'speed first: timeout -k 20 240 python3 tools/benchmarks/bench_speed.py --methods wcl '
-        '--sizes fmnist --out-dir docs/results'
-    ]
+    lines = [ln for ln in proc.stdout.splitlines() if tool in ln]
+    assert lines == [expected.format(out=out)]
     # the quality command is still the fourth line
     assert 'bench_quality.py' in proc.stdout.splitlines()[3]
-
-
-def test_gpu_quality_runs_the_device_checks_first_when_asked(tmp_path):
-    wheels = _fake_wheels(tmp_path)
-    env = dict(CSML_DEVICE_WHEELS=str(wheels), CSML_DEVICE_DRY_RUN='1', PYTHON='python3')
-    proc = _run(GPU, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert 'gpu_checks.py' not in proc.stdout  # off unless asked
-    out = tmp_path / 'OUT'
-    proc = _run(
-        GPU,
-        env=dict(env, CSML_GPU_CHECKS='1', CSML_GPU_CHECKS_ARGS='--families wcl', OUT=str(out)),
-    )
-    assert proc.returncode == 0, proc.stderr
-    checks = [ln for ln in proc.stdout.splitlines() if 'gpu_checks.py' in ln]
-    assert checks == [
-        'checks first: timeout -k 20 200 python3 tools/device/gpu_checks.py --families wcl '
-        f'--out {out}/gpu_checks.json'
-    ]
 
 
 @pytest.mark.slow
