@@ -3,6 +3,7 @@ report, plot, resume without re-training, and the missing-data message."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -218,7 +219,11 @@ def test_every_comparison_has_a_floor_and_configs_that_exist(repo_root):
             method = bench_quality.METHODS[key]
             path = os.path.join(repo_root, method.config)
             assert os.path.isfile(path), (pair, key, method.config)
-            epochs.add(method.epochs or Config.fromfile(path).train_cfg.max_epochs)
+            n = method.epochs or Config.fromfile(path).train_cfg.max_epochs
+            epochs.add(n)
+            # a key that names its epochs trains that many
+            named = re.search(r'-(\d+)e$', key)
+            assert named is None or int(named.group(1)) == n, (key, n)
         assert len(epochs) == 1, (pair, epochs)
 
 
@@ -250,6 +255,7 @@ def test_report_command_trains_what_the_harness_trains(repo_root, monkeypatch):
     import bench_quality
 
     monkeypatch.chdir(repo_root)
+    monkeypatch.setenv('LOCAL_RANK', '0')  # tools/train.py's parse_args sets it otherwise
     longer = [k for k, m in bench_quality.METHODS.items() if m.epochs]
     # the per-epoch rows of the csml, csml-5e, csml-6e and mocov2-8e comparisons
     assert {'mocov2', 'csml-5e', 'mocov2-6e', 'csml-6e', 'csml-ml-6e', 'mocov2-8e'} <= set(longer)
@@ -351,6 +357,16 @@ def test_interrupted_run_resumes_from_its_checkpoint(repo_root, tmp_path, monkey
         bench_quality.run_method('simclr', 0, str(work), str(results), ['model.x=1'], epochs=2)
     assert calls == []
 
+    # a run begun from a per-epoch config file (no epoch overrides in its options; the file
+    # resolved to the config plus the overrides) resumes under the override options
+    (run_dir / 'segments.json').write_text(
+        json.dumps({'options': ['randomness.seed=0'], 'segments': [{'start': now, 'end': None}]})
+    )
+    res_old = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
+    assert len(calls) == 1 and '--resume' in calls[0] and res_old['segments'] == 2
+    calls.clear()
+    os.remove(results / 'simclr' / 'seed0.json')
+
     # a folder from before segments were recorded (options unknown) is trained over
     os.remove(run_dir / 'segments.json')
     res3 = bench_quality.run_method('simclr', 0, str(work), str(results), [], epochs=2)
@@ -443,3 +459,59 @@ def test_positive_purity_reads_mining_rounds_and_graph_purity(tmp_path):
     assert bench_quality.positive_purity(str(tmp_path / 'nothing')) is None
     text = bench_quality.purity_text([{'seed': 1, 'purity': got}, {'seed': 0}])
     assert text == ('seed 1: mined neighbours 61.5 / 70.2%; seed 1: graph components 45.0 / 70.0%')
+
+
+def test_positive_purity_leaves_out_what_a_resume_threw_away(tmp_path):
+    """A run killed in epoch 3 and resumed from epoch_2.pth: the killed segment's mining
+    round of epoch 3 (after its 'Saving checkpoint at 2 epochs') and its graph windows of
+    epoch 3 are replaced by the resumed segment's."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'tools', 'benchmarks'))
+    import bench_quality
+
+    def mined(p):
+        return f'NeighbourMiningHook: mined 5 neighbours ..., label purity {p}%'
+
+    first, second = tmp_path / '20261207_010101', tmp_path / '20261207_020202'
+    for seg in (first, second):
+        (seg / 'vis_data').mkdir(parents=True)
+    (first / '20261207_010101.log').write_text(
+        '\n'.join(
+            [
+                mined(60.0),
+                'Epoch(train) [1][50/468]',
+                'Saving checkpoint at 1 epochs',
+                mined(70.0),
+                'Saving checkpoint at 2 epochs',
+                mined(75.0),  # epoch 3, killed: thrown away
+                'Epoch(train) [3][50/468]',
+            ]
+        )
+    )
+    (second / '20261207_020202.log').write_text(
+        '\n'.join(['resumed epoch: 2, iter: 936', mined(75.5), 'Saving checkpoint at 3 epochs'])
+    )
+    (first / 'vis_data' / 'scalars.json').write_text(
+        '\n'.join(
+            json.dumps(r)
+            for r in [
+                {'epoch': 3, 'iter': 950, 'graph_purity': 10.0},
+                {'epoch': 3, 'iter': 1000, 'graph_purity': 20.0},
+            ]
+        )
+    )
+    (second / 'vis_data' / 'scalars.json').write_text(
+        json.dumps({'epoch': 3, 'iter': 950, 'graph_purity': 30.0})
+    )
+    got = bench_quality.positive_purity(str(tmp_path))
+    assert got['mined_neighbours'] == [60.0, 70.0, 75.5]
+    assert got['graph_components'] == [25.0]  # iter 950 from the resumed run, 1000 kept
+    # by iterations too, and a log that never saved the checkpoint keeps all it logged
+    texts = ['a\nSaving checkpoint at 400 iterations\nb', 'resumed epoch: 0, iter: 400\nc']
+    assert bench_quality.kept_log_texts(texts) == [
+        'a\nSaving checkpoint at 400 iterations',
+        texts[1],
+    ]
+    assert bench_quality.kept_log_texts(['x', 'resumed epoch: 2, iter: 9']) == [
+        'x',
+        'resumed epoch: 2, iter: 9',
+    ]

@@ -74,6 +74,7 @@ def test_amp_options_give_fp16_a_moving_scaler(gpu_checks):
     fp16 = gpu_checks.amp_options('float16')
     assert 'optim_wrapper.dtype=float16' in fp16
     assert 'optim_wrapper.loss_scale.growth_interval=2' in fp16
+    assert 'optim_wrapper.loss_scale.init_scale=1024.0' in fp16
 
 
 def test_fault_config_adds_the_injection_to_the_familys_hooks(gpu_checks, tmp_path):
@@ -88,3 +89,40 @@ def test_fault_config_adds_the_injection_to_the_familys_hooks(gpu_checks, tmp_pa
             type='NonFiniteInjectionHook', iters=[gpu_checks.FAULT_ITER], kind='loss'
         )
         assert '_nonfinite_injection' in cfg.custom_imports['imports']
+
+
+def test_resume_verdict(gpu_checks):
+    """Resumed at iteration 4, ended at 8, finite, and an fp16 scaler state: passed; the
+    weight difference and scaler equality are reported, not judged (GPU kernels differ)."""
+    good = dict(
+        resumed=True,
+        same_keys=True,
+        iter_whole=8,
+        iter_split=8,
+        nonfinite=[],
+        max_abs_weight_diff=3e-4,
+        scaler={'scale': 64.0},
+        scaler_equal=False,
+    )
+    assert gpu_checks.resume_ok(good, 'float16')
+    for change in (
+        dict(resumed=False),  # trained from the start: the log has no resume line
+        dict(iter_split=4),
+        dict(nonfinite=['w']),
+        dict(max_abs_weight_diff=float('nan')),
+        dict(scaler=None),  # fp16 without a saved scaler
+        dict(same_keys=False),
+    ):
+        assert not gpu_checks.resume_ok(dict(good, **change), 'float16'), change
+    assert gpu_checks.resume_ok(dict(good, scaler=None), 'bfloat16')
+
+
+def test_an_unexpected_error_is_that_familys_failure(gpu_checks, monkeypatch):
+    def broken(family, work, dtype):
+        raise FileNotFoundError('no such folder')
+
+    monkeypatch.setattr(gpu_checks, 'check_family', broken)
+    result = gpu_checks.safe_check_family('wcl', '/nowhere', 'float16')
+    assert result['family'] == 'wcl' and result['passed'] is False
+    assert 'FileNotFoundError: no such folder' in result['error']
+    assert '| wcl | float16 | run failed |' in '\n'.join(gpu_checks.table([result]))

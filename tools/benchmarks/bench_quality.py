@@ -295,33 +295,66 @@ def epoch_override_options(config: str, epochs: int) -> List[str]:
     return epoch_options(Config.fromfile(osp.join(ROOT, config)), epochs)
 
 
+def kept_log_texts(texts: List[str]) -> List[str]:
+    """The training logs of a run's segments (in time order) without the work a resume threw
+    away: a segment that says ``resumed epoch: E, iter: I`` continues from the checkpoint an
+    earlier segment logged as ``Saving checkpoint at E epochs`` (or ``at I iterations``);
+    what that segment logged after it, and any segment between the two, did not count."""
+    kept = list(texts)
+    for i, text in enumerate(texts):
+        resumed = re.search(r'resumed epoch: (\d+), iter: (\d+)', text)
+        if not resumed:
+            continue
+        epoch, it = resumed.groups()
+        saved = re.compile(rf'Saving checkpoint at ({epoch} epochs|{it} iterations)\b')
+        for j in range(i - 1, -1, -1):
+            hit = saved.search(kept[j])
+            if hit:
+                end = kept[j].find('\n', hit.end())
+                kept[j] = kept[j][: end if end >= 0 else len(kept[j])]
+                for k in range(j + 1, i):
+                    kept[k] = ''
+                break
+    return kept
+
+
 def positive_purity(run_dir: str) -> Optional[dict]:
     """Label purity of what a method treated as positives, read from its training logs.
 
     CsMl: the share of mined neighbours with the anchor's class at each mining round
     (``NeighbourMiningHook``); WCL: the share of each anchor's graph-component mates with
     its class, averaged over the log windows of each epoch (``graph_purity``). A monitor
-    only: the labels never reach a loss.
+    only: the labels never reach a loss. For a resumed run, the rounds and windows that the
+    resume threw away (logged after the checkpoint it continued from) are left out.
     """
-    rounds, graph = [], {}
+    logs, graph = [], {}
     for dirpath, dirnames, files in os.walk(run_dir):
         dirnames.sort()  # the segments of a resumed run in time order (timestamped folders)
         for name in sorted(files):
             path = osp.join(dirpath, name)
             if name.endswith('.log') and name[0].isdigit():
                 with open(path) as f:
-                    rounds += [float(v) for v in re.findall(r'label purity ([\d.]+)%', f.read())]
+                    logs.append(f.read())
             elif name == 'scalars.json':
                 with open(path) as f:
-                    for line in f:
+                    for n, line in enumerate(f):
                         row = json.loads(line) if line.strip() else {}
                         if 'graph_purity' in row and 'epoch' in row:
-                            graph.setdefault(int(row['epoch']), []).append(row['graph_purity'])
+                            # a window logged again after a resume replaces the first one
+                            where = row.get('iter', f'{path}:{n}')
+                            graph.setdefault(int(row['epoch']), {})[where] = row['graph_purity']
+    rounds = [
+        float(v)
+        for text in kept_log_texts(logs)
+        for v in re.findall(r'label purity ([\d.]+)%', text)
+    ]
     out = {}
     if rounds:
         out['mined_neighbours'] = rounds
     if graph:
-        out['graph_components'] = [round(statistics.mean(graph[e]), 2) for e in sorted(graph)]
+        out['graph_components'] = [
+            round(statistics.mean(graph[e].values()), 2) for e in sorted(graph)
+        ]
     return out or None
 
 
@@ -392,20 +425,32 @@ def _interrupted(
     return ckpt, count
 
 
+_EPOCH_OPTION = re.compile(r'^(train_cfg\.max_epochs|param_scheduler\.\d+\.(end|T_max))=')
+
+
+def _recipe_options(opts: List[str]) -> List[str]:
+    """``opts`` without the epoch overrides (:func:`epoch_override_options`). A run folder
+    belongs to one row and budget (``<key>/seed<k>``, ``e<N>/`` under a global ``--epochs``),
+    which fix the epochs; a run started from a per-epoch config before those configs were
+    folded into ``--epochs`` (no override options) resumes under the override options."""
+    return [o for o in opts if not _EPOCH_OPTION.match(o)]
+
+
 def _segments(run_dir: str, opts: List[str], resume_from: Optional[str], start: bool) -> dict:
     """The training segments of one run (``segments.json``), a new one opened if ``start``.
 
     The file lists ``{start, end}`` (wall-clock seconds) of each training process of the run,
     with the options it ran with. A segment that was killed has no end; it is closed at the
     write time of the checkpoint resumed from, the work it kept (0 s if it kept none). A
-    stored run with other options is not resumed: that would mix two recipes.
+    stored run with other options (epoch overrides aside, :func:`_recipe_options`) is not
+    resumed: that would mix two recipes.
     """
     path = osp.join(run_dir, 'segments.json')
     state = {'options': opts, 'segments': []}
     if resume_from is not None and osp.isfile(path):
         with open(path) as f:
             state = json.load(f)
-        if state['options'] != opts:
+        if _recipe_options(state['options']) != _recipe_options(opts):
             raise RuntimeError(
                 f'{run_dir} holds an interrupted run with other options ({state["options"]}), '
                 f'not {opts}; delete that folder or give another --work-dir.'

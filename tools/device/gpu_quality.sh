@@ -51,7 +51,8 @@
 #                                       CSML_GPU_CHECKS_ARGS (default: every family, fp16 with
 #                                       a live loss scaler); its table goes to
 #                                       $OUT/gpu_checks.txt, its record to $OUT/gpu_checks.json;
-#                                       the later steps get the rest of CSML_GPU_TIME_LIMIT_S
+#                                       the quality runs get what is left of
+#                                       CSML_GPU_TIME_LIMIT_S after the checks and the speed table
 #   CSML_DEVICE_SKIP_INSTALL=1          no install and no check: the interpreter's own stack
 #                                       (the tests; a machine that has the stack installed)
 #   CSML_DEVICE_WORK_IN=.device_work    unfinished runs of an earlier call, copied into the
@@ -80,7 +81,7 @@ read -r -a SPEED_ARGS <<< "${CSML_GPU_SPEED_ARGS:---sizes fmnist imagenet --prec
 CHECKS="${CSML_GPU_CHECKS:-0}"
 CHECKS_LIMIT_S="${CSML_GPU_CHECKS_LIMIT_S:-200}"
 read -r -a CHECKS_ARGS <<< "${CSML_GPU_CHECKS_ARGS:-}"
-CHECKS_CMD=("$PY" tools/device/gpu_checks.py "${CHECKS_ARGS[@]}" --out "${OUT:-${TMPDIR:-/tmp}}/gpu_checks.json")
+CHECKS_CMD=("$PY" tools/device/gpu_checks.py ${CHECKS_ARGS[@]+"${CHECKS_ARGS[@]}"} --out "${OUT:-${TMPDIR:-/tmp}}/gpu_checks.json")
 [[ "$CHECKS_LIMIT_S" == 0 ]] || CHECKS_CMD=(timeout -k 20 "$CHECKS_LIMIT_S" "${CHECKS_CMD[@]}")
 SPEED_CMD=("$PY" tools/benchmarks/bench_speed.py "${SPEED_ARGS[@]}" --out-dir docs/results)
 [[ "$SPEED_LIMIT_S" == 0 ]] || SPEED_CMD=(timeout -k 20 "$SPEED_LIMIT_S" "${SPEED_CMD[@]}")
@@ -169,8 +170,8 @@ if [[ "$DRY" == 1 ]]; then
   echo "${PIP_CMD[*]}"
   for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "${BENCH_CMD[*]}"; done
   ((${#GROUPS_[@]} == 1)) || echo "${REPORT_CMD[*]}"
-  [[ "$SPEED" != 1 ]] || echo "speed first: ${SPEED_CMD[*]}"
   [[ "$CHECKS" != 1 ]] || echo "checks first: ${CHECKS_CMD[*]}"
+  [[ "$SPEED" != 1 ]] || echo "speed first: ${SPEED_CMD[*]}"
   exit 0
 fi
 
@@ -185,6 +186,8 @@ else
 fi
 ENV_TXT="$(mktemp "${TMPDIR:-/tmp}/gpu_env.XXXXXX")"
 { echo "\$ ${PIP_CMD[*]}"
+  [[ "$CHECKS" != 1 ]] || echo "\$ ${CHECKS_CMD[*]}"
+  [[ "$SPEED" != 1 ]] || echo "\$ ${SPEED_CMD[*]}"
   for ((gi = 0; gi < ${#GROUPS_[@]}; gi++)); do bench_cmd "$gi"; echo "\$ ${BENCH_CMD[*]}"; done
   ((${#GROUPS_[@]} == 1)) || echo "(the ${#GROUPS_[@]} commands above ran at the same time)"
   echo "PYTHONPATH=$PYTHONPATH";
@@ -291,7 +294,11 @@ if [[ "$CHECKS" == 1 ]]; then
   "${CHECKS_CMD[@]}" 2>&1 | tee "$CHECKS_TXT"
   CHECKS_RC=${PIPESTATUS[0]}
   set -e
-  say "gpu_checks.py exit $CHECKS_RC (0: every family passed; table in $CHECKS_TXT)"
+  case "$CHECKS_RC" in
+    0) say "device checks: every family passed (table: $CHECKS_TXT)" ;;
+    124|137) say "device checks: TIMEOUT after ${CHECKS_LIMIT_S} s; the families done are in $CHECKS_TXT" ;;
+    *) say "device checks: FAILED (exit $CHECKS_RC); see $CHECKS_TXT" ;;
+  esac
   if [[ "$LIMIT_S" != 0 ]]; then
     LIMIT_S=$(( LIMIT_S - (SECONDS - T_CHECKS) > 60 ? LIMIT_S - (SECONDS - T_CHECKS) : 60 ))
   fi
