@@ -26,7 +26,7 @@ from csml_mm.datasets.data_check import (
     apply_corrupt_image_policy,  # noqa: E402
     check_train_data,
 )
-from csml_mm.engine.resume import find_resume_checkpoint  # noqa: E402
+from csml_mm.engine.resume import find_resume_checkpoint, resume_epochs_problem  # noqa: E402
 from csml_mm.utils import (
     check_config,
     exit_after_distributed_run,  # noqa: E402
@@ -200,6 +200,11 @@ def main(argv=None):
     cfg = load_config(args.config)  # a detection config on mmcv-lite: says `make setup-det`
     cfg = merge_args(cfg, args)
     fit_run_size(cfg, args)
+    if cfg.get('resume') and cfg.get('load_from'):
+        # resumed without the --epochs it started with: the run would end on the wrong length
+        problem = resume_epochs_problem(cfg.load_from, cfg.get('param_scheduler'), args.epochs)
+        if problem:
+            raise ValueError(problem)
     check_config(cfg)
     check_folder_roots(cfg)  # a missing image folder: name CSML_DATA_ROOT / CSML_EVAL_ROOT
     check_data_roots(cfg)  # any other missing data_root/ann_file: before the model is built
