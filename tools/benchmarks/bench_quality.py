@@ -272,16 +272,18 @@ def knn_curve(run_dir: str) -> List[List[float]]:
     return [[step * per_epoch, points[step]] for step in sorted(points)]
 
 
-def train_command(key: str, epochs: Optional[int] = None) -> str:
+def train_command(key: str, epochs: Optional[int] = None, extra: Sequence[str] = ()) -> str:
     """The ``tools/train.py`` command line that pretrains ``key`` (``epochs`` overrides the
-    row's own; each run adds ``--cfg-options randomness.seed=<seed>``)."""
+    row's own, ``extra`` are the harness's ``--cfg-options`` for every run; each run adds
+    ``randomness.seed=<seed>``)."""
     method = METHODS[key]
     epochs = epochs or method.epochs
     cmd = f'python tools/train.py {method.config}'
     if epochs:
         cmd += f' --epochs {epochs}'
-    if method.options:
-        cmd += ' --cfg-options ' + ' '.join(method.options)
+    options = [*method.options, *extra]
+    if options:
+        cmd += ' --cfg-options ' + ' '.join(options)
     return cmd
 
 
@@ -794,7 +796,8 @@ def write_report(results_dir: str, out_dir: str, args) -> str:
             # beside other jobs, so the whole range is shown
             times = sorted(r['train_seconds'] for r in rows)
             t = f'{times[0]:.0f}' + (f' (–{times[-1]:.0f})' if len(times) > 1 else '')
-            cfg = f'`{train_command(key, args.epochs)}`'
+            quick = QUICK_EPOCHS if getattr(args, 'quick', False) else None
+            cfg = f'`{train_command(key, args.epochs or quick, getattr(args, "cfg_options", ()))}`'
             lines.append(
                 f'| {METHODS[key][0]} | {_stat(rows, "knn_top1")} | {_delta(rows, floor)} | '
                 f'{_delta(rows, base) if key != keys[0] else "–"} | '
