@@ -196,3 +196,11 @@ def test_readme_table_means_paired_differences_and_seed_counts(repo_root):
         '| CsMl, 6 epochs | 0, 1 | 26.5 (+5.5) | 24.8 (+4.8) | 75.5 (+3.5), 1 seed | – |'
     )
     assert len(lines) == 4  # rows without runs are left out
+
+    # the ViT rows follow the ResNet rows and are paired against the random ViT, not the ResNet
+    records['det']['aps'] = [det(0, 17.0, 16.0)]
+    records['det']['random-vit'] = [det(0, 14.0, 15.5)]
+    lines = bt.readme_table(records).splitlines()
+    assert lines[4] == '| ViT d4 w64 p4, random init | 0 | 14.0 | 15.5 | – | – |'
+    assert lines[5] == '| APS, selective view 2 | 0 | 17.0 (+3.0) | 16.0 (+0.5) | – | – |'
+    assert len(lines) == 6

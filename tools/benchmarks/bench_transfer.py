@@ -459,16 +459,17 @@ def _short(rows: List[dict], ref: List[dict], field: str, is_ref: bool, n_seeds:
 
 
 def readme_table(records: dict) -> str:
-    """The README's short table: the ResNet rows that have runs, means over their seeds and,
-    in brackets, the mean difference to random init paired by seed."""
-    rand = RANDOM_OF['resnet']
+    """The README's short table: the rows that have runs (the ResNet rows, then the ViT rows),
+    means over their seeds and, in brackets, the mean difference to the random initialisation
+    of the same backbone, paired by seed."""
     out = [
         '| backbone | seeds | box AP | mask AP | 1% labels top-1 | 10% labels top-1 |',
         '|---|---|---|---|---|---|',
     ]
-    for row, (label, family, _, _) in ROWS.items():
-        if family != 'resnet':
-            continue
+    for row, (label, family, _, _) in sorted(
+        ROWS.items(), key=lambda item: list(RANDOM_OF).index(item[1][1])
+    ):
+        rand = RANDOM_OF[family]
         got = {t: records.get(t, {}).get(row, []) for t in TASKS}
         if not any(got.values()):
             continue
