@@ -257,8 +257,12 @@ def test_extraction_reports_progress(monkeypatch):
     model = _build_model()
     loader = Runner.build_dataloader(_loader_cfg(3, seed=1, batch_size=4), seed=0)
     n = len(loader.dataset)
+    assert features.PROGRESS_EVERY == 10.0  # the default interval
+    # no line while the interval has not passed (an infinite one, so a slow machine cannot
+    # make it pass: no wall-clock assumption in the test)
+    monkeypatch.setattr(features, 'PROGRESS_EVERY', float('inf'))
     extract_features(model, loader, desc='kNN: bank')
-    assert lines == []  # the default interval (10 s) never passed
+    assert lines == []
     monkeypatch.setattr(features, 'PROGRESS_EVERY', 0.0)
     extract_features(model, loader, desc='kNN: bank')
     batches = -(-n // 4)
